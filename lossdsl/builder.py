@@ -1,0 +1,327 @@
+"""Parse tree -> Formula. Built bottom-up without recursion; problems are collected, never raised."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+
+import sympy
+from lark import Token, Tree
+from sympy import Add, Integer, Mul, Pow, Tuple
+
+from . import functions, nodes
+from .calls import INVALID, Keyword, bind_call
+from .diagnostics import Diagnostic
+from .formula import (DEFAULT_INIT, IDENTITY, KINDS, LAYER_INDEX, TARGETS, Formula, Parameter, Reference,
+                      parameter_symbol, term_symbol)
+from .source import Source, Span
+
+CONSTANTS = {"pi": sympy.pi}
+RESERVED = {*TARGETS, "I", "pi", "inf"}
+
+
+@dataclass
+class _Name:
+    """An identifier not yet known to be a parameter, a term, a target or a layer."""
+
+    text: str
+    span: Span
+    quoted: bool = False
+
+
+@dataclass
+class _Path:
+    """An attribute chain such as ``sub.dense1.kernel``, not yet closed."""
+
+    parts: list
+    span: Span
+
+
+@dataclass
+class _Slice:
+    parts: tuple  # start, stop, step: values or None
+
+
+def span_of(item) -> Span:
+    if isinstance(item, Token):
+        return Span(item.start_pos, item.end_pos)
+    if isinstance(item, Tree):
+        return Span(item.meta.start_pos, item.meta.end_pos) if not item.meta.empty else Span(0, 0)
+    return item.span
+
+
+class FormulaBuilder:
+    """Turns one parse tree into a :class:`Formula`, collecting diagnostics on the way."""
+
+    def __init__(self, text: str):
+        self.source = Source(text)
+        self.diagnostics: list[Diagnostic] = []
+        self.terms: dict[str, sympy.Expr] = {}
+        self.params: dict[str, Parameter] = {}
+        self.references: dict[str, Reference] = {}
+        self.spans: dict = {}
+        self.used: set[str] = set()
+
+    def report(self, code: str, message: str, span: Span, hint: str | None = None) -> sympy.Symbol:
+        self.diagnostics.append(Diagnostic(code, message, span, hint))
+        return INVALID
+
+    def build(self, tree: Tree) -> Formula | None:
+        statements = [child for child in tree.children if isinstance(child, Tree)]
+        for clause in (s for s in statements if s.data == "where_clause"):
+            for declaration in clause.children[1:]:
+                self.declare(*declaration.children)
+        loss = None
+        for statement in statements:
+            if statement.data == "term":
+                self.define_term(statement.children[0], self.expression(statement.children[1]))
+            elif statement.data != "where_clause":
+                loss = self.expression(statement)
+        self.report_unused_declarations()
+        if any(d.is_error for d in self.diagnostics):
+            return None
+        # In the order a reader meets them: declarations first, then implicit parameters by first use.
+        params = sorted(self.params.values(), key=lambda p: (not p.declared, p.span.start))
+        references = sorted(self.references.values(), key=lambda r: r.span.start)
+        return Formula(self.source.text, loss, self.terms, {p.name: p for p in params},
+                       {r.text: r for r in references}, self.spans, tuple(self.diagnostics))
+
+    # ------------------------------------------------------------ statements
+    def declare(self, name: Token, kind, init) -> None:
+        span = span_of(name)
+        if name in self.params:
+            first = self.source.position(self.params[name].span.start)
+            self.report("E204", f"parameter '{name}' is declared twice", span,
+                        f"it was first declared at line {first.line}, column {first.column}; keep one declaration")
+            return
+        if self.is_reserved(name):
+            self.report("E208", f"'{name}' is reserved and cannot be a parameter", span, "choose another name")
+            return
+        kind_name, lower, upper = self.kind_of(kind)
+        if kind_name is None:
+            return
+        value = self.init_of(name, kind_name, lower, upper, init)
+        if value is not None:
+            self.params[str(name)] = Parameter(str(name), kind_name, value, lower, upper, True, span)
+
+    def kind_of(self, kind) -> tuple[str | None, float | None, float | None]:
+        if kind is None:
+            return "real", None, None
+        if kind.data == "named_kind":
+            word = str(kind.children[0])
+            if word in KINDS[:-1]:
+                return word, None, None
+            close = difflib.get_close_matches(word, KINDS[:-1], n=1)
+            self.report("E206", f"unknown parameter kind '{word}'", span_of(kind),
+                        f"did you mean '{close[0]}'?" if close else "use real, positive, nonneg, const or (lo, hi)")
+            return None, None, None
+        lower, upper = (self.signed_number(child) for child in kind.children if isinstance(child, Tree))
+        if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
+            self.report("E205", f"the interval ({lower:g}, {upper:g}) is empty or unbounded", span_of(kind),
+                        "write (lo, hi) with finite lo < hi; for (0, inf) use positive")
+            return None, None, None
+        return "interval", lower, upper
+
+    def init_of(self, name: str, kind: str, lower, upper, init) -> float | None:
+        if init is None:
+            if kind == "const":
+                self.report("E205", f"constant '{name}' needs a value", span_of(name), f"write {name}: const = 1.0")
+                return None
+            return (lower + upper) / 2 if kind == "interval" else DEFAULT_INIT[kind]
+        value = self.signed_number(init)
+        inside = {"positive": value > 0, "nonneg": value >= 0,
+                  "interval": kind == "interval" and lower < value < upper}.get(kind, True)
+        if not math.isfinite(value) or not inside:
+            domain = {"positive": "> 0", "nonneg": ">= 0"}.get(kind) or (
+                f"inside ({lower:g}, {upper:g})" if kind == "interval" else "finite")
+            self.report("E205", f"initial value {value:g} of '{name}' is not {domain}", span_of(init),
+                        "initial values are given in the constrained space")
+            return None
+        return value
+
+    @staticmethod
+    def signed_number(tree: Tree) -> float:
+        sign, number = tree.children
+        value = math.inf if number.type == "INF" else float(number)
+        return -value if sign is not None and sign.type == "MINUS" else value
+
+    def define_term(self, name: Token, value: sympy.Expr) -> None:
+        span = span_of(name)
+        if self.is_reserved(name) or functions.lookup(name) or name in self.params and self.params[name].declared:
+            what = "a function" if functions.lookup(name) else "reserved" if self.is_reserved(name) else "a parameter"
+            self.report("E208", f"'{name}' is {what} and cannot name a term", span, "choose another name")
+        elif name in self.terms:
+            self.report("E207", f"term '{name}' is defined twice", span, "give the second term another name")
+        elif name in self.params:
+            used = self.source.position(self.params[name].span.start)
+            self.report("E207", f"'{name}' is used at line {used.line}, column {used.column} before it is defined",
+                        span, "define a named term before the statements that use it")
+        else:
+            self.terms[str(name)] = value
+
+    def report_unused_declarations(self) -> None:
+        for param in self.params.values():
+            if param.declared and param.name not in self.used:
+                self.report("W404", f"parameter '{param.name}' is declared but not used", param.span,
+                            "remove the declaration, or use the parameter in the formula")
+
+    @staticmethod
+    def is_reserved(name: str) -> bool:
+        return name in RESERVED or LAYER_INDEX.fullmatch(name) is not None
+
+    # ----------------------------------------------------------- expressions
+    def expression(self, tree: Tree) -> sympy.Expr:
+        """The sympy value of an expression tree, built bottom-up (no recursion: chains can be long)."""
+        values: dict[int, object] = {}
+        for node in tree.iter_subtrees():
+            children = [values[id(c)] if isinstance(c, Tree) else c for c in node.children]
+            values[id(node)] = getattr(self, node.data)(node, *children)
+        return self.value(values[id(tree)])
+
+    def value(self, item) -> sympy.Expr:
+        """Close an identifier or attribute chain into the sympy value it stands for."""
+        if isinstance(item, _Name):
+            return self.name_value(item)
+        if isinstance(item, _Path):
+            return self.reference(item.parts, item.span)
+        if isinstance(item, (Keyword, _Slice)):
+            return self.report("E100", "a keyword or slice is not allowed here", span_of(item))
+        return item
+
+    def name_value(self, name: _Name) -> sympy.Expr:
+        text, span = name.text, name.span
+        if name.quoted or LAYER_INDEX.fullmatch(text):
+            return self.report("E212", f"'{text}' is a layer, not a value", span,
+                               f"use one of its variables, for example {'`%s`' % text if name.quoted else text}.kernel")
+        if text in TARGETS:
+            return self.reference([text], span)
+        if text == "I":
+            return self.located(IDENTITY, span)
+        if text in CONSTANTS:
+            return CONSTANTS[text]
+        if text in self.terms:
+            return self.located(term_symbol(text, self.terms[text]), span)
+        if functions.lookup(text):
+            return self.report("E214", f"'{text}' is a function, not a value", span, f"call it: {text}(...)")
+        return self.located(self.parameter(text, span), span)
+
+    def parameter(self, name: str, span: Span) -> sympy.Symbol:
+        self.used.add(name)
+        param = self.params.setdefault(name, Parameter(name, "real", DEFAULT_INIT["real"], span=span))
+        return parameter_symbol(param.name, param.kind, param.lower, param.upper)
+
+    def reference(self, parts: list, span: Span) -> sympy.Expr:
+        text = ".".join(f"L{p}" if isinstance(p, int) else (p if p.isidentifier() else f"`{p}`") for p in parts)
+        if text not in self.references:
+            self.references[text] = Reference(text, tuple(parts), span)
+        return self.located(self.references[text].symbol, span)
+
+    def located(self, node: sympy.Basic, span: Span) -> sympy.Basic:
+        self.spans.setdefault(node, span)
+        return node
+
+    # One method per grammar alias, called with the node and its already-built children.
+    def number(self, node, token):
+        text = str(token)
+        if text.isdigit() and len(text) < 19:
+            return Integer(int(text))
+        return sympy.Float(text)
+
+    def infinity(self, node, token):
+        return sympy.oo
+
+    def name(self, node, token):
+        return _Name(str(token), span_of(token))
+
+    def quoted_name(self, node, token):
+        return _Name(str(token)[1:-1], span_of(token), quoted=True)
+
+    def group(self, node, _open, inner, _close):
+        return self.value(inner)
+
+    def attribute(self, node, base, name):
+        span = span_of(node)
+        if name == "T":
+            return self.located(nodes.Transposed(self.value(base), evaluate=False), span)
+        if isinstance(base, _Name):
+            root = int(base.text[1:]) if LAYER_INDEX.fullmatch(base.text) and not base.quoted else base.text
+            return _Path([root, str(name)], span)
+        if isinstance(base, _Path):
+            part = int(name[1:]) if LAYER_INDEX.fullmatch(name) else str(name)
+            return _Path(base.parts + [part], span)
+        return self.report("E216", f"'.{name}' cannot follow a computed value; only .T (transpose) can",
+                           span_of(name), "attributes name layers and variables: L1.kernel, block.dense.bias")
+
+    def binary(self, node, cls, left, right):
+        """One n-ary node per chain (a + b + c), so long formulas stay shallow; + * @ are associative."""
+        left, right = self.value(left), self.value(right)
+        args = [*left.args, right] if type(left) is cls else [left, right]
+        return self.located(cls(*args, evaluate=False), span_of(node))
+
+    def add(self, node, left, _op, right):
+        return self.binary(node, Add, left, right)
+
+    def sub(self, node, left, _op, right):
+        right = self.value(right)
+        negated = -right if right.is_Number else self.located(Mul(-1, right, evaluate=False), span_of(node))
+        return self.binary(node, Add, left, negated)
+
+    def mul(self, node, left, _op, right):
+        return self.binary(node, Mul, left, right)
+
+    def div(self, node, left, _op, right):
+        right = self.value(right)
+        return self.binary(node, Mul, left, self.located(Pow(right, -1, evaluate=False), span_of(node)))
+
+    def matmul(self, node, left, _op, right):
+        return self.binary(node, nodes.MatrixProduct, left, right)
+
+    def pow(self, node, base, _op, exponent):
+        return self.located(Pow(self.value(base), self.value(exponent), evaluate=False), span_of(node))
+
+    def neg(self, node, _op, operand):
+        operand = self.value(operand)
+        return -operand if operand.is_Number else self.located(Mul(-1, operand, evaluate=False), span_of(node))
+
+    def pos(self, node, _op, operand):
+        return self.value(operand)
+
+    def keyword(self, node, name, value):
+        return Keyword(str(name), value, span_of(node))
+
+    def arguments(self, node, *items):
+        return [(item, span_of(child)) for item, child in zip(items, node.children)]
+
+    def subscripts(self, node, *items):
+        return [(item, span_of(child)) for item, child in zip(items, node.children)]
+
+    def slice(self, node, start, _colon, stop, _colon2, step):
+        return _Slice((start, stop, step))
+
+    def index(self, node, base, _open, items, _close):
+        subscripts = [self.subscript(item, span) for item, span in items]
+        return self.located(nodes.Index(self.value(base), Tuple(*subscripts), evaluate=False), span_of(node))
+
+    def subscript(self, item, span: Span) -> sympy.Expr:
+        if isinstance(item, _Slice):
+            return Tuple(*(nodes.OMITTED if part is None else self.integer(part, span) for part in item.parts))
+        return self.integer(item, span)
+
+    def integer(self, item, span: Span) -> sympy.Expr:
+        value = self.value(item)
+        if isinstance(value, Integer) or value is INVALID:
+            return value
+        return self.report("E213", "indices and slice bounds must be whole numbers", span,
+                           "write integer constants, for example x[0, 1:3]")
+
+    def call(self, node, name, _open, arguments, _close):
+        result = bind_call(self, str(name), span_of(name), arguments or [])
+        return self.located(result, span_of(node))
+
+
+def build_formula(text: str, tree: Tree) -> tuple[Formula | None, list[Diagnostic]]:
+    """The Formula for a parse tree, and every diagnostic found while building it."""
+    builder = FormulaBuilder(text)
+    formula = builder.build(tree)
+    return formula, builder.diagnostics

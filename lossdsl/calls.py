@@ -1,0 +1,92 @@
+"""Binding a call's arguments to a function's table entry: arity, keywords and constant options."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import sympy
+from sympy import Integer, Tuple
+
+from . import functions
+from .source import Span
+
+
+#: Stands for a subexpression that already produced an error, so checking can go on.
+INVALID = sympy.Symbol("\N{UP TACK}")
+
+
+@dataclass
+class Keyword:
+    """``name=value`` inside a call."""
+
+    name: str
+    value: object
+    span: Span
+
+
+def bind_call(builder, name: str, name_span: Span, arguments: list[tuple[object, Span]]) -> sympy.Expr:
+    """The sympy node of ``name(arguments)``, or INVALID after reporting what is wrong with the call.
+
+    ``builder`` provides ``value(item)`` (close an identifier into a sympy value) and ``report(...)``.
+    """
+    spec = functions.lookup(name)
+    if spec is None:
+        close = functions.closest_name(name)
+        return builder.report("E201", f"unknown function '{name}'", name_span,
+                              f"did you mean '{close}'?" if close else "see the function table in the README")
+    bound: dict[str, tuple[object, Span]] = {}
+    parameters = spec.parameter_names
+    positional = [(item, span) for item, span in arguments if not isinstance(item, Keyword)]
+    keywords = [item for item, span in arguments if isinstance(item, Keyword)]
+    first_keyword = next((i for i, (item, _) in enumerate(arguments) if isinstance(item, Keyword)), len(arguments))
+    if len(positional) > first_keyword:
+        return builder.report("E203", "a positional argument follows a keyword argument",
+                              positional[first_keyword][1], "put positional arguments first")
+    if len(positional) > len(parameters):
+        return builder.report("E202", f"{name}() takes at most {len(parameters)} argument(s), got {len(positional)}",
+                              positional[len(parameters)][1], f"the signature is {spec.signature()}")
+    bound.update(zip(parameters, positional))
+    for keyword in keywords:
+        if keyword.name not in parameters or keyword.name in bound:
+            close = difflib.get_close_matches(keyword.name, parameters, n=1)
+            problem = "is given twice in" if keyword.name in bound else "is not an argument of"
+            return builder.report("E203", f"'{keyword.name}' {problem} {name}()", keyword.span,
+                                  f"did you mean '{close[0]}'? " if close and keyword.name not in bound else
+                                  f"the signature is {spec.signature()}")
+        bound[keyword.name] = (keyword.value, keyword.span)
+    required = spec.tensors + tuple(o.name for o in spec.options if o.default is None)
+    missing = [p for p in required if p not in bound]
+    if missing:
+        return builder.report("E202", f"{name}() is missing {', '.join(missing)}", name_span,
+                              f"the signature is {spec.signature()}")
+    tensors = [builder.value(bound[t][0]) for t in spec.tensors]
+    options = [_option(builder, name, option, bound.get(option.name)) for option in spec.options]
+    if INVALID in tensors or INVALID in options:
+        return INVALID
+    return spec.build(*tensors, *options)
+
+
+OPTION_RULES = {
+    # kind: (accepts the constant?, what to write instead)
+    "axis": (lambda v: isinstance(v, Integer), "an integer axis, for example axis=1 or axis=-1"),
+    "order": (lambda v: v in (1, 2, sympy.oo), "1, 2 or inf"),
+    "positive": (lambda v: v.is_Number and v > 0 and v.is_finite, "a positive number"),
+    "flag": (lambda v: v in (0, 1), "0 or 1"),
+    "size": (lambda v: isinstance(v, Integer) and v > 0, "a positive whole number, for example eye(3)"),
+}
+
+
+def _option(builder, function: str, option: functions.Option, given) -> sympy.Basic:
+    """A constant option, checked against its kind; the default when it is not given."""
+    if given is None:
+        return option.default
+    item, span = given
+    value = builder.value(item)
+    if value is INVALID:
+        return INVALID
+    accepts, expected = OPTION_RULES[option.kind]
+    if not value.is_Number or not accepts(value):
+        return builder.report("E213", f"{option.name} of {function}() must be {expected}", span,
+                              "options are constants written in the formula")
+    return Tuple(value) if option.kind == "axis" else value

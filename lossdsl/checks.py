@@ -1,0 +1,31 @@
+"""check(): every diagnostic for a formula, with or without a model or a table of shapes."""
+
+from __future__ import annotations
+
+from .diagnostics import Diagnostic, sort_key
+from .frontend import analyze
+
+
+def check(src: str, model=None, shapes: dict | None = None) -> list[Diagnostic]:
+    """All diagnostics for ``src``: syntax and names always; shapes given a model or a ``shapes`` table.
+
+    ``shapes`` maps reference text to a shape, e.g. ``{"L1.kernel": [10, 16]}`` (``None`` for unknown
+    dimensions). Without a model, TensorFlow is not imported.
+
+    >>> import lossdsl
+    >>> [d.code for d in lossdsl.check("a*norm(L0.kernel")]
+    ['E101']
+    """
+    formula, diagnostics = analyze(src)
+    found = list(diagnostics)
+    if formula is None:
+        return found
+    if model is not None:
+        from .resolve import shapes_from_model  # imports Keras
+        resolved, problems = shapes_from_model(formula, model)
+        found += problems
+        shapes = resolved if not problems else None
+    if shapes is not None:
+        from .shapes import check_shapes
+        found += check_shapes(formula, shapes)
+    return sorted(found, key=sort_key)

@@ -1,0 +1,136 @@
+"""Diagnostics: the frozen finding record, the table of codes, and the text / JSON / GitHub renderers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterable
+
+from .source import Source, Span
+
+ERROR = "error"
+WARNING = "warning"
+
+#: Every code lossdsl can report, with a short title. The first letter is the severity.
+CODES: dict[str, str] = {
+    # E1xx syntax
+    "E100": "unexpected input",
+    "E101": "unbalanced bracket",
+    "E102": "missing operand",
+    "E103": "trailing operator",
+    "E104": "'^' is not a power operator",
+    "E105": "empty formula",
+    "E106": "nesting too deep",
+    "E107": "formula too long",
+    "E108": "character not allowed",
+    "E109": "statement out of place",
+    # E2xx names
+    "E201": "unknown function",
+    "E202": "wrong number of arguments",
+    "E203": "unknown or repeated keyword argument",
+    "E204": "parameter declared twice",
+    "E205": "parameter value outside its domain",
+    "E206": "unknown parameter kind",
+    "E207": "named term defined twice",
+    "E208": "reserved name",
+    "E209": "layer index out of range",
+    "E210": "unknown layer",
+    "E211": "layer has no such variable",
+    "E212": "a layer is not a value",
+    "E213": "bad index or option",
+    "E214": "a function is not a value",
+    "E215": "unknown reference",
+    "E216": "attribute of a computed value",
+    # E3xx shapes
+    "E301": "shapes do not broadcast",
+    "E302": "matrix product dimensions disagree",
+    "E303": "the loss is not a scalar",
+    "E304": "transpose needs a matrix",
+    "E305": "axis out of range",
+    "E306": "index out of range",
+    "E307": "identity size unknown",
+    "E308": "wrong rank for function",
+    # W4xx stability
+    "W401": "loss unbounded below",
+    "W402": "log or sqrt of a possibly non-positive value",
+    "W403": "division by a possibly zero value",
+    "W404": "declared parameter is unused",
+    "W405": "could not decide boundedness",
+    # W5xx style
+    "W501": "implicit parameter looks like a layer name",
+}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding: a code from :data:`CODES`, a message, the span it is about, and a hint to fix it."""
+
+    code: str
+    message: str
+    span: Span
+    hint: str | None = None
+
+    @property
+    def severity(self) -> str:
+        return ERROR if self.code.startswith("E") else WARNING
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    def shifted(self, delta: int) -> Diagnostic:
+        """The same finding for a text embedded ``delta`` characters into a larger one."""
+        return Diagnostic(self.code, self.message, self.span.shifted(delta), self.hint)
+
+
+def sort_key(diagnostic: Diagnostic) -> tuple:
+    return (diagnostic.span.start, diagnostic.span.end, diagnostic.code)
+
+
+def render_text(diagnostics: Iterable[Diagnostic], source: Source) -> str:
+    """``NAME:LINE:COL: CODE message``, the source line, a caret underline, and the hint."""
+    blocks = []
+    for d in diagnostics:
+        where = source.position(d.span.start)
+        lines = [f"{source.name}:{where.line}:{where.column}: {d.code} {d.message}", source.excerpt(d.span)]
+        if d.hint:
+            lines.append(f"  hint: {d.hint}")
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
+
+
+def as_records(diagnostics: Iterable[Diagnostic], source: Source) -> list[dict]:
+    """Plain dictionaries with 1-based positions, ready for ``json.dumps``."""
+    records = []
+    for d in diagnostics:
+        start, end = source.position(d.span.start), source.position(d.span.end)
+        records.append({
+            "file": source.name, "code": d.code, "severity": d.severity, "message": d.message,
+            "line": start.line, "column": start.column,
+            "end_line": end.line, "end_column": end.column, "hint": d.hint,
+        })
+    return records
+
+
+def render_json(diagnostics: Iterable[Diagnostic], source: Source) -> str:
+    return json.dumps(as_records(diagnostics, source), indent=2)
+
+
+def render_github(diagnostics: Iterable[Diagnostic], source: Source) -> str:
+    """GitHub Actions workflow commands, one annotation per finding."""
+    lines = []
+    for r in as_records(diagnostics, source):
+        message = r["message"] + (f" (hint: {r['hint']})" if r["hint"] else "")
+        lines.append(
+            f"::{r['severity']} file={_escape_property(r['file'])},line={r['line']},col={r['column']},"
+            f"endLine={r['end_line']},endColumn={r['end_column']},title={r['code']}::{_escape_data(message)}"
+        )
+    return "\n".join(lines)
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")

@@ -1,0 +1,131 @@
+"""The checked formula: sympy expressions for the loss and its named terms, parameters, references."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import sympy
+
+from .diagnostics import Diagnostic
+from .source import Span
+
+KINDS = ("real", "positive", "nonneg", "const", "interval")
+DEFAULT_INIT = {"real": 0.0, "positive": 1.0, "nonneg": 1.0}
+TARGETS = ("y_true", "y_pred")
+LAYER_INDEX = re.compile(r"L(\d+)")
+
+#: The identity matrix ``I``, sized by context (it is never a parameter).
+IDENTITY = sympy.Symbol("I", nonnegative=True)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A scalar created by lossdsl: declared in a ``where`` clause, or implicit (any free identifier)."""
+
+    name: str
+    kind: str = "real"  # one of KINDS
+    init: float = 0.0  # in the constrained space
+    lower: float | None = None  # open bounds of an interval kind
+    upper: float | None = None
+    declared: bool = False
+    span: Span = Span(0, 0)  # the declaration, or the first use
+
+    @property
+    def trainable(self) -> bool:
+        return self.kind != "const"
+
+    @property
+    def symbol(self) -> sympy.Symbol:
+        return parameter_symbol(self.name, self.kind, self.lower, self.upper)
+
+    def describe(self) -> str:
+        kind = f"({self.lower:g}, {self.upper:g})" if self.kind == "interval" else self.kind
+        return f"{self.name}: {kind} = {self.init:g}" + ("" if self.declared else "  (implicit)")
+
+
+def parameter_symbol(name: str, kind: str, lower: float | None = None, upper: float | None = None) -> sympy.Symbol:
+    """The sympy symbol of a parameter, with the sign its kind guarantees."""
+    if kind == "positive" or (kind == "interval" and lower >= 0):
+        return sympy.Symbol(name, positive=True)
+    if kind == "nonneg":
+        return sympy.Symbol(name, nonnegative=True)
+    if kind == "interval" and upper <= 0:
+        return sympy.Symbol(name, negative=True)
+    return sympy.Symbol(name, real=True)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A name in the formula that stands for a tensor of the model: a layer variable, y_true or y_pred.
+
+    ``path`` is the chain as written: strings for names, integers for ``L<i>`` indices.
+    """
+
+    text: str
+    path: tuple
+    span: Span
+
+    @property
+    def symbol(self) -> sympy.Symbol:
+        return sympy.Symbol(self.text, real=True)
+
+    @property
+    def is_target(self) -> bool:
+        return self.path[0] in TARGETS
+
+
+@dataclass(frozen=True, eq=False)
+class Formula:
+    """A parsed formula. ``expr`` is the loss; it refers to named terms by their symbols (see ``expanded``).
+
+    >>> import lossdsl
+    >>> f = lossdsl.parse("data = mse(y_true, y_pred)\\ndata + a * norm(L1.kernel)\\nwhere a: positive = 0.5")
+    >>> f.expr
+    a*Norm(L1.kernel, 2, ()) + data
+    >>> f.params["a"].describe()
+    'a: positive = 0.5'
+    """
+
+    source: str
+    expr: sympy.Expr
+    terms: dict[str, sympy.Expr]
+    params: dict[str, Parameter]
+    references: dict[str, Reference]
+    spans: dict = field(repr=False)  # sympy node -> Span of its first occurrence
+    warnings: tuple[Diagnostic, ...] = ()
+
+    def term_symbol(self, name: str) -> sympy.Symbol:
+        return term_symbol(name, self.terms[name])
+
+    def expanded(self, expr: sympy.Expr | None = None) -> sympy.Expr:
+        """``expr`` (default: the loss) with every named term replaced by its definition."""
+        expr = self.expr if expr is None else expr
+        for name in reversed(self.terms):
+            expr = expr.xreplace({self.term_symbol(name): self.terms[name]})
+        return expr
+
+    @property
+    def trainable_params(self) -> list[Parameter]:
+        return [p for p in self.params.values() if p.trainable]
+
+    def span_of(self, node: sympy.Basic) -> Span:
+        return self.spans.get(node, Span(0, len(self.source)))
+
+    def latex(self) -> str:
+        """The formula in LaTeX: one line per named term, then the loss."""
+        names = {ref.symbol: r"\mathtt{%s}" % _latex_escape(ref.text) for ref in self.references.values()}
+        names.update({self.term_symbol(n): r"\mathrm{%s}" % _latex_escape(n) for n in self.terms})
+        lines = [r"\mathrm{%s} = %s" % (_latex_escape(n), sympy.latex(e, symbol_names=names, order="none"))
+                 for n, e in self.terms.items()]
+        lines.append(sympy.latex(self.expr, symbol_names=names, order="none"))
+        return r" \\ ".join(lines)
+
+
+def term_symbol(name: str, definition: sympy.Expr) -> sympy.Symbol:
+    """The symbol standing for a named term, non-negative when its definition is."""
+    return sympy.Symbol(name, nonnegative=True) if definition.is_nonnegative else sympy.Symbol(name, real=True)
+
+
+def _latex_escape(text: str) -> str:
+    return text.replace("\\", r"\backslash ").replace("_", r"\_").replace("`", "").replace("{", r"\{").replace("}", r"\}")

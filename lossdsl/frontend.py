@@ -1,0 +1,39 @@
+"""The model-free front end: text -> Formula plus diagnostics, cached by text."""
+
+from __future__ import annotations
+
+import functools
+
+from . import functions
+from .builder import build_formula
+from .diagnostics import Diagnostic, sort_key
+from .errors import raise_for
+from .formula import Formula
+from .parser import parse_tree
+
+
+@functools.lru_cache(maxsize=4096)
+def analyze(text: str) -> tuple[Formula | None, tuple[Diagnostic, ...]]:
+    """The formula (``None`` if it has errors) and every model-free diagnostic, sorted by position."""
+    if not isinstance(text, str):
+        raise TypeError(f"a formula is a str, not {type(text).__name__}")
+    tree, problems = parse_tree(text)
+    formula = None
+    if tree is not None:
+        formula, problems = build_formula(text, tree)
+    return formula, tuple(sorted(problems, key=sort_key))
+
+
+functions._on_change.append(analyze.cache_clear)  # a newly registered function changes what parses
+
+
+def parse(src: str) -> Formula:
+    """Parse and check a formula without a model; raise :class:`lossdsl.LossError` if it has errors.
+
+    >>> import lossdsl
+    >>> lossdsl.parse("a*norm(L0.kernel) + norm(L1.kernel)").expr
+    a*Norm(L0.kernel, 2, ()) + Norm(L1.kernel, 2, ())
+    """
+    formula, diagnostics = analyze(src)
+    raise_for(list(diagnostics), src)
+    return formula

@@ -1,0 +1,229 @@
+"""Text -> lark parse tree with positions. One LALR parser, built once; syntax errors become named diagnostics."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lark import PostLex
+
+from .diagnostics import Diagnostic
+from .source import Span
+
+#: Documented resource limits (README, "Reliability"): beyond them a formula gets E107 / E106.
+MAX_SOURCE_CHARS = 100_000
+MAX_NESTING = 64
+
+OPENERS = {"(": ")", "[": "]"}
+CLOSERS = {")": "(", "]": "["}
+BINARY_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW"}
+OPERAND_ENDS = {"NAME", "NUMBER", "QUOTED_NAME", "INF", "RPAR", "RSQB"}
+SEPARATORS = {"_NL", "_SEMI"}
+
+# Left-associative chains that the formula builder flattens into one n-ary node: they add no depth.
+FLAT_CHAINS = {"add": "sum", "sub": "sum", "mul": "product", "div": "product", "matmul": "product"}
+
+
+def grammar_path() -> Path:
+    """The grammar file: inside the installed package, or at the top of a source checkout."""
+    here = Path(__file__).resolve().parent
+    installed = here / "grammar" / "lossdsl.lark"
+    return installed if installed.exists() else here.parent / "grammar" / "lossdsl.lark"
+
+
+class _BracketNewlines(PostLex):
+    """Drops newlines inside brackets, so a long formula may continue on the next line there."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        depth = 0  # local, so one parser can serve several threads
+        for token in stream:
+            if token.type in ("LPAR", "LSQB"):
+                depth += 1
+            elif token.type in ("RPAR", "RSQB"):
+                depth = max(0, depth - 1)
+            elif token.type == "_NL" and depth:
+                continue
+            yield token
+
+
+@functools.lru_cache(maxsize=None)
+def lark_parser() -> Lark:
+    """The one LALR parser (built on first use, then shared)."""
+    return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="basic",
+                propagate_positions=True, maybe_placeholders=True, postlex=_BracketNewlines())
+
+
+def parse_tree(text: str) -> tuple[Tree | None, list[Diagnostic]]:
+    """The parse tree of ``text``, or ``None`` and the syntax diagnostics that explain why not."""
+    problems = _check_size(text) or _check_characters(text) or _check_brackets(text)
+    if problems:
+        return None, problems
+    try:
+        tree = lark_parser().parse(text)
+    except UnexpectedInput as error:
+        return None, [_classify(error, text)]
+    too_deep = _check_depth(tree)
+    return (None, too_deep) if too_deep else (tree, [])
+
+
+def _check_size(text: str) -> list[Diagnostic]:
+    if len(text) > MAX_SOURCE_CHARS:
+        return [Diagnostic("E107", f"the formula has {len(text):,} characters; the limit is {MAX_SOURCE_CHARS:,}",
+                           Span(MAX_SOURCE_CHARS, len(text)),
+                           "split it into named terms built in Python, or simplify it")]
+    if not any(token.type not in SEPARATORS for token in _tokens_until_error(text)) and _blank(text):
+        return [Diagnostic("E105", "the formula is empty", Span(0, len(text)),
+                           "write an expression, for example: norm(L1.kernel)")]
+    return []
+
+
+def _blank(text: str) -> bool:
+    return all(not line.split("#", 1)[0].strip(" \t\f\r;") for line in text.split("\n"))
+
+
+def _check_characters(text: str) -> list[Diagnostic]:
+    """Characters that can never be part of a formula, outside comments and backtick names."""
+    for offset, char in _code_characters(text):
+        if char in "'\"":
+            return [Diagnostic("E108", "strings are not part of the formula language", Span(offset, offset + 1),
+                               "a layer name that is not an identifier is written in backticks: `dense-1`.kernel")]
+        if not (char.isascii() and (char.isprintable() or char in "\t\n\r\f")):
+            return [Diagnostic("E108", f"character U+{ord(char):04X} is not allowed here", Span(offset, offset + 1),
+                               "formulas are ASCII outside comments and backtick names")]
+    return []
+
+
+def _code_characters(text: str):
+    """(offset, character) for every character that is not inside a comment or a backtick name."""
+    in_comment = in_backticks = False
+    for offset, char in enumerate(text):
+        if char == "\n":
+            in_comment = in_backticks = False
+        elif in_comment:
+            continue
+        elif char == "`":
+            in_backticks = not in_backticks
+            continue
+        elif in_backticks:
+            continue
+        elif char == "#":
+            in_comment = True
+            continue
+        yield offset, char
+
+
+def _check_brackets(text: str) -> list[Diagnostic]:
+    """Unclosed, unmatched and mismatched brackets, and nesting beyond MAX_NESTING."""
+    stack: list[tuple[str, int]] = []
+    for offset, char in _code_characters(text):
+        if char in OPENERS:
+            stack.append((char, offset))
+            if len(stack) > MAX_NESTING:
+                return [Diagnostic("E106", f"brackets nested more than {MAX_NESTING} deep", Span(offset, offset + 1),
+                                   "name inner parts as terms (t = ...) to flatten the formula")]
+        elif char in CLOSERS:
+            if not stack:
+                return [Diagnostic("E101", f"'{char}' has no matching '{CLOSERS[char]}'", Span(offset, offset + 1),
+                                   f"remove it, or add the '{CLOSERS[char]}' it closes")]
+            opener, start = stack.pop()
+            if OPENERS[opener] != char:
+                return [Diagnostic("E101", f"'{char}' closes the '{opener}' opened earlier", Span(start, offset + 1),
+                                   f"close '{opener}' with '{OPENERS[opener]}'")]
+    if stack:
+        opener, start = stack[-1]
+        return [Diagnostic("E101", f"'{opener}' is never closed", Span(start, start + 1),
+                           f"add the missing '{OPENERS[opener]}'")]
+    return []
+
+
+def _check_depth(tree: Tree) -> list[Diagnostic]:
+    """Expression depth beyond MAX_NESTING (iteratively: the tree may be deeper than Python's stack)."""
+    todo = [(tree, 0, None)]
+    while todo:
+        node, depth, chain = todo.pop()
+        if depth > MAX_NESTING:
+            return [Diagnostic("E106", f"expression nested more than {MAX_NESTING} levels deep", _span_of(node),
+                               "name inner parts as terms (t = ...) to flatten the formula")]
+        for index, child in enumerate(node.children):
+            if isinstance(child, Tree):
+                own_chain = FLAT_CHAINS.get(node.data)
+                flat = index == 0 and own_chain is not None and FLAT_CHAINS.get(child.data) == own_chain
+                todo.append((child, depth if flat else depth + 1, own_chain))
+    return []
+
+
+def _span_of(node: Tree | Token) -> Span:
+    if isinstance(node, Token):
+        return Span(node.start_pos, node.end_pos)
+    return Span(node.meta.start_pos, node.meta.end_pos) if not node.meta.empty else Span(0, 0)
+
+
+def _tokens_until_error(text: str) -> list[Token]:
+    tokens = []
+    try:
+        for token in lark_parser().lex(text):
+            tokens.append(token)
+    except UnexpectedInput:
+        pass
+    return tokens
+
+
+def _classify(error: UnexpectedInput, text: str) -> Diagnostic:
+    """A friendly, named diagnostic for a raw lark error."""
+    if isinstance(error, UnexpectedCharacters):
+        offset = error.pos_in_stream
+        char = text[offset]
+        if char == "^":
+            return Diagnostic("E104", "'^' is not a power operator", Span(offset, offset + 1),
+                              "use ** for powers, for example a**2")
+        if char == "`":
+            return Diagnostic("E100", "a backtick name is not closed on this line", Span(offset, len(text.split("\n", 1)[0])),
+                              "close the name with a second backtick: `dense-1`.kernel")
+        return Diagnostic("E100", f"unexpected character '{char}'", Span(offset, offset + 1),
+                          "remove it; operators are + - * / @ **")
+    assert isinstance(error, UnexpectedToken)
+    return _classify_token(error.token, _previous_token(text, error.token), text)
+
+
+def _previous_token(text: str, token: Token) -> Token | None:
+    previous = None
+    end = len(text) if token.type == "$END" else token.start_pos
+    for candidate in _tokens_until_error(text):
+        if candidate.start_pos >= end:
+            break
+        previous = candidate
+    return previous
+
+
+def _classify_token(token: Token, previous: Token | None, text: str) -> Diagnostic:
+    at_end = token.type == "$END"
+    here = Span(len(text), len(text)) if at_end else Span(token.start_pos, token.end_pos)
+    shown = "the end of the formula" if at_end else ("a line break" if token.type == "_NL" else f"'{token}'")
+    prev_type = previous.type if previous is not None else None
+    if prev_type in BINARY_OPERATORS | {"EQUAL"} and (at_end or token.type in SEPARATORS):
+        return Diagnostic("E103", f"'{previous}' has nothing after it", Span(previous.start_pos, previous.end_pos),
+                          "add the missing operand, or remove the operator; to continue on the next line, "
+                          "wrap the expression in parentheses")
+    if token.type in BINARY_OPERATORS - {"MINUS", "PLUS"} | {"RPAR", "RSQB", "COMMA"} and \
+            prev_type in BINARY_OPERATORS | {"LPAR", "LSQB", "COMMA", "EQUAL", None} | SEPARATORS:
+        return Diagnostic("E102", f"missing operand before {shown}", here,
+                          "every operator needs a value on both sides")
+    if prev_type in OPERAND_ENDS and token.type in {"NAME", "NUMBER", "QUOTED_NAME", "INF", "LPAR"}:
+        return Diagnostic("E100", f"missing operator before {shown}", here,
+                          "use * to multiply, or a line break or ';' to end a statement")
+    if prev_type in SEPARATORS and token.type in {"NAME", "NUMBER", "QUOTED_NAME", "INF", "LPAR", "MINUS", "PLUS"}:
+        return Diagnostic("E109", "only the last statement may be the loss; earlier ones must be named terms",
+                          here, "name the earlier expression (t = ...) or join the statements with +")
+    if token.type == "EQUAL":
+        return Diagnostic("E109", "'=' names a term and must follow a single name at the start of a statement",
+                          here, "write name = expression on its own line, or a keyword argument inside a call")
+    if token.type == "WHERE":
+        return Diagnostic("E109", "'where' declarations must come after the loss expression", here,
+                          "move the where clause to the end of the formula")
+    if at_end:
+        return Diagnostic("E100", "the formula ends too early", here, "complete the last statement")
+    return Diagnostic("E100", f"unexpected {shown}", here, None)

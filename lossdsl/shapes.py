@@ -1,0 +1,278 @@
+"""Static shapes over a formula: broadcasting, @, .T, reductions, indexing; the loss must be a scalar.
+
+A shape is a tuple of dimensions, ``None`` for a dimension not known statically (the batch), or the
+whole shape ``None`` when not even the rank is known. Problems are collected, never raised.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+
+import sympy
+
+from . import functions, nodes
+from .calls import INVALID
+from .diagnostics import Diagnostic
+from .formula import IDENTITY, Formula, term_symbol
+from .source import Span
+
+Shape = tuple | None
+SCALAR: tuple = ()
+
+
+class ShapeError(Exception):
+    """Raised inside one rule; turned into a diagnostic at the node's span by the walker."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.hint = code, message, hint
+
+
+def describe(shape: Shape) -> str:
+    if shape is None:
+        return "unknown"
+    return "scalar ()" if shape == () else "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
+        ("," if len(shape) == 1 else "") + ")"
+
+
+def broadcast(*shapes: Shape) -> Shape:
+    """numpy broadcasting; ``None`` dimensions agree with anything."""
+    if any(s is None for s in shapes):
+        return None
+    result = []
+    for dims in itertools.zip_longest(*(reversed(s) for s in shapes), fillvalue=1):
+        known = {d for d in dims if d is not None and d != 1}
+        if len(known) > 1:
+            raise ShapeError("E301", "shapes " + " and ".join(describe(s) for s in shapes) + " do not broadcast",
+                             "elementwise operations need equal dimensions, or 1, aligned from the right")
+        result.append(known.pop() if known else (None if None in dims else 1))
+    return tuple(reversed(result))
+
+
+def reduce(shape: Shape, axis_option) -> Shape:
+    axes = nodes.axis_of(axis_option)
+    if axes is None:
+        return SCALAR
+    if shape is None:
+        return None
+    rank = len(shape)
+    kept = list(range(rank))
+    for axis in axes:
+        if not -rank <= axis < rank:
+            raise ShapeError("E305", f"axis {axis} is out of range for shape {describe(shape)}",
+                             f"valid axes are {-rank}..{rank - 1}" if rank else "a scalar has no axes")
+        kept.remove(axis % rank)
+    return tuple(shape[i] for i in kept)
+
+
+def matmul(left: Shape, right: Shape) -> Shape:
+    if left is None or right is None:
+        return None
+    if not left or not right:
+        raise ShapeError("E302", "@ needs tensors of rank 1 or more, got a scalar", "use * to scale by a scalar")
+    a, b = (left if len(left) > 1 else (1,) + left), (right if len(right) > 1 else right + (1,))
+    if None not in (a[-1], b[-2]) and a[-1] != b[-2]:
+        raise ShapeError("E302", f"{describe(left)} @ {describe(right)}: inner dimensions {a[-1]} and {b[-2]} differ",
+                         "transpose one side (.T) or check which variables you multiply")
+    batch = broadcast(a[:-2], b[:-2])
+    return batch + (a[-2],) * (len(left) > 1) + (b[-1],) * (len(right) > 1)
+
+
+def index(shape: Shape, subscripts) -> Shape:
+    if shape is None:
+        return None
+    if len(subscripts) > len(shape):
+        raise ShapeError("E306", f"{len(subscripts)} indices for shape {describe(shape)}",
+                         f"this tensor has rank {len(shape)}")
+    result = []
+    for dim, item in zip(shape, subscripts):
+        if isinstance(item, sympy.Tuple):
+            bounds = [None if part == nodes.OMITTED else int(part) for part in item]
+            result.append(None if dim is None else len(range(dim)[slice(*bounds)]) if bounds[2] != 0 else
+                          _zero_step())
+        elif dim is not None and not -dim <= int(item) < dim:
+            raise ShapeError("E306", f"index {item} is out of range for a dimension of size {dim}",
+                             f"valid indices are {-dim}..{dim - 1}")
+    return tuple(result) + shape[len(subscripts):]
+
+
+def _zero_step():
+    raise ShapeError("E306", "a slice step cannot be zero", "use a step of 1 or more")
+
+
+def _transpose(x: Shape) -> Shape:
+    if x is not None and len(x) != 2:
+        raise ShapeError("E304", f".T needs a matrix, got shape {describe(x)}", "index or reshape to rank 2 first")
+    return None if x is None else x[::-1]
+
+
+def _trace(x: Shape) -> Shape:
+    _rank(x, (2,), "trace")
+    return SCALAR
+
+
+def _diag(x: Shape) -> Shape:
+    _rank(x, (1, 2), "diag")
+    return None if x is None else (x[0], x[0]) if len(x) == 1 else (_min_dim(*x),)
+
+
+def _min_dim(a, b):
+    return None if a is None or b is None else min(a, b)
+
+
+def _rank(x: Shape, ranks: tuple, name: str) -> None:
+    if x is not None and len(x) not in ranks:
+        raise ShapeError("E308", f"{name}() needs rank {' or '.join(map(str, ranks))}, got shape {describe(x)}")
+
+
+def _pair_to_scalar(x: Shape, y: Shape) -> Shape:
+    broadcast(x, y)
+    return SCALAR
+
+
+#: Node class -> rule from the argument shapes (and the node) to the result shape.
+RULES = {
+    nodes.Norm: lambda node, x: reduce(x, node.args[2]),
+    nodes.MatrixProduct: lambda node, *xs: _fold(matmul, xs),
+    nodes.Transposed: lambda node, x: _transpose(x),
+    nodes.MatrixTrace: lambda node, x: _trace(x),
+    nodes.Diagonal: lambda node, x: _diag(x),
+    nodes.EyeMatrix: lambda node: (int(node.args[0]),) * 2,
+    nodes.DotProduct: lambda node, x, y: _pair_to_scalar(x, y),
+    nodes.Cosine: lambda node, x, y: _pair_to_scalar(x, y),
+    nodes.Index: lambda node, x: index(x, node.args[1]),
+}
+for _reduction in (nodes.ReduceSum, nodes.ReduceMean, nodes.ReduceMax, nodes.ReduceMin):
+    RULES[_reduction] = lambda node, x: reduce(x, node.args[1])
+
+
+def _fold(rule, shapes):
+    result = shapes[0]
+    for shape in shapes[1:]:
+        result = rule(result, shape)
+    return result
+
+
+class ShapeChecker:
+    """Infers the shape of every node of a formula given the shapes of its references."""
+
+    def __init__(self, formula: Formula, reference_shapes: dict):
+        self.formula = formula
+        self.reference_shapes = reference_shapes
+        self.shapes: dict = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.reported: set = set()
+
+    def run(self) -> dict[str, Shape]:
+        """The shapes of every named term and of the loss (key ``""``); problems go to ``diagnostics``."""
+        result = {}
+        for name, definition in self.formula.terms.items():
+            result[name] = self.shape(definition)
+            self.shapes[term_symbol(name, definition)] = result[name]
+        loss = result[""] = self.shape(self.formula.expr)
+        if loss is not None and any(d != 1 for d in loss):
+            self.problem(self.formula.expr, "E303", f"the loss has shape {describe(loss)}; it must be a scalar",
+                         "reduce it, for example with sum(...), mean(...) or norm(...)")
+        return result
+
+    def problem(self, node, code: str, message: str, hint: str | None = None) -> None:
+        if (node, code) not in self.reported:
+            self.reported.add((node, code))
+            self.diagnostics.append(Diagnostic(code, message, self.formula.span_of(node), hint))
+
+    def shape(self, node) -> Shape:
+        if node not in self.shapes:
+            try:
+                self.shapes[node] = self.infer(node)
+            except ShapeError as error:
+                self.problem(node, error.code, error.message, error.hint)
+                self.shapes[node] = None  # unknown from here on, so one mistake is reported once
+        return self.shapes[node]
+
+    def infer(self, node) -> Shape:
+        if node.is_Symbol:
+            return self.symbol_shape(node)
+        if node.is_Number or node.is_NumberSymbol or not node.args:
+            return SCALAR
+        if node is IDENTITY:
+            return None
+        if isinstance(node, (sympy.Add, sympy.Mul)):
+            return self.elementwise_with_identity(node)
+        arg_shapes = [self.shape(arg) for arg in self.tensor_args(node)]
+        rule = RULES.get(type(node))
+        if rule is not None:
+            return rule(node, *arg_shapes)
+        spec = functions.lookup(type(node).__name__)
+        if spec is not None and callable(spec.shape_rule):
+            return _user_rule(spec, arg_shapes)
+        if spec is not None and spec.shape_rule in ("reduce", "pair_to_scalar"):
+            return SCALAR if spec.shape_rule == "reduce" else _pair_to_scalar(*arg_shapes)
+        if isinstance(node, nodes.DataLoss):
+            return _pair_to_scalar(*arg_shapes)
+        return broadcast(*arg_shapes)  # elementwise: sympy's own functions, Pow, and the rest
+
+    @staticmethod
+    def tensor_args(node) -> tuple:
+        if isinstance(node, nodes.TensorFunction):
+            return node.tensors
+        return node.args
+
+    def symbol_shape(self, symbol) -> Shape:
+        if symbol is IDENTITY or symbol is INVALID:
+            return None
+        if symbol.name in self.formula.references:
+            return self.reference_shape(symbol)
+        return SCALAR  # a parameter
+
+    def reference_shape(self, symbol) -> Shape:
+        reference = self.formula.references[symbol.name]
+        if symbol.name in self.reference_shapes:
+            shape = self.reference_shapes[symbol.name]
+            return None if shape is None else tuple(shape)
+        if reference.is_target:
+            return None
+        known = [name for name in self.reference_shapes if name not in ("y_true", "y_pred")]
+        close = difflib.get_close_matches(symbol.name, known, n=1)
+        self.diagnostics.append(Diagnostic(
+            "E215", f"no shape is known for '{symbol.name}'", reference.span,
+            f"did you mean '{close[0]}'?" if close else
+            f"the shapes table names: {', '.join(known[:8]) or 'nothing'}"))
+        return None
+
+    def elementwise_with_identity(self, node) -> Shape:
+        """Broadcast the arguments; an ``I`` among them takes the (square) shape of the others."""
+        others = [self.shape(arg) for arg in node.args if not self.holds_identity_only(arg)]
+        shape = broadcast(*others) if others else SCALAR
+        if len(others) < len(node.args):
+            if shape is not None and (len(shape) != 2 or None not in shape and shape[0] != shape[1]):
+                self.problem(node, "E307", f"I cannot be sized from {describe(shape)}: it needs a square matrix",
+                             "use eye(n) for an identity of a chosen size")
+                return None
+        return shape
+
+    @staticmethod
+    def holds_identity_only(arg) -> bool:
+        return arg is IDENTITY or arg.is_Mul and IDENTITY in arg.args and all(
+            a is IDENTITY or a.is_Number for a in arg.args)
+
+
+def _user_rule(spec, arg_shapes) -> Shape:
+    try:
+        result = spec.shape_rule(*arg_shapes)
+    except Exception as error:  # a user's rule: report it, whatever it raised
+        raise ShapeError("E308", f"{spec.name}(): {error}") from None
+    return None if result is None else tuple(result)
+
+
+def check_shapes(formula: Formula, reference_shapes: dict) -> list[Diagnostic]:
+    """Shape diagnostics (E3xx, and E215 for a reference with no known shape)."""
+    checker = ShapeChecker(formula, reference_shapes)
+    checker.run()
+    return checker.diagnostics
+
+
+def infer_shapes(formula: Formula, reference_shapes: dict) -> tuple[dict[str, Shape], list[Diagnostic]]:
+    """The shape of each named term and of the loss (key ``""``), with the diagnostics found."""
+    checker = ShapeChecker(formula, reference_shapes)
+    return checker.run(), checker.diagnostics

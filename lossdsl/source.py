@@ -1,0 +1,78 @@
+"""Spans and sources: character offsets to 1-based lines and columns, caret excerpts."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from functools import cached_property
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A half-open range ``[start, end)`` of character offsets into a source text."""
+
+    start: int
+    end: int
+
+    def shifted(self, delta: int) -> Span:
+        """The same span in a text that has ``delta`` more characters before it."""
+        return Span(self.start + delta, self.end + delta)
+
+    def join(self, other: Span) -> Span:
+        """The smallest span covering both."""
+        return Span(min(self.start, other.start), max(self.end, other.end))
+
+
+@dataclass(frozen=True)
+class Position:
+    """A 1-based line and column."""
+
+    line: int
+    column: int
+
+
+class Source:
+    """A named text that knows where its lines start."""
+
+    def __init__(self, text: str, name: str = "<formula>"):
+        self.text = text
+        self.name = name
+
+    @cached_property
+    def _line_starts(self) -> list[int]:
+        starts = [0]
+        index = self.text.find("\n")
+        while index != -1:
+            starts.append(index + 1)
+            index = self.text.find("\n", index + 1)
+        return starts
+
+    def position(self, offset: int) -> Position:
+        """The 1-based line and column of a character offset (clamped into the text)."""
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect.bisect_right(self._line_starts, offset) - 1
+        return Position(line + 1, offset - self._line_starts[line] + 1)
+
+    def line_text(self, line: int) -> str:
+        """The text of a 1-based line, without its newline."""
+        start = self._line_starts[line - 1]
+        end = self.text.find("\n", start)
+        return self.text[start:] if end == -1 else self.text[start:end]
+
+    def excerpt(self, span: Span, max_width: int = 160) -> str:
+        """The first line of ``span`` and a caret underline of the part of the span on it."""
+        first = self.position(span.start)
+        last = self.position(max(span.start, span.end))
+        line = self.line_text(first.line).rstrip("\r")
+        end_column = last.column if last.line == first.line else len(line) + 1
+        width = max(1, end_column - first.column)
+        left = max(0, first.column - 1 - max_width // 2) if first.column > max_width else 0
+        shown = _printable(line[left:left + max_width])
+        caret_start = first.column - 1 - left
+        carets = "^" * max(1, min(width, len(shown) - caret_start))
+        return f"  {shown}\n  {' ' * caret_start}{carets}"
+
+
+def _printable(text: str) -> str:
+    """Control characters (a NUL, a tab) shown as one visible character, so carets line up."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)

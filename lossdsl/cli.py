@@ -1,5 +1,294 @@
-"""Command line (placeholder until the linter lands)."""
+"""The command line: ``lossdsl lint`` and ``lossdsl explain``. Exit codes: 0 clean, 1 findings, 2 usage or input.
+
+Without ``--model`` neither command imports TensorFlow or Keras.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checks import check
+from .diagnostics import Diagnostic, as_records, render_github, render_text, sort_key
+from .formula import Formula
+from .frontend import analyze
+from .pyscan import Snippet, find_formulas, whole_text
+from .source import Source
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 
 
-def main(argv=None) -> int:
-    return 0
+class InputError(Exception):
+    """A file, option or argument the command cannot use (exit code 2)."""
+
+
+@dataclass
+class Target:
+    """One text diagnostics are shown against (an argument, a file, stdin), and the formulas in it."""
+
+    source: Source
+    snippets: list[Snippet]
+
+    def lint(self, model=None, shapes: dict | None = None) -> list[Diagnostic]:
+        """Every diagnostic of every formula, placed in this text, in order."""
+        found = [s.place(d) for s in self.snippets for d in check(s.text, model=model, shapes=shapes)]
+        return sorted(found, key=sort_key)
+
+
+# ------------------------------------------------------------------------------------------- inputs
+def read_text(path: str) -> str:
+    """A file's text, or stdin for ``-``."""
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"cannot read {path}: {_reason(error)}") from None
+
+
+def python_target(path: Path) -> Target:
+    """The formula literals of a Python file."""
+    import tokenize  # detects the file's declared encoding, as Python itself would
+    try:
+        with tokenize.open(path) as file:
+            code = file.read()
+        return Target(Source(code, str(path)), find_formulas(code, str(path)))
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"cannot read {path}: {_reason(error)}") from None
+    except (SyntaxError, ValueError) as error:
+        where = f":{error.lineno}" if getattr(error, "lineno", None) else ""
+        raise InputError(f"{path}{where}: not valid Python: {getattr(error, 'msg', error)}") from None
+
+
+def python_files(path: Path) -> list[Path]:
+    """The .py files under a directory, skipping hidden directories (.git, .venv)."""
+    return sorted(p for p in path.rglob("*.py") if not any(part.startswith(".") for part in p.relative_to(path).parts))
+
+
+def lint_targets(arguments: list[str], files: list[str]) -> list[Target]:
+    """Targets for positional arguments (formulas, ``-``, .py files, directories) and ``-f`` files."""
+    targets = []
+    for number, argument in enumerate(arguments, start=1):
+        if argument == "-":
+            targets.append(text_target(read_text("-"), "<stdin>"))
+        elif argument.endswith(".py") or os.path.isdir(argument):
+            path = Path(argument)
+            paths = python_files(path) if path.is_dir() else [path]
+            targets += [python_target(p) for p in paths]
+        else:
+            targets.append(text_target(argument, f"<arg{number}>"))
+    targets += [text_target(read_text(f), "<stdin>" if f == "-" else f) for f in files]
+    if not targets:
+        raise InputError("no formula given: pass FORMULA, -f FILE, - (stdin), .py files or directories")
+    return targets
+
+
+def text_target(text: str, name: str) -> Target:
+    return Target(Source(text, name), [whole_text(text)])
+
+
+def load_shapes(path: str | None) -> dict | None:
+    """The ``--shapes`` table: reference text -> list of dimensions (``null`` where unknown)."""
+    if path is None:
+        return None
+    try:
+        table = json.loads(read_text(path))
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}:{error.lineno}:{error.colno}: not valid JSON: {error.msg}") from None
+    if not isinstance(table, dict) or not all(_is_shape(s) for s in table.values()):
+        raise InputError(f'{path}: expected an object of shapes, like {{"L1.kernel": [10, 16], "y_pred": [null, 4]}}')
+    return table
+
+
+def _is_shape(shape) -> bool:
+    return shape is None or isinstance(shape, list) and all(
+        d is None or isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+
+
+def load_model(path: str | None):
+    """The ``--model`` file loaded with ``safe_mode=True`` (this imports Keras and TensorFlow)."""
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise InputError(f"cannot read {path}: no such file")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the report
+    import importlib.util
+    import keras
+    if importlib.util.find_spec("lossdsl.keras") is not None:
+        import lossdsl.keras  # noqa: F401  registers lossdsl's layers, so models saved with a formula load
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except Exception as error:  # Keras raises many kinds for a bad file; all mean "cannot use this input"
+        raise InputError(f"cannot load model {path}: {_reason(error)}") from None
+
+
+def _reason(error: Exception) -> str:
+    """The first line of what went wrong, without a traceback."""
+    text = getattr(error, "strerror", None) or str(error)
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# --------------------------------------------------------------------------------------------- lint
+def run_lint(args: argparse.Namespace) -> int:
+    targets = lint_targets(args.formulas, args.file or [])
+    shapes, model = load_shapes(args.shapes), load_model(args.model)
+    reports = [(target.source, target.lint(model, shapes)) for target in targets]
+    output = render_reports(reports, args.format, sum(len(t.snippets) for t in targets))
+    if output:
+        print(output)
+    found = [d for _, diagnostics in reports for d in diagnostics]
+    failed = any(d.is_error for d in found) or (args.strict and found)
+    return EXIT_FINDINGS if failed else EXIT_CLEAN
+
+
+def render_reports(reports: list[tuple[Source, list[Diagnostic]]], format: str, checked: int) -> str:
+    """All findings in one format; JSON is a single list over every source."""
+    if format == "json":
+        return json.dumps([r for source, found in reports for r in as_records(found, source)], indent=2)
+    render = render_github if format == "github" else render_text
+    blocks = [render(found, source) for source, found in reports if found]
+    if format == "text" and blocks:
+        blocks.append(summary([d for _, found in reports for d in found], checked))
+    return "\n".join(blocks)
+
+
+def summary(found: list[Diagnostic], checked: int) -> str:
+    errors = sum(d.is_error for d in found)
+    return f"{_count(errors, 'error')}, {_count(len(found) - errors, 'warning')} in {_count(checked, 'formula')}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+# ------------------------------------------------------------------------------------------ explain
+def run_explain(args: argparse.Namespace) -> int:
+    if len(args.formulas) + bool(args.file) != 1:
+        raise InputError("explain takes one formula: FORMULA, -f FILE or - (stdin)")
+    given = args.file or args.formulas[0]
+    text = read_text(given) if args.file or given == "-" else given
+    name = "<stdin>" if given == "-" else args.file or "<arg1>"
+    shapes, model = load_shapes(args.shapes), load_model(args.model)
+    source = Source(text, name)
+    diagnostics = check(text, model=model, shapes=shapes)
+    formula, _ = analyze(text)
+    if formula is None:
+        print(render_text(diagnostics, source))
+        return EXIT_FINDINGS
+    if model is not None:
+        from .resolve import shapes_from_model  # imports Keras
+        shapes = {**(shapes or {}), **shapes_from_model(formula, model)[0]}
+    print(explanation(formula, source, diagnostics, shapes))
+    return EXIT_FINDINGS if any(d.is_error for d in diagnostics) else EXIT_CLEAN
+
+
+def explanation(formula: Formula, source: Source, diagnostics: list[Diagnostic], shapes: dict | None = None,
+                details: dict | None = None) -> str:
+    """The whole ``explain`` report: one titled section per aspect of the formula."""
+    sections = [
+        ("parsed", parsed_lines(formula)),
+        ("latex", [formula.latex()]),
+        ("references", table(reference_rows(formula, shapes, details)) or ["none"]),
+        ("parameters", [p.describe() for p in formula.params.values()] or ["none"]),
+        ("shapes", shape_lines(formula, shapes) if shapes is not None else ["unknown: pass --shapes or --model"]),
+        ("diagnostics", render_text(diagnostics, source).splitlines() or ["none"]),
+    ]
+    return "\n\n".join(title + "\n" + "\n".join("  " + line for line in lines) for title, lines in sections)
+
+
+def parsed_lines(formula: Formula) -> list[str]:
+    return [f"{name} = {expr}" for name, expr in formula.terms.items()] + [f"loss = {formula.expr}"]
+
+
+def reference_rows(formula: Formula, shapes: dict | None = None, details: dict | None = None) -> list[dict]:
+    """One row per reference: name, path, kind, the shape if known, then any columns ``details[name]`` adds.
+
+    ``details`` maps reference text to extra columns (for example the layer path, variable and
+    trainability found by resolving against a model).
+    """
+    from .shapes import describe
+    rows = []
+    for text, reference in formula.references.items():
+        row = {"name": text, "path": describe_path(reference.path),
+               "kind": "target" if reference.is_target else "variable"}
+        if shapes is not None:
+            row["shape"] = describe(tuple(shapes[text]) if shapes.get(text) is not None else None)
+        rows.append({**row, **(details or {}).get(text, {})})
+    return rows
+
+
+def describe_path(path: tuple) -> str:
+    """``(0, "kernel")`` -> ``layers[0] / kernel``."""
+    return " / ".join(f"layers[{part}]" if isinstance(part, int) else str(part) for part in path)
+
+
+def shape_lines(formula: Formula, shapes: dict) -> list[str]:
+    from .shapes import describe, infer_shapes
+    inferred, _ = infer_shapes(formula, shapes)  # problems are among the diagnostics already
+    return [f"{name or 'loss'}: {describe(shape)}" for name, shape in inferred.items()]
+
+
+def table(rows: list[dict]) -> list[str]:
+    """Rows of equal keys as aligned text columns under a header."""
+    if not rows:
+        return []
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    cells = [columns] + [[str(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in cells]
+
+
+# ----------------------------------------------------------------------------------------- commands
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser (for help and usage errors) and one parser per command."""
+    parser = argparse.ArgumentParser(prog="lossdsl", description="Check and explain lossdsl formulas.",
+                                     epilog="exit codes: 0 clean, 1 findings, 2 usage or input error")
+    parser.add_argument("--version", action="version", version=f"lossdsl {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{lint,explain}")
+    lint = commands.add_parser("lint", help="report problems in formulas", description=(
+        "Lint formulas given as arguments, files (-f, one formula per file), stdin (-), or the string "
+        "literals passed to lossdsl.check/parse/compile/attach in .py files and directories. "
+        "Put -- before a formula that starts with '-'."), epilog=parser.epilog)
+    lint.add_argument("formulas", nargs="*", metavar="FORMULA|PATH", help="a formula, -, a .py file or a directory")
+    lint.add_argument("-f", "--file", action="append", metavar="FILE", help="a file holding one formula (- for stdin)")
+    lint.add_argument("--format", choices=("text", "json", "github"), default="text",
+                      help="text (default), one JSON list, or GitHub workflow annotations")
+    lint.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
+    lint.set_defaults(run=run_lint)
+    explain = commands.add_parser("explain", help="show how a formula is read", description=(
+        "Show a formula's parsed form, LaTeX, references, parameters, shapes and diagnostics."), epilog=parser.epilog)
+    explain.add_argument("formulas", nargs="*", metavar="FORMULA", help="the formula, or - for stdin")
+    explain.add_argument("-f", "--file", metavar="FILE", help="a file holding the formula (- for stdin)")
+    explain.set_defaults(run=run_explain)
+    for command in (lint, explain):
+        command.add_argument("--shapes", metavar="PATH.json", help='shapes of references, {"L1.kernel": [10, 16]}')
+        command.add_argument("--model", metavar="PATH.keras", help="a saved Keras model (imports TensorFlow)")
+    return parser, {"lint": lint, "explain": explain}
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``lossdsl`` with ``argv`` (default: the process arguments) and return the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser, commands = build_parser()
+    if not argv or argv[0] not in commands:
+        parser.parse_args(argv)  # help, version, or a usage error: all exit here
+        parser.error("a command is required")
+    # Everything after -- is a formula, even "-a*norm(L0.kernel)"; split by hand, as argparse's intermixed
+    # parsing (options between formulas: lossdsl lint a.py --strict b.py) does not handle --.
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = commands[argv[0]].parse_intermixed_args(argv[1:split])
+    args.formulas += argv[split + 1:]
+    try:
+        return args.run(args)
+    except InputError as error:
+        print(f"lossdsl: error: {error}", file=sys.stderr)
+        return EXIT_INPUT

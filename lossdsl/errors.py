@@ -9,10 +9,11 @@ from .source import Source
 class LossError(Exception):
     """A formula that cannot be used; ``.diagnostics`` says where and why."""
 
-    def __init__(self, diagnostics: list[Diagnostic], source: Source | str = ""):
+    def __init__(self, diagnostics: list[Diagnostic], source: Source | str = "", message: str | None = None):
         self.diagnostics = list(diagnostics)
         self.source = source if isinstance(source, Source) else Source(source)
-        super().__init__(render_text(self.diagnostics, self.source) or "invalid formula")
+        super().__init__("\n".join(filter(None, [message, render_text(self.diagnostics, self.source)]))
+                         or "invalid formula")
 
 
 class LossSyntaxError(LossError):

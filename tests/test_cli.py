@@ -1,0 +1,225 @@
+"""The command line: lint and explain, output formats, exit codes; a few real subprocesses."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lossdsl.cli import main
+
+GOOD = "a*norm(L0.kernel)+norm(L1.kernel)"
+UNCLOSED = "a*norm(L0.kernel"
+UNUSED = "a\nwhere a, b"  # W404: b is declared but never used
+MATMUL = "norm(L1.kernel @ L2.kernel)"
+SHAPES = {"L1.kernel": [10, 16], "L2.kernel": [10, 4], "y_true": [None, 4], "y_pred": [None, 4]}
+RECORD_KEYS = {"file", "code", "severity", "message", "line", "column", "end_line", "end_column", "hint"}
+
+
+def run_cli(capsys, *argv):
+    """(exit code, stdout, stderr) of ``lossdsl argv`` run in this process."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def shapes_file(tmp_path):
+    path = tmp_path / "shapes.json"
+    path.write_text(json.dumps(SHAPES))
+    return str(path)
+
+
+# ----------------------------------------------------------------------------------- lint: text
+@pytest.mark.parametrize("argv, exit_code, shown", [
+    (["lint", GOOD], 0, []),
+    (["lint", UNCLOSED], 1, ["<arg1>:1:7: E101 '(' is never closed\n  a*norm(L0.kernel\n        ^\n",
+                            "1 error, 0 warnings in 1 formula"]),
+    (["lint", GOOD, UNCLOSED, "x ^ 2"], 1, ["<arg2>:1:7: E101", "<arg3>:1:3: E104", "2 errors, 0 warnings in 3 formulas"]),
+    (["lint", UNUSED], 0, ["<arg1>:2:10: W404"]),
+    (["lint", "--strict", UNUSED], 1, ["<arg1>:2:10: W404", "0 errors, 1 warning in 1 formula"]),
+    (["lint", UNUSED, "--strict"], 1, ["<arg1>:2:10: W404"]),  # options may follow formulas
+    (["lint", "--", "-a*norm(L0.kernel"], 1, ["<arg1>:1:8: E101"]),  # after --, a leading '-' is a formula
+    (["lint", "__import__('os').system('touch x')"], 1, ["<arg1>:1:12: E108 strings are not part"]),
+    (["lint", "nrm(L0.kernel)"], 1, ["E201 unknown function 'nrm'", "hint: did you mean 'norm'?"]),
+])
+def test_lint_text(capsys, argv, exit_code, shown):
+    code, out, err = run_cli(capsys, *argv)
+    assert (code, err) == (exit_code, "")
+    for text in shown:
+        assert text in out
+    if exit_code == 0 and not shown:
+        assert out == ""
+
+
+def test_lint_never_runs_the_formula(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(capsys, "lint", "__import__('os').system('touch x')")
+    assert code == 1 and "E108" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------ lint: other inputs
+def test_lint_file_and_stdin(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "loss.txt"
+    path.write_text("data = mse(y_true, y_pred)\ndata + a*norm(L0.kernel\n")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(UNCLOSED))
+    code, out, _ = run_cli(capsys, "lint", "-f", str(path), "-")
+    assert code == 1
+    assert "<stdin>:1:7: E101" in out and f"{path}:2:14: E101" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["lint"], "no formula given"),
+    (["lint", "-f", "/no/such/loss.txt"], "cannot read /no/such/loss.txt"),
+    (["lint", "/no/such/train.py"], "cannot read /no/such/train.py"),
+    (["lint", GOOD, "--model", "/no/such/model.keras"], "cannot read /no/such/model.keras"),
+    (["explain"], "explain takes one formula"),
+    (["explain", GOOD, GOOD], "explain takes one formula"),
+])
+def test_input_errors_exit_2(capsys, argv, message):
+    code, out, err = run_cli(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith("lossdsl: error: ") and message in err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "not valid JSON"),
+    ('{"L1.kernel": "10x16"}', "expected an object of shapes"),
+    ('[[10, 16]]', "expected an object of shapes"),
+    ('{"L1.kernel": [10, -1]}', "expected an object of shapes"),
+])
+def test_bad_shapes_file_exits_2(capsys, tmp_path, content, message):
+    path = tmp_path / "shapes.json"
+    path.write_text(content)
+    code, _, err = run_cli(capsys, "lint", GOOD, "--shapes", str(path))
+    assert code == 2 and message in err
+
+
+@pytest.mark.parametrize("argv", [["lint", "--format", "xml", GOOD], ["nolint", GOOD], [], ["lint", "--bogus", GOOD]])
+def test_usage_errors_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert "usage: lossdsl" in capsys.readouterr().err
+
+
+def test_shapes_table_finds_a_matmul_mismatch(capsys, shapes_file):
+    code, out, _ = run_cli(capsys, "lint", MATMUL, "--shapes", shapes_file)
+    assert code == 1
+    assert "<arg1>:1:6: E302 (10, 16) @ (10, 4): inner dimensions 16 and 10 differ" in out
+
+
+# --------------------------------------------------------------------------------- lint: formats
+def test_json_is_one_list_over_all_sources(capsys, tmp_path):
+    path = tmp_path / "loss.txt"
+    path.write_text(UNUSED)
+    code, out, _ = run_cli(capsys, "lint", "--format", "json", UNCLOSED, GOOD, "-f", str(path))
+    records = json.loads(out)
+    assert code == 1
+    assert [(r["file"], r["code"], r["line"], r["column"], r["end_line"], r["end_column"]) for r in records] == [
+        ("<arg1>", "E101", 1, 7, 1, 8), (str(path), "W404", 2, 10, 2, 11)]
+    assert all(set(r) == RECORD_KEYS for r in records) and records[0]["message"] == "'(' is never closed"
+
+
+def test_json_when_clean_is_an_empty_list(capsys):
+    assert run_cli(capsys, "lint", "--format", "json", GOOD)[:2] == (0, "[]\n")
+
+
+def test_github_annotations(capsys):
+    code, out, _ = run_cli(capsys, "lint", "--format", "github", UNCLOSED, UNUSED)
+    assert code == 1
+    assert out.splitlines() == [
+        "::error file=<arg1>,line=1,col=7,endLine=1,endColumn=8,title=E101::'(' is never closed "
+        "(hint: add the missing ')')",
+        "::warning file=<arg2>,line=2,col=10,endLine=2,endColumn=11,title=W404::parameter 'b' is declared but not "
+        "used (hint: remove the declaration, or use the parameter in the formula)",
+    ]
+
+
+# --------------------------------------------------------------------------------------- explain
+EXPLAINED = "data = mse(y_true, y_pred)\nreg = L1.kernel @ L2.kernel.T\ndata + a*norm(reg)\nwhere a: positive = 0.5"
+
+
+def test_explain_without_shapes(capsys):
+    code, out, _ = run_cli(capsys, "explain", EXPLAINED)
+    assert code == 0
+    sections = dict(block.split("\n", 1) for block in out.strip().split("\n\n"))
+    assert list(sections) == ["parsed", "latex", "references", "parameters", "shapes", "diagnostics"]
+    assert sections["parsed"].splitlines() == [
+        "  data = MSE(y_true, y_pred)", "  reg = MatrixProduct(L1.kernel, Transposed(L2.kernel))",
+        "  loss = a*Norm(reg, 2, ()) + data"]
+    assert r"\mathrm{data} = " in sections["latex"]
+    assert sections["references"].splitlines()[:2] == ["  name       path                kind",
+                                                       "  y_true     y_true              target"]
+    assert "  L2.kernel  layers[2] / kernel  variable" in sections["references"]
+    assert sections["parameters"] == "  a: positive = 0.5"
+    assert "unknown" in sections["shapes"] and sections["diagnostics"] == "  none"
+
+
+def test_explain_with_shapes(capsys, tmp_path):
+    path = tmp_path / "shapes.json"
+    path.write_text(json.dumps({**SHAPES, "L2.kernel": [12, 16]}))
+    code, out, _ = run_cli(capsys, "explain", EXPLAINED, "--shapes", str(path))
+    assert code == 0
+    assert "  L1.kernel  layers[1] / kernel  variable  (10, 16)" in out
+    assert "  y_pred     y_pred              target    (None, 4)" in out
+    assert "shapes\n  data: scalar ()\n  reg: (10, 12)\n  loss: scalar ()\n" in out
+
+
+def test_explain_shows_shape_errors_and_fails(capsys, shapes_file):
+    code, out, _ = run_cli(capsys, "explain", MATMUL, "--shapes", shapes_file)
+    assert code == 1
+    assert "shapes\n  loss: scalar ()\n" in out and "<arg1>:1:6: E302" in out
+
+
+def test_explain_invalid_formula_prints_only_diagnostics(capsys):
+    code, out, _ = run_cli(capsys, "explain", UNCLOSED)
+    assert code == 1
+    assert out.startswith("<arg1>:1:7: E101") and "parsed" not in out
+
+
+def test_explain_from_stdin(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("b * norm(L3.bias)"))
+    code, out, _ = run_cli(capsys, "explain", "-")
+    assert code == 0 and "  L3.bias  layers[3] / bias  variable" in out and "  b: real = 0  (implicit)" in out
+
+
+# ---------------------------------------------------------------------------- real subprocesses
+HEAVY = {"tensorflow", "keras", "tf_keras"}
+
+
+def imported_modules(importtime_log: str) -> set[str]:
+    """Top-level package names from ``python -X importtime`` output."""
+    return {line.rsplit("|", 1)[1].strip().split(".")[0] for line in importtime_log.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def test_lint_imports_no_tensorflow():
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "lossdsl", "lint", "norm(L0.kernel)"],
+                          capture_output=True, text=True, timeout=120)
+    modules = imported_modules(done.stderr)
+    assert done.returncode == 0
+    assert "lossdsl" in modules and "sympy" in modules  # the log really is the import log
+    assert not modules & HEAVY
+
+
+def test_module_reads_stdin():
+    done = subprocess.run([sys.executable, "-m", "lossdsl", "lint", "-"], input=UNCLOSED,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "<stdin>:1:7: E101" in done.stdout
+
+
+CONSOLE_SCRIPT = Path(sys.executable).parent / "lossdsl"
+
+
+@pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="the lossdsl console script is not installed")
+@pytest.mark.parametrize("formula, exit_code", [(GOOD, 0), (UNCLOSED, 1)])
+def test_console_script(formula, exit_code, tmp_path):
+    done = subprocess.run([str(CONSOLE_SCRIPT), "lint", formula], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env={**os.environ, "PYTHONWARNINGS": "error"})
+    assert done.returncode == exit_code
+    assert ("<arg1>:1:7: E101" in done.stdout) == (exit_code == 1)

@@ -1,0 +1,106 @@
+"""Linter speed: start-up of ``lossdsl lint`` against importing its own dependencies, and formulas per second.
+
+    python benchmarks/bench_lint.py [--rounds 7] [--formulas 2000]
+
+Prints one line per measure: measure, ours, baseline, ratio, goal, met. ``startup()`` and ``lint_rate()``
+return the same as dictionaries, for a runner that collects every benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+LINT_COMMAND = [sys.executable, "-m", "lossdsl", "lint", "a*norm(L0.kernel)+norm(L1.kernel)"]
+IMPORT_COMMAND = [sys.executable, "-c", "import sympy, lark"]
+STARTUP_GOAL = 1.3  # lint may take at most 30 % longer than importing sympy and lark
+RATE_GOAL = 2000.0  # formulas per second, checked in one process
+
+
+def _wall_time(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - start
+
+
+def startup(rounds: int = 7) -> dict:
+    """Median wall time of one ``lossdsl lint`` process against ``python -c "import sympy, lark"``."""
+    _wall_time(IMPORT_COMMAND)  # warm the file cache for both, so the first round is not an outlier
+    _wall_time(LINT_COMMAND)
+    ours, baseline = [], []
+    for _ in range(rounds):  # alternating, so a busy moment on the machine hits both sides alike
+        ours.append(_wall_time(LINT_COMMAND))
+        baseline.append(_wall_time(IMPORT_COMMAND))
+    ours_s, baseline_s = statistics.median(ours), statistics.median(baseline)
+    ratio = ours_s / baseline_s
+    return {"measure": "lint start-up (s)", "ours": ours_s, "baseline": baseline_s, "ratio": ratio,
+            "goal": f"ratio <= {STARTUP_GOAL}", "met": ratio <= STARTUP_GOAL}
+
+
+TERMS = [
+    "norm(L{i}.kernel)",
+    "norm(L{i}.kernel, 1)",
+    "mean(square(L{i}.kernel))",
+    "sum(abs(L{i}.bias))",
+    "norm(L{i}.kernel.T @ L{j}.kernel - I)",
+    "exp(-{p})*norm(L{i}.kernel) + {p}",
+    "mse(y_true, y_pred)",
+    "sqrt(sum(L{i}.kernel**2) + 1e-6)",
+]
+
+
+def generate_formulas(count: int, seed: int = 0) -> list[str]:
+    """``count`` distinct valid formulas: weighted sums of norms and penalties over layers ``L<i>``."""
+    rng = random.Random(seed)
+    formulas: dict[str, None] = {}
+    while len(formulas) < count:
+        parts = []
+        for _ in range(rng.randint(1, 4)):
+            term = rng.choice(TERMS).format(i=rng.randrange(30), j=rng.randrange(30), p=f"s{rng.randrange(5)}")
+            weight = rng.choice(["", f"{rng.choice([0.1, 0.01, 2, 1e-3])}*", f"a{rng.randrange(5)}*"])
+            parts.append(f"{weight}({term})" if weight else term)
+        formula = " + ".join(parts)
+        weights = sorted({p.split("*")[0] for p in parts if p.startswith("a")})
+        if weights and rng.random() < 0.5:
+            formula += "\nwhere " + ", ".join(f"{w}: positive = 1.0" for w in weights)
+        formulas[formula] = None
+    return list(formulas)
+
+
+def lint_rate(count: int = 2000, seed: int = 0) -> dict:
+    """Formulas checked per second by ``lossdsl.check`` in one process, every text distinct (no cache hits)."""
+    import lossdsl
+    from lossdsl.frontend import analyze
+    formulas = generate_formulas(count, seed)
+    lossdsl.check("norm(L0.kernel)")  # builds the parser once, as any long-running process would
+    analyze.cache_clear()  # a second run in the same process must not find the texts cached
+    start = time.perf_counter()
+    errors = sum(d.is_error for formula in formulas for d in lossdsl.check(formula))
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise AssertionError(f"the generated formulas should be valid; {errors} errors found")
+    rate = count / elapsed
+    return {"measure": "formulas linted per second", "ours": rate, "baseline": RATE_GOAL, "ratio": rate / RATE_GOAL,
+            "goal": f">= {RATE_GOAL:g}/s", "met": rate >= RATE_GOAL}
+
+
+def format_result(result: dict) -> str:
+    return (f"{result['measure']:<28} ours={result['ours']:<10.4g} baseline={result['baseline']:<10.4g} "
+            f"ratio={result['ratio']:<6.3f} goal={result['goal']:<14} met={'yes' if result['met'] else 'NO'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--formulas", type=int, default=2000)
+    args = parser.parse_args(argv)
+    print(format_result(startup(args.rounds)))
+    print(format_result(lint_rate(args.formulas)))
+
+
+if __name__ == "__main__":
+    main()

@@ -108,8 +108,9 @@ class FormulaBuilder:
             self.report("E204", f"parameter '{name}' is declared twice", span,
                         f"it was first declared at line {first.line}, column {first.column}; keep one declaration")
             return
-        if self.is_reserved(name):
-            self.report("E208", f"'{name}' is reserved and cannot be a parameter", span, "choose another name")
+        if self.is_reserved(name) or functions.lookup(name):
+            what = "a function" if functions.lookup(name) else "reserved"
+            self.report("E208", f"'{name}' is {what} and cannot be a parameter", span, "choose another name")
             return
         kind_name, lower, upper = self.kind_of(kind)
         if kind_name is None:
@@ -130,6 +131,8 @@ class FormulaBuilder:
                         f"did you mean '{close[0]}'?" if close else "use real, positive, nonneg, const or (lo, hi)")
             return None, None, None
         lower, upper = (self.signed_number(child) for child in kind.children if isinstance(child, Tree))
+        if lower is None or upper is None:
+            return None, None, None
         if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
             self.report("E205", f"the interval ({lower:g}, {upper:g}) is empty or unbounded", span_of(kind),
                         "write (lo, hi) with finite lo < hi; for (0, inf) use positive")
@@ -143,21 +146,36 @@ class FormulaBuilder:
                 return None
             return (lower + upper) / 2 if kind == "interval" else DEFAULT_INIT[kind]
         value = self.signed_number(init)
+        if value is None:
+            return None
+        if not math.isfinite(value):
+            self.report("E205", f"the initial value of '{name}' must be finite", span_of(init),
+                        "initial values are finite numbers in the constrained space")
+            return None
         inside = {"positive": value > 0, "nonneg": value >= 0,
                   "interval": kind == "interval" and lower < value < upper}.get(kind, True)
-        if not math.isfinite(value) or not inside:
-            domain = {"positive": "> 0", "nonneg": ">= 0"}.get(kind) or (
-                f"inside ({lower:g}, {upper:g})" if kind == "interval" else "finite")
+        if not inside:
+            domain = {"positive": "> 0", "nonneg": ">= 0"}.get(kind) or f"inside ({lower:g}, {upper:g})"
             self.report("E205", f"initial value {value:g} of '{name}' is not {domain}", span_of(init),
                         "initial values are given in the constrained space")
             return None
         return value
 
-    @staticmethod
-    def signed_number(tree: Tree) -> float:
+    def signed_number(self, tree: Tree) -> float | None:
+        """The value of ``[+|-] number``; ``None`` after reporting a literal too large for a float."""
         sign, number = tree.children
-        value = math.inf if number.type == "INF" else float(number)
+        value = math.inf if number.type == "INF" else self.finite_float(number)
+        if value is None:
+            return None
         return -value if sign is not None and sign.type == "MINUS" else value
+
+    def finite_float(self, token: Token) -> float | None:
+        value = float(token)
+        if math.isfinite(value):
+            return value
+        self.report("E110", f"the number {_shortened(str(token))} is too large for a float", span_of(token),
+                    "the largest float is about 1.8e308; write inf for infinity")
+        return None
 
     def define_term(self, name: Token, value: sympy.Expr) -> None:
         span = span_of(name)
@@ -241,7 +259,7 @@ class FormulaBuilder:
         text = str(token)
         if text.isdigit() and len(text) < 19:
             return Integer(int(text))
-        return sympy.Float(text)
+        return INVALID if self.finite_float(token) is None else sympy.Float(text)
 
     def infinity(self, node, token):
         return sympy.oo
@@ -339,6 +357,10 @@ class FormulaBuilder:
     def call(self, node, name, _open, arguments, _close):
         result = bind_call(self, str(name), span_of(name), arguments or [])
         return self.located(result, span_of(node))
+
+
+def _shortened(text: str, width: int = 24) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def build_formula(text: str, tree: Tree) -> tuple[Formula | None, list[Diagnostic]]:

@@ -9,6 +9,7 @@ import sympy
 from sympy import Integer, Tuple
 
 from . import functions
+from .formula import LAYER_INDEX
 from .source import Span
 
 
@@ -25,12 +26,24 @@ class Keyword:
     span: Span
 
 
+#: Reserved names a user may try to call: what they are, and what to write instead.
+NOT_CALLABLE = {
+    "I": ("the identity matrix", "for an identity of a chosen size write eye(n), for example eye(3)"),
+    "pi": ("a constant", "multiply with *: pi * x"),
+    "y_true": ("a tensor (the batch targets)", "pass them to a data loss, for example mse(y_true, y_pred)"),
+    "y_pred": ("a tensor (the batch predictions)", "pass them to a data loss, for example mse(y_true, y_pred)"),
+}
+
+
 def bind_call(builder, name: str, name_span: Span, arguments: list[tuple[object, Span]]) -> sympy.Expr:
     """The sympy node of ``name(arguments)``, or INVALID after reporting what is wrong with the call.
 
     ``builder`` provides ``value(item)`` (close an identifier into a sympy value) and ``report(...)``.
     """
     spec = functions.lookup(name)
+    if spec is None and (name in NOT_CALLABLE or LAYER_INDEX.fullmatch(name)):
+        what, hint = NOT_CALLABLE.get(name, ("a layer", f"use one of its variables, for example {name}.kernel"))
+        return builder.report("E201", f"'{name}' is {what}, not a function", name_span, hint)
     if spec is None:
         close = functions.closest_name(name)
         return builder.report("E201", f"unknown function '{name}'", name_span,

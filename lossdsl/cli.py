@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,9 +53,8 @@ def read_text(path: str) -> str:
 
 def python_target(path: Path) -> Target:
     """The formula literals of a Python file."""
-    import tokenize  # detects the file's declared encoding, as Python itself would
     try:
-        with tokenize.open(path) as file:
+        with tokenize.open(path) as file:  # honours the file's declared encoding, as Python itself does
             code = file.read()
         return Target(Source(code, str(path)), find_formulas(code, str(path)))
     except (OSError, UnicodeDecodeError) as error:
@@ -116,10 +116,8 @@ def load_model(path: str | None):
     if not Path(path).is_file():
         raise InputError(f"cannot read {path}: no such file")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the report
-    import importlib.util
     import keras
-    if importlib.util.find_spec("lossdsl.keras") is not None:
-        import lossdsl.keras  # noqa: F401  registers lossdsl's layers, so models saved with a formula load
+    from . import keras as _lossdsl_layers  # noqa: F401  registered with Keras, so a model saved with a formula loads
     try:
         return keras.models.load_model(path, safe_mode=True)
     except Exception as error:  # Keras raises many kinds for a bad file; all mean "cannot use this input"
@@ -145,13 +143,13 @@ def run_lint(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failed else EXIT_CLEAN
 
 
-def render_reports(reports: list[tuple[Source, list[Diagnostic]]], format: str, checked: int) -> str:
+def render_reports(reports: list[tuple[Source, list[Diagnostic]]], output_format: str, checked: int) -> str:
     """All findings in one format; JSON is a single list over every source."""
-    if format == "json":
+    if output_format == "json":
         return json.dumps([r for source, found in reports for r in as_records(found, source)], indent=2)
-    render = render_github if format == "github" else render_text
+    render = render_github if output_format == "github" else render_text
     blocks = [render(found, source) for source, found in reports if found]
-    if format == "text" and blocks:
+    if output_format == "text" and blocks:
         blocks.append(summary([d for _, found in reports for d in found], checked))
     return "\n".join(blocks)
 

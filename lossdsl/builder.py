@@ -300,10 +300,15 @@ class FormulaBuilder:
         return self.binary(node, Add, left, right)
 
     def sub(self, node, left, op, right):
-        right = self.value(right)
-        negated = -right if right.is_Number else \
-            self.located(Mul(-1, right, evaluate=False), Span(op.start_pos, span_of(node).end))
+        negated = self.negated(self.value(right), Span(op.start_pos, span_of(node).end))
         return self.binary(node, Add, left, negated)
+
+    def negated(self, value: sympy.Expr, span: Span) -> sympy.Expr:
+        """-value: a negative number, or a product led by -1 (flat, as sympy writes it: -2*I is (-1)*2*I)."""
+        if value.is_Number:
+            return -value
+        factors = value.args if type(value) is Mul else (value,)
+        return self.located(Mul(-1, *factors, evaluate=False), span)
 
     def mul(self, node, left, _op, right):
         return self.binary(node, Mul, left, right)
@@ -320,8 +325,7 @@ class FormulaBuilder:
         return self.located(Pow(self.value(base), self.value(exponent), evaluate=False), span_of(node))
 
     def neg(self, node, _op, operand):
-        operand = self.value(operand)
-        return -operand if operand.is_Number else self.located(Mul(-1, operand, evaluate=False), span_of(node))
+        return self.negated(self.value(operand), span_of(node))
 
     def pos(self, node, _op, operand):
         return self.value(operand)

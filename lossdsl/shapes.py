@@ -123,7 +123,8 @@ def _min_dim(a, b):
 
 def _rank(x: Shape, ranks: tuple, name: str) -> None:
     if x is not None and len(x) not in ranks:
-        raise ShapeError("E308", f"{name}() needs rank {' or '.join(map(str, ranks))}, got shape {describe(x)}")
+        raise ShapeError("E308", f"{name}() needs rank {' or '.join(map(str, ranks))}, got shape {describe(x)}",
+                         "check which variable is passed; index it (x[0]) to lower its rank")
 
 
 def _pair_to_scalar(x: Shape, y: Shape) -> Shape:
@@ -134,7 +135,6 @@ def _pair_to_scalar(x: Shape, y: Shape) -> Shape:
 #: Node class -> rule from the argument shapes (and the node) to the result shape.
 RULES = {
     nodes.Norm: lambda node, x: reduce(x, node.args[2]),
-    nodes.MatrixProduct: lambda node, *xs: _fold(matmul, xs),
     nodes.Transposed: lambda node, x: _transpose(x),
     nodes.MatrixTrace: lambda node, x: _trace(x),
     nodes.Diagonal: lambda node, x: _diag(x),
@@ -195,10 +195,15 @@ class ShapeChecker:
             return self.symbol_shape(node)
         if node.is_Number or node.is_NumberSymbol or not node.args:
             return SCALAR
-        if node is IDENTITY:
-            return None
         if isinstance(node, (sympy.Add, sympy.Mul)):
             return self.elementwise_with_identity(node)
+        if isinstance(node, nodes.MatrixProduct):
+            operands = [arg for arg in node.args if arg != IDENTITY]  # I @ x is x: I takes the size that fits
+            if not operands:
+                raise _unsized_identity()
+            return _fold(matmul, [self.shape(arg) for arg in operands])
+        if IDENTITY in self.tensor_args(node):
+            raise _unsized_identity()
         arg_shapes = [self.shape(arg) for arg in self.tensor_args(node)]
         rule = RULES.get(type(node))
         if rule is not None:
@@ -219,7 +224,9 @@ class ShapeChecker:
         return node.args
 
     def symbol_shape(self, symbol) -> Shape:
-        if symbol is IDENTITY or symbol is INVALID:
+        if symbol == IDENTITY:
+            raise _unsized_identity()
+        if symbol == INVALID:
             return None
         if symbol.name in self.formula.references:
             return self.reference_shape(symbol)
@@ -241,27 +248,41 @@ class ShapeChecker:
         return None
 
     def elementwise_with_identity(self, node) -> Shape:
-        """Broadcast the arguments; an ``I`` among them takes the (square) shape of the others."""
-        others = [self.shape(arg) for arg in node.args if not self.holds_identity_only(arg)]
+        """Broadcast the arguments; ``I`` (or a scalar multiple: -I, 2*I, a*I) takes the square shape of the others."""
+        identities = [self.is_scaled_identity(arg) for arg in node.args]
+        others = [self.shape(arg) for arg, identity in zip(node.args, identities) if not identity]
         shape = broadcast(*others) if others else SCALAR
-        if len(others) < len(node.args):
-            if shape is not None and (len(shape) != 2 or None not in shape and shape[0] != shape[1]):
-                self.problem(node, "E307", f"I cannot be sized from {describe(shape)}: it needs a square matrix",
-                             "use eye(n) for an identity of a chosen size")
-                return None
+        if any(identities) and shape is not None:
+            if shape == SCALAR:
+                raise _unsized_identity()
+            if len(shape) != 2 or None not in shape and shape[0] != shape[1]:
+                raise ShapeError("E307", f"I cannot be sized from {describe(shape)}: it needs a square matrix",
+                                 "use eye(n) for an identity of a chosen size")
         return shape
 
-    @staticmethod
-    def holds_identity_only(arg) -> bool:
-        return arg is IDENTITY or arg.is_Mul and IDENTITY in arg.args and all(
-            a is IDENTITY or a.is_Number for a in arg.args)
+    def is_scaled_identity(self, arg) -> bool:
+        """``I``, or a product of ``I`` with scalars only: its size comes from what it is added to."""
+        if arg == IDENTITY:
+            return True
+        if not arg.is_Mul:
+            return False
+        identities = [self.is_scaled_identity(factor) for factor in arg.args]
+        return any(identities) and all(identity or self.shape(factor) == SCALAR
+                                       for factor, identity in zip(arg.args, identities))
+
+
+def _unsized_identity() -> ShapeError:
+    return ShapeError("E307", "I has no size here",
+                      "I takes its size from a square matrix it is added to, subtracted from or multiplied with "
+                      "(* or @), as in norm(W.T @ W - I); elsewhere write eye(n)")
 
 
 def _user_rule(spec, arg_shapes) -> Shape:
     try:
         result = spec.shape_rule(*arg_shapes)
     except Exception as error:  # a user's rule: report it, whatever it raised
-        raise ShapeError("E308", f"{spec.name}(): {error}") from None
+        raise ShapeError("E308", f"{spec.name}(): {error}",
+                         f"the shape rule registered for {spec.name}() rejected these arguments") from None
     return None if result is None else tuple(result)
 
 

@@ -1,0 +1,398 @@
+"""References -> the Keras variables and model outputs they name (SPEC §2.3). Imported only given a model.
+
+``L<i>`` is ``model.layers[i]``; a name is a layer's name (direct children first, then a unique match
+anywhere below) or a Python attribute holding a layer; the last part is a variable, by attribute or by
+variable name. ``y_pred`` / ``y_true`` select an output of a multi-output model by name or ``out<i>``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+import keras
+
+from .diagnostics import Diagnostic
+from .formula import LAYER_INDEX, TARGETS, Formula, Reference
+from .shapes import describe
+
+OUTPUT_POSITION = re.compile(r"out(\d+)")
+SIMILAR = 0.8  # difflib ratio above which an implicit parameter's name looks like a model name
+LISTED = 8  # names shown in a hint before "..."
+
+
+@dataclass(frozen=True)
+class ResolvedReference:
+    """What one reference names in a model: a variable (captured by reference) or a model output."""
+
+    reference: Reference
+    layer_path: str  # Keras layer names below the model joined by "/", "" for y_true / y_pred
+    variable: object | None  # the keras.Variable itself, never a copy; None for y_true / y_pred
+    variable_name: str
+    shape: tuple | None  # static shape, None for unknown dimensions (the batch) or unknown rank
+    trainable: bool
+    output_index: int | None  # position in model.outputs for a multi-output model, else None
+
+
+class _Unresolved(Exception):
+    """Raised while walking one reference; becomes a diagnostic at the reference's span."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.hint = code, message, hint
+
+
+@dataclass(frozen=True)
+class _Output:
+    names: tuple[str, ...]  # output-dict key and/or output layer name
+    shape: tuple | None
+
+    def label(self, position: int) -> str:
+        return f"{(self.names or (f'out{position}',))[0]} {describe(self.shape)}"
+
+
+# ------------------------------------------------------------------ layer tree
+def children(layer) -> list:
+    """A layer's direct sublayers in Keras' order (``model.layers`` for a model)."""
+    if isinstance(layer, keras.Model):
+        return list(layer.layers)
+    return layer._flatten_layers(include_self=False, recursive=False)
+
+
+def attribute(obj, name: str):
+    """``getattr`` that never raises: properties of unbuilt layers (Dense.kernel) do."""
+    try:
+        return getattr(obj, name, None)
+    except Exception:  # a property of someone's layer: whatever it raised, the attribute is absent
+        return None
+
+
+def variable_name(variable) -> str:
+    """The last component of a variable's path, without any ':0'."""
+    return variable.path.split("/")[-1].split(":")[0]
+
+
+def owned_variables(layer, prefix: tuple = ()) -> list[tuple[tuple, object]]:
+    """Every weight under ``layer`` with the names of the sublayers leading to its owner."""
+    found, seen = [], set()
+    pending = [(prefix, layer)]
+    while pending:
+        names, current = pending.pop(0)
+        below = {id(w) for child in children(current) for w in child.weights}
+        for weight in current.weights:
+            if id(weight) not in below and id(weight) not in seen:
+                seen.add(id(weight))
+                found.append((names, weight))
+        pending += [(names + (child.name,), child) for child in children(current)]
+    return found
+
+
+def layer_chains(root) -> list[tuple]:
+    """Every layer below ``root`` as the chain of layers leading to it, breadth first."""
+    chains, seen, pending = [], {id(root)}, [(child,) for child in children(root)]
+    while pending:
+        chain = pending.pop(0)
+        if id(chain[-1]) not in seen:
+            seen.add(id(chain[-1]))
+            chains.append(chain)
+            pending += [chain + (child,) for child in children(chain[-1])]
+    return chains
+
+
+def path_text(parts: Iterable) -> str:
+    """Reference text for path parts, as the formula spells it (``L1``, backticks for odd names)."""
+    return ".".join(f"L{p}" if isinstance(p, int) else p if p.isidentifier() else f"`{p}`" for p in parts)
+
+
+def _listing(items: list[str]) -> str:
+    return ", ".join(items[:LISTED]) + (", ..." if len(items) > LISTED else "") if items else "none"
+
+
+def _closest(word, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(dict.fromkeys(options)), n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+# -------------------------------------------------------------- the model index
+class ModelIndex:
+    """One model's layers, variables and outputs, looked up by the names a formula uses."""
+
+    def __init__(self, model):
+        self.model = model
+        self.build_problem = _build_if_possible(model)
+        self.outputs = _model_outputs(model)
+
+    def resolve(self, reference: Reference) -> ResolvedReference:
+        if reference.is_target:
+            return self.resolve_target(reference)
+        *walk, last = reference.path
+        chain = ()
+        for position, part in enumerate(walk):
+            chain += self.child(chain, part, reference.path[:position + 1])
+        layer = chain[-1] if chain else self.model
+        variable = None if isinstance(last, int) else self.variable(layer, last, reference.path)
+        if variable is None:
+            raise self.missing_variable(chain, last, reference.path)
+        return ResolvedReference(reference, "/".join(item.name for item in chain), variable,
+                                 variable_name(variable), tuple(variable.shape), bool(variable.trainable), None)
+
+    # ---- layers
+    def child(self, chain: tuple, part, written: tuple) -> tuple:
+        """The layers leading from ``chain[-1]`` to the child written ``part`` (one, or several when nested)."""
+        layer = chain[-1] if chain else self.model
+        owner = f"'{path_text(written[:-1])}'" if chain else "the model"
+        kids = children(layer)
+        if isinstance(part, int):
+            if part < len(kids):
+                return (kids[part],)
+            span = f", L0..L{len(kids) - 1}" if kids else ""
+            raise _Unresolved("E209", f"L{part} is out of range: {owner} has {len(kids)} layers{span}",
+                              self.weighted_hint(chain, kids))
+        direct = [kid for kid in kids if kid.name == part]
+        if direct:
+            return (direct[0],)
+        held = attribute(layer, part)
+        if isinstance(held, keras.layers.Layer) and held is not layer:
+            return (held,)
+        below = [found for found in layer_chains(layer) if found[-1].name == part]
+        if len(below) == 1:
+            return below[0]
+        if below:
+            candidates = [path_text(written[:-1] + tuple(item.name for item in found)) for found in below]
+            raise _Unresolved("E218", f"'{part}' names {len(below)} layers nested in {owner}",
+                              f"write the full path: {_listing(candidates)}")
+        if self.variable(layer, part, written) is not None:
+            raise _Unresolved("E216", f"'{path_text(written)}' is a variable, not a layer: nothing can follow it",
+                              f"use {path_text(written)} itself")
+        names = [found[-1].name for found in layer_chains(layer)] + _layer_attributes(layer)
+        raise _Unresolved("E210", f"no layer named '{part}' in {owner}",
+                          _closest(part, names) + f"its layers: {_listing([kid.name for kid in kids])}")
+
+    @staticmethod
+    def weighted_hint(chain: tuple, kids: list) -> str:
+        """Which of ``kids`` (the children of ``chain[-1]``) have variables, with an example reference."""
+        prefix = tuple(item.name for item in chain)
+        weighted = [(i, kid) for i, kid in enumerate(kids) if kid.weights]
+        if not weighted:
+            return f"no layer in {path_text(prefix) if prefix else 'the model'} has variables yet"
+        first, layer = weighted[0]
+        example = path_text(prefix + (first, variable_name(owned_variables(layer)[0][1])))
+        listed = [f"L{i} {kid.name}" for i, kid in weighted]
+        return f"layers with variables: {_listing(listed)}; the first is L{first}, e.g. {example}"
+
+    # ---- variables
+    @staticmethod
+    def variable(layer, name: str, written: tuple):
+        """The variable ``name`` of ``layer``: an attribute, else a unique variable name (its own first)."""
+        held = attribute(layer, name)
+        if isinstance(held, keras.Variable):
+            return held
+        matches = [(names, v) for names, v in owned_variables(layer) if variable_name(v) == name]
+        own = [v for names, v in matches if not names]
+        if len(own) == 1 or len(matches) == 1:
+            return own[0] if own else matches[0][1]
+        if matches:
+            candidates = [path_text(written[:-1] + names + (name,)) for names, _ in matches]
+            raise _Unresolved("E218", f"'{name}' names {len(matches)} variables in '{path_text(written[:-1])}'",
+                              f"write the full path: {_listing(candidates)}")
+        return None
+
+    def missing_variable(self, chain: tuple, last, written: tuple) -> _Unresolved:
+        layer = chain[-1] if chain else self.model
+        here = path_text(written[:-1])
+        try:
+            sub = chain + self.child(chain, last, written)
+        except _Unresolved as failure:
+            if isinstance(last, int):
+                return failure  # L<i> out of range
+            sub = None
+        if sub is not None:
+            listed = [f"{path_text(written + names + (variable_name(v),))} {describe(tuple(v.shape))}"
+                      for names, v in owned_variables(sub[-1])]
+            return _Unresolved("E212", f"'{path_text(written)}' is a layer, not a value",
+                               f"use one of its variables: {_listing(listed)}" if listed else
+                               "it has no variables; " + self.weighted_hint(chain, children(layer)))
+        owned = owned_variables(layer)
+        if owned:
+            names = [path_text(names + (variable_name(v),)) for names, v in owned]
+            listed = [f"{n} {describe(tuple(v.shape))}" for n, (_, v) in zip(names, owned)]
+            return _Unresolved("E211", f"{_named(here, layer)} has no variable '{path_text([last])}'",
+                               _closest(last, names) + f"its variables: {_listing(listed)}")
+        if not layer.built:
+            why = f" ({self.build_problem})" if self.build_problem else ""
+            return _Unresolved("E217", f"{_named(here, layer)} is not built yet, so it has no variables",
+                               f"build the model first{why}: call it on a batch, model(x[:1]), or start it with "
+                               "keras.Input(shape=...)")
+        parent = chain[:-1]
+        siblings = children(parent[-1] if parent else self.model)
+        return _Unresolved("E211", f"{_named(here, layer)} has no weights",
+                           self.weighted_hint(parent, siblings))
+
+    # ---- targets
+    def resolve_target(self, reference: Reference) -> ResolvedReference:
+        head, *rest = reference.path
+        outputs = self.outputs
+        if len(rest) > 1:
+            raise _Unresolved("E216", f"'{reference.text}' goes past a model output: outputs have no parts",
+                              f"write {path_text(reference.path[:2])}")
+        if not rest:
+            if outputs is not None and len(outputs) > 1:
+                raise _Unresolved("E219", f"the model has {len(outputs)} outputs: '{head}' must select one",
+                                  self.output_hint(head))
+            return ResolvedReference(reference, "", None, head, outputs[0].shape if outputs else None, False, None)
+        if outputs is None:
+            raise _Unresolved("E217", f"the model's outputs are unknown, so '{reference.text}' cannot be found",
+                              "build the model first: call it on a batch, or give it a keras.Input(shape=...)")
+        index = _output_index(outputs, rest[0])
+        if index is None:
+            names = [name for output in outputs for name in output.names]
+            raise _Unresolved("E219", f"the model has no output '{path_text(rest)}'",
+                              _closest(path_text(rest), names) + self.output_hint(head))
+        return ResolvedReference(reference, "", None, head, outputs[index].shape, False,
+                                 index if len(outputs) > 1 else None)
+
+    def output_hint(self, head: str) -> str:
+        outputs = self.outputs
+        written = [f"{head}.{(o.names or (f'out{i}',))[0]}" for i, o in enumerate(outputs)]
+        listed = [o.label(i) for i, o in enumerate(outputs)]
+        return f"its outputs: {_listing(listed)}; write {' or '.join(written[:3])}"
+
+
+def _named(written: str, layer) -> str:
+    """How a message names a layer: as written, with its Keras name when that differs."""
+    kind = "the InputLayer" if isinstance(layer, keras.layers.InputLayer) else "layer"
+    return f"{kind} '{written}'" if written == layer.name else f"'{written}' ({kind} '{layer.name}')"
+
+
+def _layer_attributes(layer) -> list[str]:
+    return [name for name, value in vars(layer).items()
+            if not name.startswith("_") and isinstance(value, keras.layers.Layer)]
+
+
+def _output_index(outputs: list[_Output], selector) -> int | None:
+    """By name first; ``out<i>`` is a position only when no output is named so."""
+    if not isinstance(selector, str):
+        return None
+    for index, output in enumerate(outputs):
+        if selector in output.names:
+            return index
+    position = OUTPUT_POSITION.fullmatch(selector)
+    return int(position[1]) if position and int(position[1]) < len(outputs) else None
+
+
+# ------------------------------------------------------------ building, outputs
+def _input_shape(model) -> tuple | None:
+    shapes = getattr(model, "_build_shapes_dict", None) or {}
+    if len(shapes) != 1:
+        return None
+    shape = tuple(next(iter(shapes.values())))
+    return (None,) + shape[1:] if shape else None  # the batch it was first called with is not the batch
+
+
+def _build_if_possible(model) -> str | None:
+    """Build a model whose layers lack variables when its input shape is known; else say why not."""
+    if model.built and all(layer.built for layer in model._flatten_layers()):
+        return None
+    shape = _input_shape(model)
+    if shape is None:
+        return "its input shape is unknown"
+    try:
+        model(keras.KerasTensor(shape))  # a symbolic call creates every sublayer's variables
+    except Exception as error:  # the user's call(): report what it raised
+        return f"calling it on shape {shape} raised {type(error).__name__}: {error}"
+    return None
+
+
+def _model_outputs(model) -> list[_Output] | None:
+    """The model's outputs in ``model.outputs`` order (dict outputs sorted by key), None if unknown."""
+    try:
+        flat, structure = list(model.outputs), getattr(model, "_outputs_struct", None)
+        layer_names = getattr(model, "output_names", None) or [t._keras_history.operation.name for t in flat]
+    except Exception:  # a subclassed model has no outputs attribute: trace it if its input shape is known
+        shape = _input_shape(model)
+        if shape is None:
+            return None
+        try:
+            structure = model.compute_output_spec(keras.KerasTensor(shape))
+        except Exception:  # the user's call() failed: outputs stay unknown, as without a shape
+            return None
+        flat, layer_names = keras.tree.flatten(structure), []
+    keys = sorted(structure) if isinstance(structure, dict) and len(structure) == len(flat) else []
+    outputs = []
+    for index, tensor in enumerate(flat):
+        names = [*keys[index:index + 1], *layer_names[index:index + 1]]
+        outputs.append(_Output(tuple(dict.fromkeys(names)), tuple(tensor.shape)))
+    return outputs
+
+
+# ----------------------------------------------------------------- public API
+def resolve_references(formula: Formula, model) -> tuple[dict[str, ResolvedReference], list[Diagnostic]]:
+    """Every reference of ``formula`` resolved against ``model``, and a diagnostic for each that is not.
+
+    >>> resolved, problems = resolve_references(lossdsl.parse("norm(L1.kernel)"), model)  # doctest: +SKIP
+    >>> resolved["L1.kernel"].variable is model.layers[1].kernel                          # doctest: +SKIP
+    True
+    """
+    index = ModelIndex(model)
+    resolved, problems = {}, []
+    for text, reference in formula.references.items():
+        try:
+            resolved[text] = index.resolve(reference)
+        except _Unresolved as failure:
+            problems.append(Diagnostic(failure.code, failure.message, reference.span, failure.hint))
+    return resolved, problems
+
+
+def shapes_from_model(formula: Formula, model) -> tuple[dict[str, tuple], list[Diagnostic]]:
+    """{reference text: shape} for ``lossdsl.shapes.check_shapes`` (None when unresolved), with the
+    resolution diagnostics and the W501 warnings for implicit parameters named like the model's names."""
+    resolved, problems = resolve_references(formula, model)
+    shapes = {text: resolved[text].shape if text in resolved else None for text in formula.references}
+    return shapes, problems + similar_name_warnings(formula, reference_names(model))
+
+
+def reference_names(model) -> list[str]:
+    """A reference text for every variable of ``model`` (``dense_1.kernel``, ``sub_model.dense1.kernel``)."""
+    chains = layer_chains(model)
+    counts: dict[str, int] = {}
+    for chain in chains:
+        counts[chain[-1].name] = counts.get(chain[-1].name, 0) + 1
+    names = []
+    for chain in chains:
+        short = (chain[-1].name,) if counts[chain[-1].name] == 1 else tuple(item.name for item in chain)
+        own = [v for below, v in owned_variables(chain[-1]) if not below]
+        names += [path_text(short + (variable_name(v),)) for v in own]
+        parent = chain[-2] if len(chain) > 1 else model
+        for alias in _layer_attributes(parent):  # a subclassed layer's self.dense1: the name users write
+            if attribute(parent, alias) is chain[-1] and alias != chain[-1].name:
+                prefix = tuple(item.name for item in chain[:-1]) + (alias,)
+                names += [path_text(prefix + (variable_name(v),)) for v in own]
+    return list(dict.fromkeys(names))
+
+
+def similar_name_warnings(formula: Formula, names: Iterable[str]) -> list[Diagnostic]:
+    """W501 for each implicit parameter whose name is close to a layer or variable name among ``names``.
+
+    ``names`` are reference texts (``reference_names(model)``, or a shapes table's keys).
+    """
+    owners: dict[str, list[str]] = {}  # a layer or variable name -> reference texts that contain it
+    kinds: dict[str, str] = {}
+    for name in names:
+        parts = [part.strip("`") for part in re.findall(r"`[^`]*`|[^.]+", name)]
+        for position, part in enumerate(parts):
+            if not LAYER_INDEX.fullmatch(part) and part not in TARGETS:
+                owners.setdefault(part, []).append(name)
+                kinds.setdefault(part, "name" if len(parts) == 1 else
+                                 "variable" if position == len(parts) - 1 else "layer")
+    warnings = []
+    for param in formula.params.values():
+        close = [] if param.declared else difflib.get_close_matches(param.name, list(owners), n=1, cutoff=SIMILAR)
+        if close:
+            meant = " or ".join(dict.fromkeys(owners[close[0]][:2]))
+            warnings.append(Diagnostic(
+                "W501", f"implicit parameter '{param.name}' looks like the {kinds[close[0]]} '{close[0]}'",
+                param.span, f"did you mean {meant}? (a free name creates a new trainable scalar; "
+                            f"declare it with 'where {param.name}: real' if you meant one)"))
+    return warnings

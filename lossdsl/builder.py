@@ -279,7 +279,7 @@ class FormulaBuilder:
             return self.located(nodes.Transposed(self.value(base), evaluate=False), span)
         if isinstance(base, _Name):
             root = int(base.text[1:]) if LAYER_INDEX.fullmatch(base.text) and not base.quoted else base.text
-            return _Path([root, str(name)], span)
+            base = _Path([root], base.span)
         if isinstance(base, _Path):
             part = int(name[1:]) if LAYER_INDEX.fullmatch(name) else str(name)
             return _Path(base.parts + [part], span)

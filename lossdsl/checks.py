@@ -24,7 +24,7 @@ def check(src: str, model=None, shapes: dict | None = None) -> list[Diagnostic]:
         from .resolve import shapes_from_model  # imports Keras
         resolved, problems = shapes_from_model(formula, model)
         found += problems
-        shapes = resolved if not problems else None
+        shapes = resolved if not any(d.is_error for d in problems) else None  # W501 warnings keep shapes
     if shapes is not None:
         from .shapes import check_shapes
         found += check_shapes(formula, shapes)

@@ -42,6 +42,9 @@ CODES: dict[str, str] = {
     "E214": "a function is not a value",
     "E215": "unknown reference",
     "E216": "attribute of a computed value",
+    "E217": "model not built",
+    "E218": "ambiguous layer or variable name",
+    "E219": "model output not selected or unknown",
     # E3xx shapes
     "E301": "shapes do not broadcast",
     "E302": "matrix product dimensions disagree",

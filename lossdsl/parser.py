@@ -24,6 +24,8 @@ SEPARATORS = {"_NL", "_SEMI"}
 
 # Left-associative chains that the formula builder flattens into one n-ary node: they add no depth.
 FLAT_CHAINS = {"add": "sum", "sub": "sum", "mul": "product", "div": "product", "matmul": "product"}
+# Tree nodes that become no sympy node of their own.
+NO_DEPTH = {"group", "arguments", "subscripts", "keyword", "signed_number"}
 
 
 def grammar_path() -> Path:
@@ -142,18 +144,22 @@ def _check_brackets(text: str) -> list[Diagnostic]:
 
 
 def _check_depth(tree: Tree) -> list[Diagnostic]:
-    """Expression depth beyond MAX_NESTING (iteratively: the tree may be deeper than Python's stack)."""
-    todo = [(tree, 0, None)]
+    """Expression depth beyond MAX_NESTING (iteratively: the tree may be deeper than Python's stack).
+
+    Depth counts the levels of the sympy tree the formula becomes: a call is one level (its argument
+    list is not another), parentheses and the left operand of a flattened chain add none.
+    """
+    todo = [(tree, -1)]  # the statements themselves are at depth 0
     while todo:
-        node, depth, chain = todo.pop()
+        node, depth = todo.pop()
         if depth > MAX_NESTING:
             return [Diagnostic("E106", f"expression nested more than {MAX_NESTING} levels deep", _span_of(node),
                                "name inner parts as terms (t = ...) to flatten the formula")]
+        own_chain = FLAT_CHAINS.get(node.data)
         for index, child in enumerate(node.children):
             if isinstance(child, Tree):
-                own_chain = FLAT_CHAINS.get(node.data)
                 flat = index == 0 and own_chain is not None and FLAT_CHAINS.get(child.data) == own_chain
-                todo.append((child, depth if flat else depth + 1, own_chain))
+                todo.append((child, depth if flat or child.data in NO_DEPTH else depth + 1))
     return []
 
 

@@ -245,7 +245,7 @@ class FormulaBuilder:
         return parameter_symbol(param.name, param.kind, param.lower, param.upper)
 
     def reference(self, parts: list, span: Span) -> sympy.Expr:
-        text = ".".join(f"L{p}" if isinstance(p, int) else (p if p.isidentifier() else f"`{p}`") for p in parts)
+        text = ".".join(f"L{p}" if isinstance(p, int) else f"`{p}`" if _needs_quotes(p) else p for p in parts)
         if text not in self.references:
             self.references[text] = Reference(text, tuple(parts), span)
         return self.located(self.references[text].symbol, span)
@@ -275,13 +275,14 @@ class FormulaBuilder:
 
     def attribute(self, node, base, name):
         span = span_of(node)
-        if name == "T":
+        quoted = name.type == "QUOTED_NAME"  # sub.`dense-1`.kernel: a child whose name is not an identifier
+        if name == "T" and not quoted:
             return self.located(nodes.Transposed(self.value(base), evaluate=False), span)
         if isinstance(base, _Name):
             root = int(base.text[1:]) if LAYER_INDEX.fullmatch(base.text) and not base.quoted else base.text
             base = _Path([root], base.span)
         if isinstance(base, _Path):
-            part = int(name[1:]) if LAYER_INDEX.fullmatch(name) else str(name)
+            part = str(name)[1:-1] if quoted else int(name[1:]) if LAYER_INDEX.fullmatch(name) else str(name)
             return _Path(base.parts + [part], span)
         return self.report("E216", f"'.{name}' cannot follow a computed value; only .T (transpose) can",
                            span_of(name), "attributes name layers and variables: L1.kernel, block.dense.bias")
@@ -361,6 +362,11 @@ class FormulaBuilder:
     def call(self, node, name, _open, arguments, _close):
         result = bind_call(self, str(name), span_of(name), arguments or [])
         return self.located(result, span_of(node))
+
+
+def _needs_quotes(part: str) -> bool:
+    """A name part written in backticks in a reference's text: not an identifier, or one that reads as L<i>."""
+    return not part.isidentifier() or LAYER_INDEX.fullmatch(part) is not None
 
 
 def _shortened(text: str, width: int = 24) -> str:

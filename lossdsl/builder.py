@@ -219,7 +219,8 @@ class FormulaBuilder:
         if isinstance(item, _Chain):
             return self.located(item.cls(*item.args, evaluate=False), item.span)
         if isinstance(item, (Keyword, _Slice)):
-            return self.report("E100", "a keyword or slice is not allowed here", span_of(item))
+            return self.report("E100", "a keyword or slice is not allowed here", span_of(item),
+                               "keywords go inside calls (norm(x, ord=1)), slices inside brackets (x[0:2])")
         return item
 
     def name_value(self, name: _Name) -> sympy.Expr:

@@ -101,8 +101,9 @@ class Formula:
     def expanded(self, expr: sympy.Expr | None = None) -> sympy.Expr:
         """``expr`` (default: the loss) with every named term replaced by its definition."""
         expr = self.expr if expr is None else expr
-        for name in reversed(self.terms):
-            expr = expr.xreplace({self.term_symbol(name): self.terms[name]})
+        with sympy.evaluate(False):  # keep the tree as written: xreplace would otherwise re-sort and fold it
+            for name in reversed(self.terms):
+                expr = expr.xreplace({self.term_symbol(name): self.terms[name]})
         return expr
 
     @property

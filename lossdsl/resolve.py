@@ -301,8 +301,18 @@ def _build_if_possible(model) -> str | None:
     try:
         model(keras.KerasTensor(shape))  # a symbolic call creates every sublayer's variables
     except Exception as error:  # the user's call(): report what it raised
-        return f"calling it on shape {shape} raised {type(error).__name__}: {error}"
+        return f"calling it on shape {shape} raised {_root_cause(error)}"
     return None
+
+
+def _root_cause(error: BaseException) -> str:
+    """The first line of the exception Keras wrapped (it re-raises with a long decorated message)."""
+    for _ in range(20):  # a chain, not a cycle: stop somewhere
+        inner = error.__cause__ or error.__context__
+        if inner is None:
+            break
+        error = inner
+    return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
 
 
 def _model_outputs(model) -> list[_Output] | None:

@@ -1,6 +1,8 @@
 """Tiny Keras models of every kind, shared by tests. Layer names are explicit so tests do not depend on
 Keras' global name counters, except where a test is about attribute names (``self.dense1``)."""
 
+import warnings
+
 import keras
 
 
@@ -107,7 +109,9 @@ def declared_shape_subclassed() -> keras.Model:
     """A subclassed model given ``build((None, 4))``: marked built, but its layers have no variables until
     someone calls it. The input shape is known, so resolving builds it."""
     model = SubModel(name="declared")
-    model.build((None, 4))
+    with warnings.catch_warnings():  # Keras warns that build() leaves the sublayers unbuilt: that is the point
+        warnings.simplefilter("ignore")
+        model.build((None, 4))
     return model
 
 

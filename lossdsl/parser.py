@@ -76,7 +76,7 @@ def _check_size(text: str) -> list[Diagnostic]:
     if len(text) > MAX_SOURCE_CHARS:
         return [Diagnostic("E107", f"the formula has {len(text):,} characters; the limit is {MAX_SOURCE_CHARS:,}",
                            Span(MAX_SOURCE_CHARS, len(text)),
-                           "split it into named terms built in Python, or simplify it")]
+                           "simplify it, or split it into several formulas (one lossdsl.compile term each)")]
     # The cheap textual test first: lexing a long formula only to learn it is not empty costs ~0.2 s.
     if _blank(text) and not any(token.type not in SEPARATORS for token in _tokens_until_error(text)):
         return [Diagnostic("E105", "the formula is empty", Span(0, len(text)),

@@ -184,6 +184,9 @@ class FormulaBuilder:
             self.report("E208", f"'{name}' is {what} and cannot name a term", span, "choose another name")
         elif name in self.terms:
             self.report("E207", f"term '{name}' is defined twice", span, "give the second term another name")
+        elif name in self.params and self.params[name].span.start > span.start:
+            self.report("E207", f"term '{name}' uses itself in its definition", self.params[name].span,
+                        "a term cannot refer to itself; use another name for the inner value")
         elif name in self.params:
             used = self.source.position(self.params[name].span.start)
             self.report("E207", f"'{name}' is used at line {used.line}, column {used.column} before it is defined",

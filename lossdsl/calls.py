@@ -65,8 +65,8 @@ def bind_call(builder, name: str, name_span: Span, arguments: list[tuple[object,
             close = difflib.get_close_matches(keyword.name, parameters, n=1)
             problem = "is given twice in" if keyword.name in bound else "is not an argument of"
             return builder.report("E203", f"'{keyword.name}' {problem} {name}()", keyword.span,
-                                  f"did you mean '{close[0]}'? " if close and keyword.name not in bound else
-                                  f"the signature is {spec.signature()}")
+                                  (f"did you mean '{close[0]}'? " if close and keyword.name not in bound else "")
+                                  + f"the signature is {spec.signature()}")
         bound[keyword.name] = (keyword.value, keyword.span)
     required = spec.tensors + tuple(o.name for o in spec.options if o.default is None)
     missing = [p for p in required if p not in bound]

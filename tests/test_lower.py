@@ -73,7 +73,8 @@ NUMERIC = [
      lambda t: tf.reduce_sum(tf.reduce_sum(t.B, 1) * t.W[0])),
     ("mean(L1.kernel) + dot(mean(L1.kernel, axis=0), L2.bias)", lambda e: e.B.mean() + e.B.mean(0) @ e.u,
      lambda t: tf.reduce_mean(t.B) + tf.reduce_sum(tf.reduce_mean(t.B, 0) * t.u)),
-    ("max(L1.kernel) - min(L1.kernel) + sum(max(L1.kernel, axis=-1))", lambda e: e.B.max() - e.B.min() + e.B.max(-1).sum(),
+    ("max(L1.kernel) - min(L1.kernel) + sum(max(L1.kernel, axis=-1))",
+     lambda e: e.B.max() - e.B.min() + e.B.max(-1).sum(),
      lambda t: tf.reduce_max(t.B) - tf.reduce_min(t.B) + tf.reduce_sum(tf.reduce_max(t.B, -1))),
     ("sum(abs(L1.kernel))", lambda e: np.abs(e.B).sum(), lambda t: tf.reduce_sum(tf.abs(t.B))),
     ("sum(sqrt(L3.kernel))", lambda e: np.sqrt(e.P).sum(), lambda t: tf.reduce_sum(tf.sqrt(t.P))),
@@ -99,8 +100,8 @@ NUMERIC = [
      lambda t: tf.reduce_sum(tf.matmul(tf.matmul(t.W, t.W), t.B))),
     ("sum(L0.kernel[0] @ L1.kernel) + sum(L1.kernel @ L1.bias) + L1.bias @ L2.bias",
      lambda e: (e.W[0] @ e.B).sum() + (e.B @ e.v).sum() + e.v @ e.u,
-     lambda t: tf.reduce_sum(tf.linalg.matvec(t.B, t.W[0], transpose_a=True)) + tf.reduce_sum(tf.linalg.matvec(t.B, t.v))
-     + tf.reduce_sum(t.v * t.u)),
+     lambda t: tf.reduce_sum(tf.linalg.matvec(t.B, t.W[0], transpose_a=True))
+     + tf.reduce_sum(tf.linalg.matvec(t.B, t.v)) + tf.reduce_sum(t.v * t.u)),
     ("sum(L1.kernel.T @ L0.kernel)", lambda e: (e.B.T @ e.W).sum(), lambda t: tf.reduce_sum(tf.matmul(t.B, t.W, True))),
     ("trace(L0.kernel)", lambda e: np.trace(e.W), lambda t: tf.reduce_sum(t.W * tf.eye(3))),
     ("sum(diag(L0.kernel)) + sum(diag(L1.bias) @ L2.bias)", lambda e: np.trace(e.W) + e.v @ e.u,
@@ -120,13 +121,15 @@ NUMERIC = [
      lambda t: t.W[0, 1] + tf.reduce_sum(t.B[1:, ::2]) + tf.reduce_sum(t.B[-1, :2]) + tf.reduce_sum(t.v[:-1])),
     ("sum(stop(L0.kernel) * L0.kernel)", lambda e: (e.W ** 2).sum(),
      lambda t: tf.reduce_sum(tf.stop_gradient(t.W) * t.W)),
-    ("a * norm(L0.kernel) - norm(L1.kernel) / a + a**2 - 3", lambda e: e.a * np.linalg.norm(e.W) - np.linalg.norm(e.B) / e.a + e.a ** 2 - 3,
+    ("a * norm(L0.kernel) - norm(L1.kernel) / a + a**2 - 3",
+     lambda e: e.a * np.linalg.norm(e.W) - np.linalg.norm(e.B) / e.a + e.a ** 2 - 3,
      lambda t: t.a * fro(t.W) - fro(t.B) / t.a + t.a * t.a - 3),
     ("-norm(L0.kernel) - a", lambda e: -np.linalg.norm(e.W) - e.a, lambda t: -fro(t.W) - t.a),
     ("sum(L3.kernel ** 3) + sum(L3.kernel ** 0.5) + sum(L3.kernel ** -1) + sum(1 / L3.kernel)",
      lambda e: (e.P ** 3).sum() + np.sqrt(e.P).sum() + 2 * (1 / e.P).sum(),
      lambda t: tf.reduce_sum(t.P * t.P * t.P) + tf.reduce_sum(tf.sqrt(t.P)) + 2 * tf.reduce_sum(1 / t.P)),
-    ("sum(L3.kernel ** a) + 2 ** a + pi * a + exp(-a)", lambda e: (e.P ** e.a).sum() + 2 ** e.a + np.pi * e.a + np.exp(-e.a),
+    ("sum(L3.kernel ** a) + 2 ** a + pi * a + exp(-a)",
+     lambda e: (e.P ** e.a).sum() + 2 ** e.a + np.pi * e.a + np.exp(-e.a),
      lambda t: tf.reduce_sum(tf.exp(t.a * tf.math.log(t.P))) + tf.exp(t.a * np.log(2.0)) + np.pi * t.a + tf.exp(-t.a)),
 ]
 
@@ -159,7 +162,8 @@ TARGETS = {
 
 def _targets(kind):
     y_true, y_pred = TARGETS[kind]
-    return {"y_true": y_true if y_true.dtype.kind == "i" else y_true.astype(np.float32), "y_pred": y_pred.astype(np.float32)}
+    labels = y_true if y_true.dtype.kind == "i" else y_true.astype(np.float32)
+    return {"y_true": labels, "y_pred": y_pred.astype(np.float32)}
 
 
 def _huber(e, d):
@@ -168,15 +172,18 @@ def _huber(e, d):
 
 # (formula, targets, numpy reference of (y_true, y_pred), hand-written TensorFlow reference of (y_true, y_pred))
 DATA_LOSSES = [
-    ("mse(y_true, y_pred)", "regression", lambda t, p: ((t - p) ** 2).mean(), lambda t, p: tf.reduce_mean(tf.square(t - p))),
-    ("mae(y_true, y_pred)", "regression", lambda t, p: np.abs(t - p).mean(), lambda t, p: tf.reduce_mean(tf.abs(t - p))),
+    ("mse(y_true, y_pred)", "regression", lambda t, p: ((t - p) ** 2).mean(),
+     lambda t, p: tf.reduce_mean(tf.square(t - p))),
+    ("mae(y_true, y_pred)", "regression", lambda t, p: np.abs(t - p).mean(),
+     lambda t, p: tf.reduce_mean(tf.abs(t - p))),
     ("huber(y_true, y_pred, 0.5)", "regression", lambda t, p: _huber(p - t, 0.5),
      lambda t, p: tf.reduce_mean(tf.where(tf.abs(p - t) <= 0.5, 0.5 * tf.square(p - t), 0.5 * tf.abs(p - t) - 0.125))),
     ("bce(y_true, y_pred)", "binary", lambda t, p: -(t * np.log(p) + (1 - t) * np.log(1 - p)).mean(),
      lambda t, p: -tf.reduce_mean(t * tf.math.log(p) + (1 - t) * tf.math.log(1 - p))),
     ("bce(y_true, y_pred)", "binary_column", lambda t, p: -(t * np.log(p[:, 0]) + (1 - t) * np.log(1 - p[:, 0])).mean(),
      lambda t, p: -tf.reduce_mean(t * tf.math.log(p[:, 0]) + (1 - t) * tf.math.log(1 - p[:, 0]))),
-    ("bce(y_true, y_pred, from_logits=1)", "logits", lambda t, p: (np.maximum(p, 0) - p * t + np.log1p(np.exp(-np.abs(p)))).mean(),
+    ("bce(y_true, y_pred, from_logits=1)", "logits",
+     lambda t, p: (np.maximum(p, 0) - p * t + np.log1p(np.exp(-np.abs(p)))).mean(),
      lambda t, p: tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(t, p))),
     ("cce(y_true, y_pred)", "categorical", lambda t, p: -(t * np.log(p)).sum(-1).mean(),
      lambda t, p: -tf.reduce_mean(tf.reduce_sum(t * tf.math.log(_normalized(p)), -1))),
@@ -192,7 +199,8 @@ DATA_LOSSES = [
 ]
 
 
-@pytest.mark.parametrize("src, kind, np_reference, tf_reference", DATA_LOSSES, ids=[f"{r[0]}-{r[1]}" for r in DATA_LOSSES])
+@pytest.mark.parametrize("src, kind, np_reference, tf_reference", DATA_LOSSES,
+                         ids=[f"{row[0]}-{row[1]}" for row in DATA_LOSSES])
 def test_data_loss_value_and_gradient(src, kind, np_reference, tf_reference):
     check_value_and_gradient(src, _targets(kind), lambda e: np_reference(e.y_true, e.y_pred),
                              lambda t: tf_reference(t.y_true, t.y_pred))
@@ -218,7 +226,8 @@ def counted():
 
 @pytest.mark.parametrize("src, expected", [
     ("sum(f(L1.bias) + f(L1.bias) * 2)", lambda v: 3 * (2 * v).sum()),
-    ("t = f(L1.bias)\nsum(t) + sum(t * t) + norm(t)", lambda v: (2 * v).sum() + (4 * v * v).sum() + np.linalg.norm(2 * v)),
+    ("t = f(L1.bias)\nsum(t) + sum(t * t) + norm(t)",
+     lambda v: (2 * v).sum() + (4 * v * v).sum() + np.linalg.norm(2 * v)),
     ("s = sum(f(L1.bias))\nr = s * s\nr + s + sum(f(L1.bias))", lambda v: 4 * v.sum() ** 2 + 4 * v.sum()),
 ])
 def test_repeated_subexpressions_run_once_per_trace(counted, src, expected):
@@ -230,7 +239,8 @@ def test_repeated_subexpressions_run_once_per_trace(counted, src, expected):
 
 
 def test_named_terms_are_computed_once_and_returned():
-    lowered = lower(lossdsl.parse("reg = norm(L0.kernel)\ng = L0.kernel.T @ L0.kernel\nreg + reg**2 + norm(g - I) + sum(g)"))
+    src = "reg = norm(L0.kernel)\ng = L0.kernel.T @ L0.kernel\nreg + reg**2 + norm(g - I) + sum(g)"
+    lowered = lower(lossdsl.parse(src))
     assert sum("euclidean_norm(L0.kernel)" in op for op in lowered.ops) == 1
     assert sum("@" in op for op in lowered.ops) == 1
     values = lowered(env_of(W=DATA["W"]))
@@ -238,8 +248,8 @@ def test_named_terms_are_computed_once_and_returned():
     np.testing.assert_allclose(values["reg"].numpy(), np.linalg.norm(W), rtol=1e-5)
     np.testing.assert_allclose(values["g"].numpy(), W.T @ W, rtol=1e-5)
     reg = np.linalg.norm(W)
-    np.testing.assert_allclose(values[""].numpy(), reg + reg ** 2 + np.linalg.norm(W.T @ W - np.eye(3)) + (W.T @ W).sum(),
-                               rtol=1e-5)
+    expected = reg + reg ** 2 + np.linalg.norm(W.T @ W - np.eye(3)) + (W.T @ W).sum()
+    np.testing.assert_allclose(values[""].numpy(), expected, rtol=1e-5)
     assert set(values) == {"reg", "g", ""}
 
 
@@ -252,7 +262,8 @@ OPS = [
     ("-(a * b) / c", ["loss = -(a * b / c)"]),
     ("2 / a + a**-1", ["t1 = 2 / a", "t2 = 1 / a", "loss = t1 + t2"]),
     ("a**2 + sqrt(a) + a**0.5 + a**3 + a**b",
-     ["t1 = tf.square(a)", "t2 = tf.sqrt(a)", "t3 = tf.pow(a, 3)", "t4 = tf.pow(a, b)", "loss = t1 + t2 + t2 + t3 + t4"]),
+     ["t1 = tf.square(a)", "t2 = tf.sqrt(a)", "t3 = tf.pow(a, 3)", "t4 = tf.pow(a, b)",
+      "loss = t1 + t2 + t2 + t3 + t4"]),
     ("norm(L0.kernel.T @ L0.kernel - 2*I)",
      ["t1 = tf.transpose(L0.kernel)", "t2 = t1 @ L0.kernel", "t3 = t2 - 2 * tf.eye(n)", "loss = euclidean_norm(t3)"]),
     ("t1 = sum(L0.kernel[0, 1:])\nt1 * mse(y_true, y_pred)",

@@ -147,7 +147,8 @@ def _check_depth(tree: Tree) -> list[Diagnostic]:
     """Expression depth beyond MAX_NESTING (iteratively: the tree may be deeper than Python's stack).
 
     Depth counts the levels of the sympy tree the formula becomes: a call is one level (its argument
-    list is not another), parentheses and the left operand of a flattened chain add none.
+    list is not another); parentheses, a path (sub.dense1.kernel) and the left operand of a flattened
+    chain add none.
     """
     todo = [(tree, -1)]  # the statements themselves are at depth 0
     while todo:
@@ -159,8 +160,14 @@ def _check_depth(tree: Tree) -> list[Diagnostic]:
         for index, child in enumerate(node.children):
             if isinstance(child, Tree):
                 flat = index == 0 and own_chain is not None and FLAT_CHAINS.get(child.data) == own_chain
-                todo.append((child, depth if flat or child.data in NO_DEPTH else depth + 1))
+                same_level = flat or child.data in NO_DEPTH or _is_path(node) or _is_path(child)
+                todo.append((child, depth if same_level else depth + 1))
     return []
+
+
+def _is_path(node: Tree) -> bool:
+    """An attribute other than .T: a step of a path such as sub.dense1.kernel, which becomes one symbol."""
+    return node.data == "attribute" and node.children[-1] != "T"
 
 
 def _span_of(node: Tree | Token) -> Span:

@@ -16,6 +16,8 @@ import keras
 
 from .diagnostics import Diagnostic
 from .formula import LAYER_INDEX, TARGETS, Formula, Reference
+from .model_tree import (ModelOutput, attribute, build_if_possible, children, layer_attributes, layer_chains,
+                         model_outputs, owned_variables, path_text, variable_name)
 from .shapes import describe
 
 OUTPUT_POSITION = re.compile(r"out(\d+)")
@@ -44,68 +46,6 @@ class _Unresolved(Exception):
         self.code, self.message, self.hint = code, message, hint
 
 
-@dataclass(frozen=True)
-class _Output:
-    names: tuple[str, ...]  # output-dict key and/or output layer name
-    shape: tuple | None
-
-    def label(self, position: int) -> str:
-        return f"{(self.names or (f'out{position}',))[0]} {describe(self.shape)}"
-
-
-# ------------------------------------------------------------------ layer tree
-def children(layer) -> list:
-    """A layer's direct sublayers in Keras' order (``model.layers`` for a model)."""
-    if isinstance(layer, keras.Model):
-        return list(layer.layers)
-    return layer._flatten_layers(include_self=False, recursive=False)
-
-
-def attribute(obj, name: str):
-    """``getattr`` that never raises: properties of unbuilt layers (Dense.kernel) do."""
-    try:
-        return getattr(obj, name, None)
-    except Exception:  # a property of someone's layer: whatever it raised, the attribute is absent
-        return None
-
-
-def variable_name(variable) -> str:
-    """The last component of a variable's path, without any ':0'."""
-    return variable.path.split("/")[-1].split(":")[0]
-
-
-def owned_variables(layer, prefix: tuple = ()) -> list[tuple[tuple, object]]:
-    """Every weight under ``layer`` with the names of the sublayers leading to its owner."""
-    found, seen = [], set()
-    pending = [(prefix, layer)]
-    while pending:
-        names, current = pending.pop(0)
-        below = {id(w) for child in children(current) for w in child.weights}
-        for weight in current.weights:
-            if id(weight) not in below and id(weight) not in seen:
-                seen.add(id(weight))
-                found.append((names, weight))
-        pending += [(names + (child.name,), child) for child in children(current)]
-    return found
-
-
-def layer_chains(root) -> list[tuple]:
-    """Every layer below ``root`` as the chain of layers leading to it, breadth first."""
-    chains, seen, pending = [], {id(root)}, [(child,) for child in children(root)]
-    while pending:
-        chain = pending.pop(0)
-        if id(chain[-1]) not in seen:
-            seen.add(id(chain[-1]))
-            chains.append(chain)
-            pending += [chain + (child,) for child in children(chain[-1])]
-    return chains
-
-
-def path_text(parts: Iterable) -> str:
-    """Reference text for path parts, as the formula spells it (``L1``, backticks for odd names)."""
-    return ".".join(f"L{p}" if isinstance(p, int) else p if p.isidentifier() else f"`{p}`" for p in parts)
-
-
 def _listing(items: list[str]) -> str:
     return ", ".join(items[:LISTED]) + (", ..." if len(items) > LISTED else "") if items else "none"
 
@@ -121,8 +61,8 @@ class ModelIndex:
 
     def __init__(self, model):
         self.model = model
-        self.build_problem = _build_if_possible(model)
-        self.outputs = _model_outputs(model)
+        self.build_problem = build_if_possible(model)
+        self.outputs = model_outputs(model)
 
     def resolve(self, reference: Reference) -> ResolvedReference:
         if reference.is_target:
@@ -166,7 +106,7 @@ class ModelIndex:
         if self.variable(layer, part, written) is not None:
             raise _Unresolved("E216", f"'{path_text(written)}' is a variable, not a layer: nothing can follow it",
                               f"use {path_text(written)} itself")
-        names = [found[-1].name for found in layer_chains(layer)] + _layer_attributes(layer)
+        names = [found[-1].name for found in layer_chains(layer)] + layer_attributes(layer)
         raise _Unresolved("E210", f"no layer named '{part}' in {owner}",
                           _closest(part, names) + f"its layers: {_listing([kid.name for kid in kids])}")
 
@@ -195,7 +135,8 @@ class ModelIndex:
             return own[0] if own else matches[0][1]
         if matches:
             candidates = [path_text(written[:-1] + names + (name,)) for names, _ in matches]
-            raise _Unresolved("E218", f"'{name}' names {len(matches)} variables in '{path_text(written[:-1])}'",
+            owner = f"'{path_text(written[:-1])}'" if written[:-1] else "the model"
+            raise _Unresolved("E218", f"'{name}' names {len(matches)} variables in {owner}",
                               f"write the full path: {_listing(candidates)}")
         return None
 
@@ -219,7 +160,8 @@ class ModelIndex:
             names = [path_text(names + (variable_name(v),)) for names, v in owned]
             listed = [f"{n} {describe(tuple(v.shape))}" for n, (_, v) in zip(names, owned)]
             return _Unresolved("E211", f"{_named(here, layer)} has no variable '{path_text([last])}'",
-                               _closest(last, names) + f"its variables: {_listing(listed)}")
+                               _closest(last, names) + f"its variables: {_listing(listed)}" +
+                               self.holders(chain[:-1], last))
         if not layer.built:
             why = f" ({self.build_problem})" if self.build_problem else ""
             return _Unresolved("E217", f"{_named(here, layer)} is not built yet, so it has no variables",
@@ -228,7 +170,15 @@ class ModelIndex:
         parent = chain[:-1]
         siblings = children(parent[-1] if parent else self.model)
         return _Unresolved("E211", f"{_named(here, layer)} has no weights",
-                           self.weighted_hint(parent, siblings))
+                           self.weighted_hint(parent, siblings) + self.holders(parent, last))
+
+    def holders(self, parent: tuple, name) -> str:
+        """Which siblings (children of ``parent[-1]``) do have a variable ``name``: the likely intent."""
+        siblings = children(parent[-1] if parent else self.model)
+        found = [f"L{i} {kid.name}" for i, kid in enumerate(siblings)
+                 if isinstance(attribute(kid, name), keras.Variable)
+                 or any(variable_name(v) == name for _, v in owned_variables(kid))]
+        return f"; layers with a '{name}': {_listing(found)}" if found else ""
 
     # ---- targets
     def resolve_target(self, reference: Reference) -> ResolvedReference:
@@ -266,12 +216,7 @@ def _named(written: str, layer) -> str:
     return f"{kind} '{written}'" if written == layer.name else f"'{written}' ({kind} '{layer.name}')"
 
 
-def _layer_attributes(layer) -> list[str]:
-    return [name for name, value in vars(layer).items()
-            if not name.startswith("_") and isinstance(value, keras.layers.Layer)]
-
-
-def _output_index(outputs: list[_Output], selector) -> int | None:
+def _output_index(outputs: list[ModelOutput], selector) -> int | None:
     """By name first; ``out<i>`` is a position only when no output is named so."""
     if not isinstance(selector, str):
         return None
@@ -280,61 +225,6 @@ def _output_index(outputs: list[_Output], selector) -> int | None:
             return index
     position = OUTPUT_POSITION.fullmatch(selector)
     return int(position[1]) if position and int(position[1]) < len(outputs) else None
-
-
-# ------------------------------------------------------------ building, outputs
-def _input_shape(model) -> tuple | None:
-    shapes = getattr(model, "_build_shapes_dict", None) or {}
-    if len(shapes) != 1:
-        return None
-    shape = tuple(next(iter(shapes.values())))
-    return (None,) + shape[1:] if shape else None  # the batch it was first called with is not the batch
-
-
-def _build_if_possible(model) -> str | None:
-    """Build a model whose layers lack variables when its input shape is known; else say why not."""
-    if model.built and all(layer.built for layer in model._flatten_layers()):
-        return None
-    shape = _input_shape(model)
-    if shape is None:
-        return "its input shape is unknown"
-    try:
-        model(keras.KerasTensor(shape))  # a symbolic call creates every sublayer's variables
-    except Exception as error:  # the user's call(): report what it raised
-        return f"calling it on shape {shape} raised {_root_cause(error)}"
-    return None
-
-
-def _root_cause(error: BaseException) -> str:
-    """The first line of the exception Keras wrapped (it re-raises with a long decorated message)."""
-    for _ in range(20):  # a chain, not a cycle: stop somewhere
-        inner = error.__cause__ or error.__context__
-        if inner is None:
-            break
-        error = inner
-    return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
-
-
-def _model_outputs(model) -> list[_Output] | None:
-    """The model's outputs in ``model.outputs`` order (dict outputs sorted by key), None if unknown."""
-    try:
-        flat, structure = list(model.outputs), getattr(model, "_outputs_struct", None)
-        layer_names = getattr(model, "output_names", None) or [t._keras_history.operation.name for t in flat]
-    except Exception:  # a subclassed model has no outputs attribute: trace it if its input shape is known
-        shape = _input_shape(model)
-        if shape is None:
-            return None
-        try:
-            structure = model.compute_output_spec(keras.KerasTensor(shape))
-        except Exception:  # the user's call() failed: outputs stay unknown, as without a shape
-            return None
-        flat, layer_names = keras.tree.flatten(structure), []
-    keys = sorted(structure) if isinstance(structure, dict) and len(structure) == len(flat) else []
-    outputs = []
-    for index, tensor in enumerate(flat):
-        names = [*keys[index:index + 1], *layer_names[index:index + 1]]
-        outputs.append(_Output(tuple(dict.fromkeys(names)), tuple(tensor.shape)))
-    return outputs
 
 
 # ----------------------------------------------------------------- public API
@@ -375,7 +265,7 @@ def reference_names(model) -> list[str]:
         own = [v for below, v in owned_variables(chain[-1]) if not below]
         names += [path_text(short + (variable_name(v),)) for v in own]
         parent = chain[-2] if len(chain) > 1 else model
-        for alias in _layer_attributes(parent):  # a subclassed layer's self.dense1: the name users write
+        for alias in layer_attributes(parent):  # a subclassed layer's self.dense1: the name users write
             if attribute(parent, alias) is chain[-1] and alias != chain[-1].name:
                 prefix = tuple(item.name for item in chain[:-1]) + (alias,)
                 names += [path_text(prefix + (variable_name(v),)) for v in own]

@@ -273,6 +273,8 @@ TEACHING = [
     ("func", "norm(L0.kernel)", "E211", "the first is L1, e.g. L1.kernel"),
     ("func", "norm(hidden.kernal)", "E211", "did you mean 'kernel'? its variables: kernel (5, 4), bias (4,)"),
     ("func", "norm(hiden.kernel)", "E210", "did you mean 'hidden'?"),
+    ("conv", "norm(bn.kernel)", "E211", "layers with a 'kernel': L0 conv, L3 head"),
+    ("seq", "norm(L1.kernel)", "E211", "layers with a 'kernel': L0 dense_1, L2 dense_2"),
     ("nested", "norm(sub_model.dense1)", "E212", "sub_model.dense1.kernel (8, 3), sub_model.dense1.bias (3,)"),
     ("nested", "norm(sub_model.L3.kernel)", "E209", "'sub_model' has 3 layers, L0..L2"),
     ("twins", "norm(proj.kernel)", "E218", "block_a.proj, block_b.proj"),

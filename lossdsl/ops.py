@@ -10,6 +10,7 @@ with an :class:`Op`: a TensorFlow function of the values of some sympy nodes. Fu
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -229,10 +230,17 @@ def _reduction(fn, text: str):
 
 #: norm(x, ord, axis) by its order.
 NORMS = {
-    sympy.Integer(1): _reduction(lambda x, axis: tf.reduce_sum(tf.abs(x), axis), "tf.reduce_sum(tf.abs({0})%s)"),
-    sympy.Integer(2): _reduction(euclidean_norm, "euclidean_norm({0}%s)"),
-    sympy.oo: _reduction(lambda x, axis: tf.reduce_max(tf.abs(x), axis), "tf.reduce_max(tf.abs({0})%s)"),
+    1.0: _reduction(lambda x, axis: tf.reduce_sum(tf.abs(x), axis), "tf.reduce_sum(tf.abs({0})%s)"),
+    2.0: _reduction(euclidean_norm, "euclidean_norm({0}%s)"),
+    math.inf: _reduction(lambda x, axis: tf.reduce_max(tf.abs(x), axis), "tf.reduce_max(tf.abs({0})%s)"),
 }
+
+
+def _norm(node):
+    rule = NORMS.get(float(node.args[1]))
+    if rule is None:
+        raise Unsupported(node, "E213", f"norm order {node.args[1]} has no TensorFlow lowering", "use 1, 2 or inf")
+    return rule(node)
 
 
 def _matrix_product(node):
@@ -310,7 +318,7 @@ OPS: dict[type, Callable] = {
     nodes.Maximum: _op(tf.maximum, "tf.maximum({0}, {1})"),
     nodes.Minimum: _op(tf.minimum, "tf.minimum({0}, {1})"),
     nodes.StopGradient: _op(tf.stop_gradient, "tf.stop_gradient({0})"),
-    nodes.Norm: lambda node: NORMS[node.args[1]](node),
+    nodes.Norm: _norm,
     nodes.ReduceSum: _reduction(tf.reduce_sum, "tf.reduce_sum({0}%s)"),
     nodes.ReduceMean: _reduction(tf.reduce_mean, "tf.reduce_mean({0}%s)"),
     nodes.ReduceMax: _reduction(tf.reduce_max, "tf.reduce_max({0}%s)"),

@@ -9,7 +9,9 @@ import sympy
 import tensorflow as tf
 
 import lossdsl
+from lossdsl import nodes
 from lossdsl.lower import lower
+from lossdsl.ops import OPS
 
 rng = np.random.default_rng(0)
 # Short names for the test tensors, and the reference text each stands for in formulas.
@@ -238,6 +240,21 @@ def test_repeated_subexpressions_run_once_per_trace(counted, src, expected):
     np.testing.assert_allclose(value.numpy(), expected(DATA["v"].astype(np.float64)), rtol=1e-5)
 
 
+def test_every_node_class_has_a_rule():
+    classes = [c for c in vars(nodes).values() if isinstance(c, type) and issubclass(c, nodes.TensorFunction)]
+    missing = [c.__name__ for c in classes if c not in OPS and c not in (nodes.TensorFunction, nodes.DataLoss)]
+    assert len(classes) > 20 and missing == []
+
+
+def test_registered_function_of_two_tensors():
+    lossdsl.register_function("sqdist", lambda x, y: tf.reduce_sum(tf.square(x - y)), "pair_to_scalar", arity=2)
+    try:
+        value = run("sqdist(L1.bias, L2.bias) + 1", env_of(v=DATA["v"], u=DATA["u"]))[""]
+    finally:
+        lossdsl.unregister_function("sqdist")
+    np.testing.assert_allclose(value.numpy(), ((DATA["v"] - DATA["u"]) ** 2).sum() + 1, rtol=1e-5)
+
+
 def test_named_terms_are_computed_once_and_returned():
     src = "reg = norm(L0.kernel)\ng = L0.kernel.T @ L0.kernel\nreg + reg**2 + norm(g - I) + sum(g)"
     lowered = lower(lossdsl.parse(src))
@@ -254,7 +271,7 @@ def test_named_terms_are_computed_once_and_returned():
 
 
 # (formula, the lowered ops): subtraction, division and powers use their own ops, never a multiply by -1
-OPS = [
+LOWERED_OPS = [
     ("norm(L0.kernel) - norm(L1.kernel)",
      ["t1 = euclidean_norm(L0.kernel)", "t2 = euclidean_norm(L1.kernel)", "loss = t1 - t2"]),
     ("-a - 2*b + 3", ["t1 = 2 * b", "loss = 3 - a - t1"]),
@@ -274,7 +291,7 @@ OPS = [
 ]
 
 
-@pytest.mark.parametrize("src, ops", OPS)
+@pytest.mark.parametrize("src, ops", LOWERED_OPS)
 def test_lowered_ops(src, ops):
     assert lower(lossdsl.parse(src)).ops == ops
 
@@ -368,6 +385,8 @@ UNLOWERABLE = [
     ("sum(I @ I)", ("E307", 1, 5)),
     (_replace_loss("norm(L0.kernel)", sympy.sinh(sympy.Symbol("L0.kernel", real=True))), ("E201", 1, 1)),
     (_replace_loss("norm(L0.kernel)", sympy.Symbol("nowhere")), ("E215", 1, 1)),
+    (_replace_loss("norm(L0.kernel)", nodes.Norm(sympy.Symbol("L0.kernel", real=True), 3, sympy.Tuple(), evaluate=False)),
+     ("E213", 1, 1)),
 ]
 
 

@@ -95,7 +95,7 @@ class FormulaTerm(keras.layers.Layer):
             if resolved.variable is not None:
                 env[text] = read_before_update(resolved.variable.value)
             else:
-                env[text] = _select_output(y_pred if text.startswith("y_pred") else y_true, resolved.output_index)
+                env[text] = _select_output(y_pred if text.startswith("y_pred") else y_true, resolved)
         return self._lowered(env)
 
     @property
@@ -121,12 +121,15 @@ class FormulaTerm(keras.layers.Layer):
         return {**super().get_config(), "formula": self.source, "jit_compile": self.jit_compile}
 
 
-def _select_output(value, index):
-    if index is None or value is None:
+def _select_output(value, resolved):
+    """One output of a multi-output model's targets or predictions (a dict by name, or a list)."""
+    if resolved.output_index is None or value is None:
         return value
     if isinstance(value, dict):
-        return list(value.values())[index]
-    return value[index]
+        name = resolved.reference.path[-1]
+        if name in value:
+            return value[name]
+    return keras.tree.flatten(value)[resolved.output_index]  # model.outputs order: dict keys sorted
 
 
 @keras.saving.register_keras_serializable(package="lossdsl")

@@ -91,7 +91,9 @@ def _total(values):
 
 @functools.lru_cache(maxsize=None)
 def _keras_loss(loss_class, dtype: str, **options):
-    return loss_class(dtype=dtype, **options)
+    # No reduction here: Keras' own reduction also divides by the replica count under a distribution
+    # strategy, and the Keras layer scales the whole formula once (keras.py).
+    return loss_class(dtype=dtype, reduction=None, **options)
 
 
 # ---------------------------------------------------------------------- rules
@@ -272,12 +274,13 @@ def _slice_text(bounds) -> str:
 
 
 def _data_loss(loss_class, **option_types):
-    """Keras' own loss with its default reduction (the batch mean), computed in the formula's dtype."""
+    """Keras' own per-sample loss, averaged over the batch (Keras' default reduction), in the formula's dtype."""
     def rule(node):
         options = {name: convert(value) for (name, convert), value in zip(option_types.items(), node.options)}
-        shown = ", ".join(f"{k}={v}" for k, v in options.items())
-        return Op(lambda y_true, y_pred: _keras_loss(loss_class, y_pred.dtype.name, **options)(y_true, y_pred),
-                  node.args[:2], f"keras.losses.{loss_class.__name__}({shown})({{0}}, {{1}})")
+        shown = ", ".join(f"{k}={v}" for k, v in {**options, "reduction": None}.items())
+        return Op(lambda y_true, y_pred: tf.reduce_mean(
+            _keras_loss(loss_class, y_pred.dtype.name, **options)(y_true, y_pred)),
+            node.args[:2], f"tf.reduce_mean(keras.losses.{loss_class.__name__}({shown})({{0}}, {{1}}))")
     return rule
 
 

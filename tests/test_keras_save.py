@@ -45,10 +45,9 @@ LOAD_IN_FRESH_PROCESS = textwrap.dedent("""
     model = keras.models.load_model(path)  # safe_mode=True is the default
     model.compile(optimizer=keras.optimizers.Adam(0.05))
     loss = model.evaluate(data["x"], data["y"], batch_size=64, verbose=0, return_dict=True)["loss"]
-    before = model.params
+    before, prediction = model.params, model.predict(data["x"][:4], verbose=0).tolist()
     model.fit(data["x"], data["y"], epochs=1, batch_size=16, verbose=0)  # training can continue
-    print(json.dumps({"formula": model.term.source, "params": before, "loss": loss,
-                      "prediction": model.predict(data["x"][:4], verbose=0).tolist(),
+    print(json.dumps({"formula": model.term.source, "params": before, "loss": loss, "prediction": prediction,
                       "params_after_more_training": model.params}))
 """)
 

@@ -284,10 +284,11 @@ LOWERED_OPS = [
     ("norm(L0.kernel.T @ L0.kernel - 2*I)",
      ["t1 = tf.transpose(L0.kernel)", "t2 = t1 @ L0.kernel", "t3 = t2 - 2 * tf.eye(n)", "loss = euclidean_norm(t3)"]),
     ("t1 = sum(L0.kernel[0, 1:])\nt1 * mse(y_true, y_pred)",
-     ["_t1 = L0.kernel[0, 1:]", "t1 = tf.reduce_sum(_t1)", "_t3 = keras.losses.MeanSquaredError()(y_true, y_pred)",
+     ["_t1 = L0.kernel[0, 1:]", "t1 = tf.reduce_sum(_t1)", "_t3 = tf.reduce_mean(keras.losses.MeanSquaredError(reduction=None)(y_true, y_pred))",
       "loss = t1 * _t3"]),
     ("data = bce(y_true, y_pred, from_logits=1)\ndata",
-     ["data = keras.losses.BinaryCrossentropy(from_logits=True)(y_true, y_pred)", "loss = data"]),
+     ["data = tf.reduce_mean(keras.losses.BinaryCrossentropy(from_logits=True, reduction=None)(y_true, y_pred))",
+      "loss = data"]),
 ]
 
 

@@ -177,15 +177,35 @@ def run_explain(args: argparse.Namespace) -> int:
     if formula is None:
         print(render_text(diagnostics, source))
         return EXIT_FINDINGS
+    details = None
     if model is not None:
-        from .resolve import shapes_from_model  # imports Keras
+        from .resolve import resolve_references, shapes_from_model  # imports Keras
         shapes = {**(shapes or {}), **shapes_from_model(formula, model)[0]}
-    print(explanation(formula, source, diagnostics, shapes))
+        details = {text: resolved_columns(r) for text, r in resolve_references(formula, model)[0].items()}
+    print(explanation(formula, source, diagnostics, shapes, details, lowered_ops(formula)))
     return EXIT_FINDINGS if any(d.is_error for d in diagnostics) else EXIT_CLEAN
 
 
+def resolved_columns(resolved) -> dict:
+    """The columns ``explain`` adds for a reference resolved against a model."""
+    if resolved.variable is None:
+        return {"layer": "(model output)" if resolved.output_index is None else f"output {resolved.output_index}"}
+    return {"layer": resolved.layer_path, "variable": resolved.variable_name,
+            "trainable": "yes" if resolved.trainable else "no (read only, no gradient)"}
+
+
+def lowered_ops(formula: Formula) -> list[str]:
+    """The TensorFlow ops the formula lowers to (imports TensorFlow: explain is not a fast path)."""
+    from .errors import LossError
+    from .lower import lower
+    try:
+        return lower(formula).ops
+    except LossError as error:
+        return [f"cannot lower: {d.code} {d.message}" for d in error.diagnostics]
+
+
 def explanation(formula: Formula, source: Source, diagnostics: list[Diagnostic], shapes: dict | None = None,
-                details: dict | None = None) -> str:
+                details: dict | None = None, ops: list[str] | None = None) -> str:
     """The whole ``explain`` report: one titled section per aspect of the formula."""
     sections = [
         ("parsed", parsed_lines(formula)),
@@ -194,6 +214,7 @@ def explanation(formula: Formula, source: Source, diagnostics: list[Diagnostic],
         ("parameters", [p.describe() for p in formula.params.values()] or ["none"]),
         ("shapes", shape_lines(formula, shapes) if shapes is not None else ["unknown: pass --shapes or --model"]),
         ("diagnostics", render_text(diagnostics, source).splitlines() or ["none"]),
+        ("lowered to TensorFlow", ops or ["not shown"]),
     ]
     return "\n\n".join(title + "\n" + "\n".join("  " + line for line in lines) for title, lines in sections)
 

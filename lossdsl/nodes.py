@@ -36,11 +36,23 @@ class TensorFunction(sympy.Function):
     def options(self) -> tuple:
         return self.args[self.tensor_arity:]
 
-    def _latex(self, printer):
+    def _latex(self, printer, exp=None):
+        """sympy's hook; ``exp`` is the printed exponent when the node is the base of a power."""
+        body = self._latex_body(printer)
+        return body if exp is None else rf"\left({body}\right)^{{{exp}}}"
+
+    def _latex_body(self, printer):
         name = self.latex_name or rf"\operatorname{{{type(self).__name__.lower()}}}"
         shown = [printer._print(arg) for arg in self.tensors]
-        shown += [printer._print(opt) for opt in self.options if opt != Tuple()]
+        shown += [_latex_option(opt, printer) for opt in self.options if opt != Tuple()]
         return rf"{name}\left({', '.join(shown)}\right)"
+
+
+def _latex_option(option, printer) -> str:
+    """An option as written: a Tuple is always an axis option (``axis=-1``), anything else a constant."""
+    if isinstance(option, Tuple):
+        return r"\mathrm{axis}=" + ", ".join(printer._print(axis) for axis in option)
+    return printer._print(option)
 
 
 def axis_of(option) -> tuple[int, ...] | None:
@@ -55,10 +67,16 @@ class Norm(TensorFunction):
     nargs = 3
     sign = "nonnegative"
 
-    def _latex(self, printer):
+    def _latex_body(self, printer):
         x, order, axis = self.args
-        sub = "" if order == 2 else ("_{\\infty}" if order == sympy.oo else f"_{{{printer._print(order)}}}")
+        parts = [] if order == 2 else [r"\infty" if order == sympy.oo else printer._print(order)]
+        parts += [_latex_option(axis, printer)] if axis != Tuple() else []
+        sub = f"_{{{', '.join(parts)}}}" if parts else ""
         return rf"\left\|{printer._print(x)}\right\|{sub}"
+
+    def _latex(self, printer, exp=None):
+        body = self._latex_body(printer)
+        return body if exp is None else f"{body}^{{{exp}}}"
 
 
 class ReduceSum(TensorFunction):
@@ -156,7 +174,7 @@ class MatrixProduct(TensorFunction):
 
     tensor_arity = None  # every argument is a tensor
 
-    def _latex(self, printer):
+    def _latex_body(self, printer):
         return r" \, ".join(printer.parenthesize(arg, sympy.printing.precedence.PRECEDENCE["Mul"])
                             for arg in self.args)
 
@@ -164,7 +182,7 @@ class MatrixProduct(TensorFunction):
 class Transposed(TensorFunction):
     nargs = 1
 
-    def _latex(self, printer):
+    def _latex_body(self, printer):
         return printer.parenthesize(self.args[0], sympy.printing.precedence.PRECEDENCE["Pow"]) + "^{T}"
 
 
@@ -185,7 +203,7 @@ class EyeMatrix(TensorFunction):
     tensor_arity = 0
     sign = "nonnegative"
 
-    def _latex(self, printer):
+    def _latex_body(self, printer):
         return rf"I_{{{printer._print(self.args[0])}}}"
 
 
@@ -210,7 +228,7 @@ class Index(TensorFunction):
 
     nargs = 2
 
-    def _latex(self, printer):
+    def _latex_body(self, printer):
         parts = [_latex_subscript(item, printer) for item in self.args[1]]
         return printer.parenthesize(self.args[0], sympy.printing.precedence.PRECEDENCE["Pow"]) + \
             rf"_{{[{', '.join(parts)}]}}"

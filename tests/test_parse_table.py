@@ -334,6 +334,13 @@ LATEX = [
      r"\mathrm{data} + e^{- s} \left\|\mathtt{L1.kernel}\right\| + s"),
     ("sum(sigmoid(L1.kernel[0, 1:3]))",
      r"\operatorname{sum}\left(\sigma\left(\mathtt{L1.kernel}_{[0, 1:3]}\right)\right)"),
+    # a tensor function as the base of a power, and options as written
+    ("norm(L1.kernel)**2 + mean(L1.kernel, axis=-1)**2",
+     r"\left\|\mathtt{L1.kernel}\right\|^{2} + "
+     r"\left(\operatorname{mean}\left(\mathtt{L1.kernel}, \mathrm{axis}=-1\right)\right)^{2}"),
+    ("sum(L1.kernel.T**2) + norm(L1.kernel, inf, axis=0)",
+     r"\operatorname{sum}\left(\left(\mathtt{L1.kernel}^{T}\right)^{2}\right) + "
+     r"\left\|\mathtt{L1.kernel}\right\|_{\infty, \mathrm{axis}=0}"),
 ]
 
 

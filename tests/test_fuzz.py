@@ -1,0 +1,193 @@
+"""Whatever the text, ``lossdsl.check`` returns diagnostics (never raises), with spans inside the text.
+
+Random text, valid formulas with tokens dropped, swapped, duplicated or replaced, stray characters
+(control, NUL, non-ASCII), and the pathological inputs of the README's limits section.
+"""
+
+import json
+import re
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lossdsl
+from lossdsl import CODES, Diagnostic, Source
+from lossdsl.diagnostics import render_github, render_json, render_text
+
+from test_parse_table import PARSES, TERMS
+
+FUZZ = settings(max_examples=400, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+VALID = [source for source, _ in PARSES] + [source for source, *_ in TERMS] + [
+    "data = mse(y_true, y_pred)\nreg = norm(L1.kernel) + norm(`dense-1`.kernel)\ndata + a * reg\n"
+    "where a: positive = 1.0, b: (0, 1) = 0.5\nwhere c: const = 2",
+    "norm(sub.dense1.kernel.T @ sub.L2.kernel - I, ord=1, axis=-1)[0:3, ::2]",
+]
+SHAPES = {"L0.kernel": [4, 4], "L1.kernel": [10, 16], "L2.kernel": [16, 4], "L1.bias": [16],
+          "y_true": [None, 4], "y_pred": [None, 4]}
+TOKEN = re.compile(r"\s+|`[^`\n]*`|#[^\n]*|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|\w+|\*\*|.", re.S)
+ODD_CHARACTERS = "\x00\x01\x07\x0b\x1b\x7f\u00a0\u00d7\u03b1\u200b\u2028\ufeff\U0001f600'\"^$?!\\{}|~&%<>"
+
+
+def check_well_formed(text: str, **kwargs) -> list[Diagnostic]:
+    """Run check and every renderer; the invariants every diagnostic must keep."""
+    diagnostics = lossdsl.check(text, **kwargs)
+    assert isinstance(diagnostics, list)
+    for d in diagnostics:
+        assert isinstance(d, Diagnostic)
+        assert d.code in CODES
+        assert 0 <= d.span.start <= d.span.end <= len(text), (d, len(text))
+        assert isinstance(d.message, str) and d.message
+        assert isinstance(d.hint, str) and d.hint
+    source = Source(text)
+    rendered = render_text(diagnostics, source)
+    assert rendered.count(": E") + rendered.count(": W") >= len(diagnostics)
+    assert len(json.loads(render_json(diagnostics, source))) == len(diagnostics)
+    assert render_github(diagnostics, source).count("::") == 2 * len(diagnostics)
+    return diagnostics
+
+
+def check_formula_or_errors(text: str) -> None:
+    """No error means a usable Formula: it parses, prints, expands, and its shapes can be checked."""
+    diagnostics = check_well_formed(text)
+    if not any(d.is_error for d in diagnostics):
+        formula = lossdsl.parse(text)
+        formula.latex()
+        formula.expanded()
+        check_well_formed(text, shapes=SHAPES)
+
+
+# ---------------------------------------------------------------- random text
+@FUZZ
+@given(st.text(max_size=200))
+def test_any_unicode_text(text):
+    check_formula_or_errors(text)
+
+
+@FUZZ
+@given(st.text(alphabet="abxyzLTI0123456789.+-*/@()[]:,;=# \n\t`'^_eEinfwherpos", max_size=120))
+def test_formula_like_text(text):
+    check_formula_or_errors(text)
+
+
+# ------------------------------------------------------ mutated valid formulas
+def tokens(text: str) -> list[str]:
+    found = TOKEN.findall(text)
+    assert "".join(found) == text  # the tokenizer loses nothing
+    return found
+
+
+@st.composite
+def mutated(draw):
+    """A valid formula with one to three tokens dropped, swapped, duplicated or replaced."""
+    parts = tokens(draw(st.sampled_from(VALID)))
+    for _ in range(draw(st.integers(1, 3))):
+        i = draw(st.integers(0, len(parts) - 1))
+        j = draw(st.integers(0, len(parts) - 1))
+        action = draw(st.sampled_from(["drop", "swap", "duplicate", "replace"]))
+        if action == "drop" and len(parts) > 1:
+            del parts[i]
+        elif action == "swap":
+            parts[i], parts[j] = parts[j], parts[i]
+        elif action == "duplicate":
+            parts.insert(j, parts[i])
+        else:
+            parts[i] = draw(st.sampled_from(["(", ")", "[", "]", ",", ";", "\n", "where", "=", "**", "@", "-",
+                                             ":", ".", "`", "inf", "I", "L7", "1e999", "0", "norm", "x"]))
+    return "".join(parts)
+
+
+@FUZZ
+@given(mutated())
+def test_mutated_formulas(text):
+    check_formula_or_errors(text)
+
+
+@FUZZ
+@given(st.sampled_from(VALID), st.data())
+def test_valid_formula_with_a_stray_character(formula, data):
+    position = data.draw(st.integers(0, len(formula)))
+    char = data.draw(st.sampled_from(ODD_CHARACTERS) | st.characters())
+    check_formula_or_errors(formula[:position] + char + formula[position:])
+
+
+@pytest.mark.parametrize("source", VALID)
+def test_the_mutation_corpus_is_valid(source):
+    assert not any(d.is_error for d in lossdsl.check(source))
+
+
+# ---------------------------------------------------------- pathological input
+LONG_SUM = " + ".join(f"a{i}" for i in range(5000))
+PATHOLOGICAL = {
+    "10,000 nested parentheses": ("(" * 10_000 + "a" + ")" * 10_000, ["E106"]),
+    "10,000 unclosed parentheses": ("(" * 10_000 + "a", ["E106"]),
+    "10,000 unmatched closers": ("a" + ")" * 10_000, ["E101"]),
+    "a 1 MB formula": ("a + " * 250_000 + "a", ["E107"]),
+    "a 1 MB comment": ("a  # " + "x" * 1_000_000, ["E107"]),
+    "1e999": ("1e999 * a", ["E110"]),
+    "a 100-digit number": ("1" * 100 + " * a", []),
+    "a 400-digit number": ("1" * 400 + " * a", ["E110"]),
+    "a 100-digit index": ("sum(L1.kernel[" + "1" * 100 + "])", ["E213"]),
+    "a 90,000-character name": ("a" * 90_000, []),
+    "a 5,000-term sum": (LONG_SUM, []),
+    "a 5,000-term product": (" * ".join(f"a{i}" for i in range(5000)), []),
+    "a 5,000-term difference": (" - ".join(f"a{i}" for i in range(5000)), []),
+    "5,000 norms of one kernel": (" + ".join(["norm(L1.kernel)"] * 5000), []),
+    "1,000 named terms": ("\n".join(f"t{i} = norm(L{i}.kernel)" for i in range(1000)) + "\n"
+                          + " + ".join(f"t{i}" for i in range(1000)), []),
+    "2,000 declarations": (LONG_SUM[:10_000].rsplit(" + ", 1)[0] + "\nwhere "
+                           + ", ".join(f"a{i}: positive" for i in range(2000)), None),
+    "100,000 line breaks": ("\n" * 99_998 + "a", []),
+    "100,000 semicolons": (";" * 99_998 + "a", []),
+    "10,000 NUL bytes": ("\x00" * 10_000, ["E108"]),
+    "only non-ASCII": ("αβγ" * 1000, ["E108"]),
+    "a 5,000-part path": ("norm(" + ".".join(["sub"] * 5000) + ".kernel)", []),
+    "5,000 transposes": ("norm(L1.kernel" + ".T" * 5000 + ")", ["E106"]),
+    "a 10,000-step slice chain": ("sum(L1.kernel" + "[0]" * 10_000 + ")", ["E106"]),
+}
+
+
+@pytest.mark.parametrize("name", list(PATHOLOGICAL))
+def test_pathological_input_is_diagnosed_quickly(name):
+    text, codes = PATHOLOGICAL[name]
+    lossdsl.frontend.analyze.cache_clear()
+    started = time.perf_counter()
+    diagnostics = check_well_formed(text)
+    elapsed = time.perf_counter() - started
+    print(f"{name}: {elapsed:.3f} s")
+    if codes is not None:
+        assert [d.code for d in diagnostics if d.is_error] == codes
+    assert elapsed < 5.0  # generous: the machine is shared; typical times are in the report
+
+
+def test_pathological_input_with_a_shapes_table():
+    diagnostics = check_well_formed(" + ".join(["norm(L1.kernel @ L2.kernel)"] * 3000), shapes=SHAPES)
+    assert diagnostics == []
+
+
+# ------------------------------------------------------------- no code is run
+@pytest.mark.parametrize("source, code", [
+    ("__import__('os').system('touch x')", "E108"),
+    ("__import__(os).system(touch)", "E100"),
+    ("__import__(os)", "E201"),
+    ("exec(a)", "E201"),
+    ("eval(a)", "E201"),
+    ("open(x).write(y)", "E100"),
+    ("open(x)", "E201"),
+    ("lambda: x", "E100"),
+    ("sum(x for x in L1)", "E100"),
+    ("a\nimport os", "E109"),
+])
+def test_code_is_never_run(tmp_path, monkeypatch, source, code):
+    monkeypatch.chdir(tmp_path)
+    diagnostics = check_well_formed(source)
+    assert code in [d.code for d in diagnostics]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dunder_paths_are_only_names():
+    formula = lossdsl.parse("norm(a.__class__.__init__)")
+    assert [ref.path for ref in formula.references.values()] == [("a", "__class__", "__init__")]

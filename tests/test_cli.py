@@ -148,7 +148,10 @@ def test_explain_without_shapes(capsys):
     code, out, _ = run_cli(capsys, "explain", EXPLAINED)
     assert code == 0
     sections = dict(block.split("\n", 1) for block in out.strip().split("\n\n"))
-    assert list(sections) == ["parsed", "latex", "references", "parameters", "shapes", "diagnostics"]
+    assert list(sections) == ["parsed", "latex", "references", "parameters", "shapes", "diagnostics",
+                              "lowered to TensorFlow"]
+    assert sections["lowered to TensorFlow"].splitlines()[-3:] == ["  t4 = euclidean_norm(reg)", "  t5 = a * t4",
+                                                                   "  loss = data + t5"]
     assert sections["parsed"].splitlines() == [
         "  data = MSE(y_true, y_pred)", "  reg = MatrixProduct(L1.kernel, Transposed(L2.kernel))",
         "  loss = a*Norm(reg, 2, ()) + data"]

@@ -1,0 +1,253 @@
+"""Asymptotic expansions of a formula in one parameter as it approaches an end of its domain.
+
+The parameter ``p`` is written through ``t -> +oo``: ``p = t`` (p -> +oo), ``p = -t`` (p -> -oo),
+``p = v + 1/t`` (p -> v from above), ``p = v - 1/t`` (p -> v from below). An expression becomes a
+:class:`Series`: terms ``coef * exp(lam*t) * t**k * log(t)**m`` whose coefficients are free of ``p`` (sympy
+expressions in the other parameters and the tensor blocks), plus a bound ``O(rest)`` on what was left
+out. A growth ``(lam, k, m)`` compares lexicographically; a term grows without bound iff its growth is
+above ``(0, 0, 0)``. Whatever cannot be expanded exactly, or by a leading term whose coefficient is
+provably non-zero, gives ``None``: "cannot tell", never a guess.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable, NamedTuple
+
+import sympy
+
+from . import nodes
+
+ZERO = (0, 0, 0)
+LINEAR, LOG = (0, 1, 0), (0, 0, 1)
+MAX_TERMS = 24
+ONE = sympy.S.One
+
+
+def _plus(g: tuple, h: tuple) -> tuple:
+    return (g[0] + h[0], g[1] + h[1], g[2] + h[2])
+
+
+def _times(g: tuple, q) -> tuple:
+    return (g[0] * q, g[1] * q, g[2] * q)
+
+
+def _number(q: Fraction) -> sympy.Rational:
+    return sympy.Rational(q.numerator, q.denominator)
+
+
+def _fraction(number: sympy.Basic) -> Fraction | None:
+    """A finite sympy number as an exact fraction (a float's decimal digits as written)."""
+    return Fraction(str(number)) if number.is_Number and number.is_finite else None
+
+
+class End(NamedTuple):
+    """Where a parameter goes: ``value`` is +-inf, or a finite bound approached from ``side`` (+1 above)."""
+
+    value: float
+    side: int
+
+    def describe(self, name: str) -> str:
+        if math.isinf(self.value):
+            return f"{name} -> {'+' if self.value > 0 else '-'}inf"
+        return f"{name} -> {self.value:g}{'+' if self.side > 0 else '-'}"
+
+
+@dataclass(frozen=True)
+class Series:
+    """``sum(coef * growth) + O(rest)``; ``rest`` None means the sum is exact."""
+
+    terms: dict = field(default_factory=dict)
+    rest: tuple | None = None
+
+    def top(self) -> tuple | None:
+        """The largest growth present, a term's or the remainder's (None for an exact 0)."""
+        return max([*self.terms, *([self.rest] if self.rest is not None else [])], default=None)
+
+    def leading(self) -> tuple[tuple, sympy.Expr] | None:
+        """(growth, coefficient) of the largest term (terms are always above the remainder)."""
+        if not self.terms:
+            return None
+        growth = max(self.terms)
+        return growth, self.terms[growth]
+
+
+def series(terms: dict, rest: tuple | None = None) -> Series | None:
+    """A Series without zero terms or terms swallowed by the remainder; None when it grows too large."""
+    kept = {g: c for g, c in terms.items() if c is not sympy.S.Zero and (rest is None or g > rest)}
+    if len(kept) > MAX_TERMS:
+        return None
+    return Series(kept, rest)
+
+
+def constant(value: sympy.Expr) -> Series:
+    return series({ZERO: value})
+
+
+def add(x: Series | None, y: Series | None) -> Series | None:
+    if x is None or y is None:
+        return None
+    terms = dict(x.terms)
+    for g, c in y.terms.items():
+        terms[g] = terms[g] + c if g in terms else c
+    rests = [r for r in (x.rest, y.rest) if r is not None]
+    return series(terms, max(rests) if rests else None)
+
+
+def multiply(x: Series | None, y: Series | None) -> Series | None:
+    if x is None or y is None:
+        return None
+    if x.top() is None or y.top() is None:
+        return Series()  # exactly zero
+    terms: dict = {}
+    for g, a in x.terms.items():
+        for h, b in y.terms.items():
+            k = _plus(g, h)
+            product = b if a is ONE else a if b is ONE else a * b  # most coefficients are 1: skip sympy
+            terms[k] = terms[k] + product if k in terms else product
+    rests = [_plus(y.top(), x.rest)] if x.rest is not None else []
+    rests += [_plus(x.top(), y.rest)] if y.rest is not None else []
+    return series(terms, max(rests) if rests else None)
+
+
+class Expander:
+    """Expands formula expressions in ``param`` towards ``end``.
+
+    ``contains(node)`` says whether a node depends on the parameter; ``sign(coef)`` is the value range of
+    a coefficient (see :mod:`lossdsl.ranges`), used to prove a leading coefficient non-zero or positive.
+    """
+
+    def __init__(self, param: sympy.Symbol, end: End, contains: Callable, sign: Callable):
+        self.param, self.end, self.contains, self.sign = param, end, contains, sign
+        self.memo: dict = {}
+        if math.isinf(end.value):
+            self.variable = series({LINEAR: sympy.Integer(1 if end.value > 0 else -1)})
+        else:
+            bound = sympy.Integer(int(end.value)) if end.value == int(end.value) else sympy.Float(end.value)
+            self.variable = series({ZERO: bound, (0, -1, 0): sympy.Integer(end.side)})
+
+    def expand(self, node: sympy.Basic) -> Series | None:
+        if not self.contains(node):
+            return constant(node)
+        if node not in self.memo:
+            self.memo[node] = self._expand(node)
+        return self.memo[node]
+
+    def _expand(self, node: sympy.Basic) -> Series | None:
+        if node == self.param:
+            return self.variable
+        if node.is_Add or node.is_Mul:
+            combine = add if node.is_Add else multiply
+            found = self.expand(node.args[0])
+            for arg in node.args[1:]:
+                found = combine(found, self.expand(arg))
+            return found
+        if node.is_Pow:
+            base, exponent = node.args
+            if self.contains(exponent):
+                if self.contains(base) or not self.sign(base).positive:
+                    return None
+                return self.exp(multiply(self.expand(exponent), constant(sympy.log(base))))
+            return self.power(self.expand(base), _fraction(exponent))
+        handler = HANDLERS.get(type(node))
+        return handler(self, self.expand(node.args[0])) if handler and len(node.args) == 1 else None
+
+    # --------------------------------------------------------------- operations needing signs
+    def power(self, x: Series | None, q: Fraction | None) -> Series | None:
+        if x is None or q is None:
+            return None
+        if q.denominator == 1 and 0 <= q <= 8:
+            found = constant(sympy.Integer(1))
+            for _ in range(int(q)):
+                found = multiply(found, x)
+            return found
+        factored = self.factored(x, positive=q.denominator != 1)
+        if factored is None:
+            return None
+        g0, c0, u = factored  # (c0 g0 (1 + u)) ** q = c0**q g0**q (1 + q u + O(u**2))
+        return multiply(series({_times(g0, q): c0 ** _number(q)}), _one_plus(_first_order(u, _number(q))))
+
+    def inverse(self, x: Series | None) -> Series | None:
+        return self.power(x, Fraction(-1))
+
+    def exp(self, x: Series | None) -> Series | None:
+        """exp(growing + c + vanishing v) = exp(c) * exp(growing) * (1 + v + O(v**2))."""
+        if x is None or (x.rest is not None and x.rest >= ZERO):
+            return None
+        growing = {g: c for g, c in x.terms.items() if g > ZERO}
+        if any(g not in (LINEAR, LOG) or not c.is_Number for g, c in growing.items()):
+            return None  # exp(t**2), exp(exp(t)), exp(b*t) with b symbolic: not in this calculus
+        growth = (_fraction(growing.get(LINEAR, sympy.Integer(0))), _fraction(growing.get(LOG, sympy.Integer(0))), 0)
+        vanishing = Series({g: c for g, c in x.terms.items() if g < ZERO}, x.rest)
+        return multiply(series({growth: sympy.exp(x.terms.get(ZERO, sympy.Integer(0)))}),
+                        _one_plus(_first_order(vanishing, sympy.Integer(1))))
+
+    def log(self, x: Series | None) -> Series | None:
+        """log(c * exp(lam*t) * t**k * (1 + u)) = log(c) + lam*t + k*log(t) + u + O(u**2)."""
+        factored = self.factored(x, positive=True)
+        if factored is None or factored[0][2] != 0:
+            return None  # log(log(t)) is not in this calculus
+        (lam, k, _), c0, u = factored
+        terms = {LINEAR: _number(Fraction(lam)), LOG: _number(Fraction(k)), ZERO: sympy.log(c0)}
+        return add(series(terms), _first_order(u, sympy.Integer(1)))
+
+    def factored(self, x: Series | None, positive: bool) -> tuple[tuple, sympy.Expr, Series] | None:
+        """x = c0 * g0 * (1 + u), u vanishing, for a leading coefficient c0 proved non-zero (or positive)."""
+        lead = x.leading() if x is not None else None
+        if lead is None:
+            return None
+        g0, c0 = lead
+        sign = self.sign(c0)
+        if not (sign.positive or (sign.negative and not positive)):
+            return None
+        others = Series({g: c for g, c in x.terms.items() if g != g0}, x.rest)
+        return g0, c0, multiply(others, series({_times(g0, -1): 1 / c0}))
+
+    def absolute(self, x: Series | None) -> Series | None:
+        lead = x.leading() if x is not None else None
+        if lead is not None and (self.sign(lead[1]).positive or self.sign(lead[1]).negative):
+            sign = 1 if self.sign(lead[1]).positive else -1
+            return multiply(x, constant(sympy.Integer(sign)))
+        return None if x is None else Series({}, x.top())  # |x| = O(x)
+
+
+def _one_plus(x: Series | None) -> Series | None:
+    return add(constant(sympy.Integer(1)), x)
+
+
+def _first_order(u: Series, q: sympy.Expr) -> Series:
+    """q*u + O(u**2) for a vanishing u: the first-order part of (1 + u)**q - 1 or of log(1 + u)."""
+    top = u.top()
+    if top is None:
+        return u
+    return series({g: q * c for g, c in u.terms.items()}, max(r for r in (u.rest, _times(top, 2)) if r is not None))
+
+
+def _negated(x: Series | None) -> Series | None:
+    return multiply(constant(sympy.Integer(-1)), x)
+
+
+def _tanh(e: Expander, x: Series | None) -> Series | None:
+    """tanh(x) = 1 - 2 / (exp(2x) + 1)."""
+    fraction = e.inverse(_one_plus(e.exp(multiply(constant(sympy.Integer(2)), x))))
+    return _one_plus(multiply(constant(sympy.Integer(-2)), fraction))
+
+
+def _bounded(e: Expander, x: Series | None) -> Series:
+    return Series({}, ZERO)  # sin and cos stay within [-1, 1] whatever their argument does
+
+
+HANDLERS: dict[type, Callable[[Expander, Series | None], Series | None]] = {
+    sympy.exp: Expander.exp,
+    sympy.log: Expander.log,
+    sympy.Abs: Expander.absolute,
+    sympy.sin: _bounded,
+    sympy.cos: _bounded,
+    sympy.tanh: _tanh,
+    nodes.Sigmoid: lambda e, x: e.inverse(_one_plus(e.exp(_negated(x)))),
+    nodes.Softplus: lambda e, x: e.log(_one_plus(e.exp(x))),
+    nodes.Log1p: lambda e, x: e.log(_one_plus(x)),
+    nodes.Relu: lambda e, x: None if x is None else Series({}, x.top()),  # 0 <= relu(x) <= |x|
+}

@@ -1,0 +1,423 @@
+"""The stability checks: is the loss bounded below in each trainable parameter (W401, W405), and are
+``log``, ``sqrt`` and divisions applied to values that cannot be zero or negative (W402, W403)?
+
+Semantics. Each trainable parameter is examined alone, the other parameters fixed at any value of their
+domain. A tensor block (a norm, a data loss, ``sum(W)``) is a fixed unknown with the sign its node
+declares; for the bounded-below question a non-negative block is taken as *strictly* positive, which is
+what makes the uncertainty weighting ``exp(-s)*mse(y_true, y_pred) + s`` bounded (with a data loss of
+exactly 0 it would fall like ``s``, but a loss that is exactly 0 has nothing left to weight). The loss is
+unbounded below in ``p`` when, for some value of the rest, it tends to -inf as ``p`` approaches an end of
+its domain: -inf/+inf for real, 0+/+inf for positive and nonneg, both bounds of an interval. Poles inside
+the domain (``1/a`` at ``a = 0``) are W403's business, not W401's. Values inside ``stop(...)`` are
+constants for training and never make the loss unbounded.
+
+How each question is decided, cheapest first:
+
+======================================  =========================================================
+summand whose value range is bounded    bounded, no algebra (norms, squares, ``exp``, data losses,
+below (interval arithmetic, ranges.py)  ``a*norm(W)`` with ``a: positive``, ``(a-1)**2``)
+sum of summands with ``p``              asymptotic expansion at each end (asymptotics.py): the
+                                        first growing term whose coefficient is not provably
+                                        >= 0 decides: provably < 0, or < 0 for sampled values of
+                                        the other symbols -> unbounded; proved > 0 -> bounded
+expansion impossible                    ``sympy.limit`` on the formula with blocks as signed
+                                        symbols, under a time budget; then "could not decide"
+======================================  =========================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import math
+import operator
+import random
+import signal
+import threading
+import time
+from typing import Callable
+
+import sympy
+
+from . import nodes
+from .asymptotics import ZERO, End, Expander, Series, add
+from .diagnostics import Diagnostic
+from .formula import Formula, Parameter
+from .ranges import NONNEG, POSITIVE, REAL, Range, RangeFinder, make, point
+
+BOUNDED, UNBOUNDED, UNKNOWN = "bounded", "unbounded", "unknown"
+_VERDICTS: dict = {}  # (shape of the summands with p, end, domain of p) -> verdict
+LIMIT_BUDGET = 0.2  # seconds for one sympy.limit; it has no timeout of its own
+FORMULA_BUDGET = 0.5  # seconds of sympy.limit for one formula, all parameters together
+WITNESS_TRIES = 512
+CANDIDATES = [0.0, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 10.0, -10.0, 100.0, -100.0, 0.5, -0.5, 0.1, -0.1, 0.01, -0.01]
+
+
+def check_stability(formula: Formula) -> list[Diagnostic]:
+    """W401-W405 for a formula (W404, an unused declaration, is reported by the builder).
+
+    >>> import lossdsl
+    >>> [d.code for d in check_stability(lossdsl.parse("a*norm(L0.kernel) + norm(L1.kernel)"))]
+    ['W401']
+    """
+    return list(_check(formula))
+
+
+@functools.lru_cache(maxsize=4096)
+def _check(formula: Formula) -> tuple[Diagnostic, ...]:
+    params = {p.symbol: p for p in formula.params.values()}  # Parameter.symbol builds a new Symbol each time
+    symbols = {symbol: domain(p) for symbol, p in params.items()}
+    depends = {symbol: {symbol} for symbol in params}  # symbol -> the parameters it stands for
+    for name, definition in formula.terms.items():  # in order: a term only uses earlier ones
+        term = formula.term_symbol(name)
+        symbols[term] = RangeFinder(symbols).of(definition)
+        depends[term] = set().union(*(depends.get(s, ()) for s in definition.free_symbols))
+    finder = RangeFinder(symbols)
+    found, warned = [], set()
+    for node, code, message, hint in _domain_problems(formula, finder):
+        found.append(Diagnostic(code, message, formula.span_of(node), hint))
+        warned |= set().union(*(depends.get(s, ()) for s in node.free_symbols))
+    trainable = {symbol: p for symbol, p in params.items() if p.trainable}
+    loss = formula.expanded() if formula.terms else formula.expr  # expanded() clears sympy's cache
+    analysis = _Boundedness(loss, set(trainable), finder, RangeFinder(symbols, strict=True))
+    for symbol, param in trainable.items():
+        # A parameter already warned about (log(a), 1/a) is not worth a slow sympy.limit: the warning stands.
+        found += analysis.diagnostics(param, symbol, use_sympy=symbol not in warned)
+    return tuple(found)
+
+
+def domain(param: Parameter) -> Range:
+    """The values a parameter can take: real, (0, inf), [0, inf), (lo, hi), or its constant value."""
+    if param.kind == "interval":
+        return make(param.lower, param.upper, False, False)
+    return {"real": REAL, "positive": POSITIVE, "nonneg": NONNEG}.get(param.kind) or point(param.init)
+
+
+def ends(param: Parameter) -> list[End]:
+    """The ends of a parameter's domain, each approached from inside."""
+    if param.kind == "interval":
+        return [End(param.lower, 1), End(param.upper, -1)]
+    lower = -math.inf if param.kind == "real" else 0.0
+    return [End(lower, 1), End(math.inf, -1)]
+
+
+def _hint(param: Parameter, falling: list[End]) -> str:
+    name = param.name
+    if param.kind == "real" and [end.value for end in falling] == [-math.inf]:
+        return f"declare `where {name}: positive`, or use the form exp(-{name})*term + {name}"
+    finite = [end for end in falling if not math.isinf(end.value)]
+    if finite:
+        return (f"add a term that grows as {finite[0].describe(name)} (as in term/{name}**2 + log({name})), "
+                f"or keep {name} inside a closed range: where {name}: (lo, hi)")
+    return f"weight the terms with '{name}' by something that cannot be negative ({name}**2, exp({name})), " \
+           f"or bound it: where {name}: (lo, hi)"
+
+
+_NOTHING = frozenset()
+
+
+class _Containment:
+    """Which trainable parameters a node depends on, outside ``stop(...)``; memoized per node."""
+
+    def __init__(self, params: set):
+        self.params = params
+        self.memo: dict = {}
+
+    def of(self, node: sympy.Basic) -> frozenset:
+        if not node.args:  # a leaf: no memo, hashing a sympy Float is slow
+            return self.params & {node} if node.is_Symbol else _NOTHING
+        found = self.memo.get(node)
+        if found is None:
+            found = _NOTHING
+            if not isinstance(node, nodes.StopGradient):
+                for arg in node.args:
+                    inner = self.of(arg)
+                    found = found | inner if found and inner else found or inner
+            self.memo[node] = found
+        return found
+
+    def __call__(self, node: sympy.Basic, param: sympy.Symbol) -> bool:
+        return param in self.of(node)
+
+
+def _summands(expr: sympy.Expr) -> list[sympy.Expr]:
+    """The terms of a sum, with number * (sum) distributed, so each term can be judged alone."""
+    found, stack = [], [(expr, sympy.Integer(1))]
+    while stack:
+        node, factor = stack.pop()
+        if node.is_Add:
+            stack.extend((arg, factor) for arg in node.args)
+        elif node.is_Mul and len(node.args) == 2 and node.args[0].is_Number and node.args[1].is_Add:
+            stack.append((node.args[1], factor * node.args[0]))
+        else:
+            found.append(node if factor == 1 else factor * node)
+    return found
+
+
+# ------------------------------------------------------------------------- bounded below
+class _Boundedness:
+    """W401 / W405 for one formula: is the loss bounded below in each trainable parameter?"""
+
+    def __init__(self, loss: sympy.Expr, trainable: set, finder: RangeFinder, strict: RangeFinder):
+        self.finder, self.strict = finder, strict
+        self.contains = _Containment(trainable)
+        self.summands = _summands(loss)
+        self.sympy_budget = FORMULA_BUDGET
+
+    def diagnostics(self, param: Parameter, symbol: sympy.Symbol, use_sympy: bool) -> list[Diagnostic]:
+        with_p = [s for s in self.summands if self.contains(s, symbol)]
+        if all(self.finder.of(s).lo > -math.inf for s in with_p):
+            return []  # every summand with the parameter is bounded below: no algebra needed
+        shape = self.shape(with_p, symbol)
+        verdicts = {end: self.verdict(with_p, symbol, end, use_sympy, shape) for end in ends(param)}
+        falling = [end for end, v in verdicts.items() if v == UNBOUNDED]
+        undecided = [end for end, v in verdicts.items() if v == UNKNOWN]
+        name = param.name
+        if falling:
+            where = " and as ".join(end.describe(name) for end in falling)
+            return [Diagnostic("W401", f"the loss is unbounded below in '{name}': it tends to -inf as {where}",
+                               param.span, _hint(param, falling))]
+        if undecided and use_sympy:
+            where = " or ".join(end.describe(name) for end in undecided)
+            return [Diagnostic("W405", f"could not decide whether the loss is bounded below in '{name}' as {where}",
+                               param.span, f"the check is symbolic; if the loss is bounded below in '{name}', "
+                                           f"ignore this warning, or bound it: where {name}: (lo, hi)")]
+        return []
+
+    def verdict(self, with_p: list, param: sympy.Symbol, end: End, use_sympy: bool, shape: tuple) -> str:
+        """The verdict at one end, remembered by the shape of the summands: many formulas share one."""
+        key = (shape, end, self.finder.of(param))
+        if key not in _VERDICTS:
+            found = self.decide(with_p, param, end, use_sympy)
+            if found == UNKNOWN:
+                return found  # may depend on the time left for sympy: not remembered
+            if len(_VERDICTS) >= 10_000:
+                _VERDICTS.clear()
+            _VERDICTS[key] = found
+        return _VERDICTS[key]
+
+    def shape(self, node: sympy.Basic | list, param: sympy.Symbol, blocks: dict | None = None) -> tuple:
+        """The structure of ``node`` with each block replaced by its first-appearance number and its ranges.
+
+        The verdict only sees a block through its ranges, so equal shapes have equal verdicts.
+        """
+        blocks = {} if blocks is None else blocks
+        if isinstance(node, list):
+            return tuple(self.shape(summand, param, blocks) for summand in node)
+        if node == param:
+            return ("p",)
+        if not self.contains(node, param):
+            if node.is_Number:
+                return (float(node),)
+            return (blocks.setdefault(node, len(blocks)), self.finder.of(node), self.strict.of(node))
+        return (type(node), *(self.shape(arg, param, blocks) for arg in node.args))
+
+    def decide(self, with_p: list, param: sympy.Symbol, end: End, use_sympy: bool) -> str:
+        expander = Expander(param, end, lambda node: self.contains(node, param), self.strict.of)
+        total, rescued = Series(), False
+        for summand in with_p:
+            expanded = expander.expand(summand)
+            if expanded is not None:
+                total = add(total, expanded)
+            elif self.finder.of(summand).lo > -math.inf:
+                rescued = True  # bounded below: it cannot make the loss fall, but it might stop a fall
+            else:
+                total = None
+        verdict = _decide(total, self.strict) if total is not None else UNKNOWN
+        if verdict == UNBOUNDED and rescued:
+            verdict = UNKNOWN
+        if verdict == UNKNOWN and use_sympy and self.sympy_budget > 0:
+            start = time.perf_counter()
+            verdict = _limit_verdict(sympy.Add(*with_p), param, end, self.contains, self.strict)
+            self.sympy_budget -= time.perf_counter() - start
+        return verdict
+
+
+def _decide(x: Series, strict: RangeFinder) -> str:
+    """Bounded below iff the first growing term that is not 0 has a positive coefficient."""
+    must_vanish = []
+    for growth in sorted((g for g in x.terms if g > ZERO), reverse=True):
+        coefficient = x.terms[growth]
+        sign = strict.of(coefficient)
+        if sign.positive:
+            return BOUNDED
+        if sign.nonnegative:  # 0 for some values: then the next term decides
+            must_vanish.append(coefficient)
+            continue
+        if (sign.negative and not must_vanish) or _witness(coefficient, must_vanish, strict):
+            return UNBOUNDED
+        return UNKNOWN
+    return UNKNOWN if x.rest is not None and x.rest > ZERO else BOUNDED
+
+
+def _witness(negative: sympy.Expr, zeros: list, strict: RangeFinder) -> bool:
+    """Values of the symbols and blocks making ``negative`` < 0 and every one of ``zeros`` 0, if found.
+
+    A sampled witness is a proof that the coefficient can be negative; not finding one proves nothing.
+    """
+    atoms = sorted(set().union(*(_atoms(e) for e in [negative, *zeros])), key=sympy.default_sort_key)
+    slots = {atom: i for i, atom in enumerate(atoms)}
+    try:
+        target, vanishing = _compiled(negative, slots), [_compiled(z, slots) for z in zeros]
+    except KeyError:  # a function without a float version: no witness
+        return False
+    choices = [_samples(strict.of(atom)) for atom in atoms]
+    if math.prod(len(c) for c in choices) <= WITNESS_TRIES:
+        assignments = itertools.product(*choices)
+    else:
+        pick = random.Random(0)
+        assignments = ([pick.choice(c) for c in choices] for _ in range(WITNESS_TRIES))
+    return any(all(_evaluate(z, values) == 0 for z in vanishing) and _evaluate(target, values) < 0
+               for values in assignments)
+
+
+def _atoms(expr: sympy.Basic) -> set:
+    if expr.is_Symbol or isinstance(expr, nodes.TensorFunction):
+        return {expr}
+    return set().union(*(_atoms(arg) for arg in expr.args)) if expr.args else set()
+
+
+def _samples(allowed: Range) -> list[float]:
+    values = [v for v in CANDIDATES if allowed.holds(v)]
+    if math.isfinite(allowed.lo) and math.isfinite(allowed.hi):
+        values += [allowed.lo + (allowed.hi - allowed.lo) * f for f in (0.5, 0.1, 0.9)]
+    return values or [allowed.lo if allowed.lo_closed else allowed.hi]
+
+
+FLOAT_FUNCTIONS = {sympy.exp: math.exp, sympy.log: math.log, sympy.Abs: abs, sympy.sin: math.sin,
+                   sympy.cos: math.cos, sympy.tanh: math.tanh}
+
+
+def _compiled(expr: sympy.Basic, slots: dict) -> Callable[[tuple], float]:
+    """A float function of the atoms' values (a tuple, in ``slots`` order); KeyError for an unknown function."""
+    if expr in slots:
+        return operator.itemgetter(slots[expr])
+    if expr.is_Number:
+        value = float(expr)
+        return lambda values: value
+    parts = [_compiled(arg, slots) for arg in expr.args]
+    if expr.is_Add:
+        return lambda values: math.fsum([part(values) for part in parts])
+    if expr.is_Mul:
+        return lambda values: math.prod([part(values) for part in parts])
+    if expr.is_Pow:
+        base, exponent = parts
+        return lambda values: base(values) ** exponent(values)
+    function, (argument,) = FLOAT_FUNCTIONS[type(expr)], parts
+    return lambda values: function(argument(values))
+
+
+def _evaluate(function: Callable[[tuple], float], values: tuple) -> float:
+    """NaN where the value is undefined (log(-1), 1/0, overflow) or complex ((-1) ** 0.5 in Python)."""
+    try:
+        value = function(values)
+    except (ArithmeticError, ValueError):
+        return math.nan
+    return value if isinstance(value, float) else math.nan
+
+
+# ----------------------------------------------------------------- sympy as a last resort
+class _OutOfTime(Exception):
+    pass
+
+
+REWRITES = {
+    nodes.Sigmoid: lambda x: 1 / (1 + sympy.exp(-x)),
+    nodes.Softplus: lambda x: sympy.log(1 + sympy.exp(x)),
+    nodes.Log1p: lambda x: sympy.log(1 + x),
+    nodes.Relu: lambda x: sympy.Max(x, 0),
+}
+
+
+def _limit_verdict(expr: sympy.Expr, param, end: End, contains, strict: RangeFinder) -> str:
+    blocks: dict = {}
+    try:
+        plain = _plain(expr, param, contains, strict, blocks)
+        target = end.value if math.isfinite(end.value) else end.value * sympy.oo
+        with _time_limit(LIMIT_BUDGET):
+            found = sympy.limit(plain, param, target, "+" if end.side > 0 else "-")
+    except Exception:  # sympy raises many kinds (NotImplementedError, PoleError, ...); a guess would be worse
+        return UNKNOWN
+    if isinstance(found, sympy.AccumBounds):
+        found = found.min
+    if found == -sympy.oo:
+        return UNBOUNDED
+    if not found.free_symbols and (found == sympy.oo or (found.is_extended_real and found.is_finite)):
+        return BOUNDED
+    return UNKNOWN
+
+
+def _plain(node: sympy.Basic, param, contains, strict: RangeFinder, blocks: dict) -> sympy.Expr:
+    """The expression in plain sympy: blocks become signed symbols, sigmoid and friends their formulas."""
+    if not contains(node, param):
+        if node.is_Number:
+            return node
+        if node not in blocks:
+            sign = strict.of(node)
+            blocks[node] = sympy.Dummy(positive=True) if sign.positive else sympy.Dummy(negative=True) \
+                if sign.negative else sympy.Dummy(nonnegative=True) if sign.nonnegative else sympy.Dummy(real=True)
+        return blocks[node]
+    if node == param:
+        return node
+    args = [_plain(arg, param, contains, strict, blocks) for arg in node.args]
+    if isinstance(node, nodes.TensorFunction):
+        return REWRITES[type(node)](*args)  # KeyError for a tensor node of the parameter: undecided
+    return node.func(*args)
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Interrupt the block after ``seconds`` with _OutOfTime (main thread, no other timer running)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread() \
+            or signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+        raise _OutOfTime  # no safe way to stop sympy here, so do not start it
+
+    def stop(signum, frame):
+        raise _OutOfTime
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# ------------------------------------------------------------------------ log, sqrt, 1/x
+def _domain_problems(formula: Formula, finder: RangeFinder):
+    """(node, code, message, hint) for each log/sqrt/division whose argument can leave its domain."""
+    if not any(spelling in formula.source for spelling in ("log", "sqrt", "/", "**")):
+        return  # the only spellings that build log, log1p or a negative or fractional power: skip the walk
+    seen: set = set()
+    stack = [formula.expr, *formula.terms.values()]
+    while stack:
+        node = stack.pop()
+        if not node.args or node in seen:
+            continue
+        seen.add(node)
+        stack.extend(node.args)
+        problem = _domain_problem(node, finder)
+        if problem:
+            yield (node, *problem)
+
+
+def _domain_problem(node: sympy.Basic, finder: RangeFinder) -> tuple[str, str, str] | None:
+    if isinstance(node, (sympy.log, nodes.Log1p)):
+        name, edge = ("log", 0.0) if isinstance(node, sympy.log) else ("log1p", -1.0)
+        r = finder.of(node.args[0])
+        if r.lo < edge or (r.lo == edge and r.lo_closed):
+            what = ("negative" if r.lo < edge else "zero") if edge == 0 else ("below -1" if r.lo < edge else "-1")
+            return ("W402", f"{name} of a value that can be {what}",
+                    f"make the argument positive: {name}(x + 1e-6) for x >= 0, {name}(softplus(x)), "
+                    "or declare a parameter `positive`")
+    if node.is_Pow and node.args[1].is_Number and node.args[1].is_finite:
+        r, exponent = finder.of(node.args[0]), float(node.args[1])
+        if exponent < 0 and r.has_zero:
+            return ("W403", "division by a value that can be zero",
+                    "add a small constant to the denominator: x / (y + 1e-6), or declare a parameter `positive`")
+        if not exponent.is_integer() and r.lo < 0:
+            return ("W402", "square root (fractional power) of a value that can be negative",
+                    "take it of a non-negative value: sqrt(abs(x)), sqrt(square(x) + 1e-6), or a norm")
+    return None

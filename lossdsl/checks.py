@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from .diagnostics import Diagnostic, sort_key
 from .frontend import analyze
+from .shapes import check_shapes
+from .similar import similar_name_warnings
+from .stability import check_stability
 
 
 def check(src: str, model=None, shapes: dict | None = None) -> list[Diagnostic]:
@@ -20,12 +23,14 @@ def check(src: str, model=None, shapes: dict | None = None) -> list[Diagnostic]:
     found = list(diagnostics)
     if formula is None:
         return found
+    found += check_stability(formula)
     if model is not None:
         from .resolve import shapes_from_model  # imports Keras
         resolved, problems = shapes_from_model(formula, model)
         found += problems
         shapes = resolved if not any(d.is_error for d in problems) else None  # W501 warnings keep shapes
+    elif shapes is not None:
+        found += similar_name_warnings(formula, shapes)
     if shapes is not None:
-        from .shapes import check_shapes
         found += check_shapes(formula, shapes)
     return sorted(found, key=sort_key)

@@ -92,7 +92,16 @@ def sort_key(diagnostic: Diagnostic) -> tuple:
 
 
 def render_text(diagnostics: Iterable[Diagnostic], source: Source) -> str:
-    """``NAME:LINE:COL: CODE message``, the source line, a caret underline, and the hint."""
+    """``NAME:LINE:COL: CODE message``, the source line, a caret underline, and the hint.
+
+    >>> import lossdsl
+    >>> text = "a*norm(L0.kernel"
+    >>> print(render_text(lossdsl.check(text), Source(text)))
+    <formula>:1:7: E101 '(' is never closed
+      a*norm(L0.kernel
+            ^
+      hint: add the missing ')'
+    """
     blocks = []
     for d in diagnostics:
         where = source.position(d.span.start)

@@ -144,6 +144,7 @@ def register_function(name: str, implementation: Callable, shape_rule: str | Cal
     >>> spec = lossdsl.register_function("cube", lambda x: x ** 3)
     >>> lossdsl.parse("sum(cube(L1.kernel))").expr
     ReduceSum(cube(L1.kernel), ())
+    >>> lossdsl.unregister_function("cube")
     """
     if not name.isidentifier() or name in BUILTINS:
         raise ValueError(f"cannot register {name!r}: it must be an identifier and not a built-in function")

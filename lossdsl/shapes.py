@@ -287,13 +287,25 @@ def _user_rule(spec, arg_shapes) -> Shape:
 
 
 def check_shapes(formula: Formula, reference_shapes: dict) -> list[Diagnostic]:
-    """Shape diagnostics (E3xx, and E215 for a reference with no known shape)."""
+    """Shape diagnostics (E3xx, and E215 for a reference with no known shape).
+
+    >>> import lossdsl
+    >>> formula = lossdsl.parse("norm(L1.kernel @ L2.kernel)")
+    >>> [(d.code, d.message) for d in check_shapes(formula, {"L1.kernel": [10, 16], "L2.kernel": [10, 4]})]
+    [('E302', '(10, 16) @ (10, 4): inner dimensions 16 and 10 differ')]
+    """
     checker = ShapeChecker(formula, reference_shapes)
     checker.run()
     return checker.diagnostics
 
 
 def infer_shapes(formula: Formula, reference_shapes: dict) -> tuple[dict[str, Shape], list[Diagnostic]]:
-    """The shape of each named term and of the loss (key ``""``), with the diagnostics found."""
+    """The shape of each named term and of the loss (key ``""``), with the diagnostics found.
+
+    >>> import lossdsl
+    >>> formula = lossdsl.parse("g = L1.kernel.T @ L1.kernel\\nnorm(g - I)")
+    >>> infer_shapes(formula, {"L1.kernel": [10, 16]})
+    ({'g': (16, 16), '': ()}, [])
+    """
     checker = ShapeChecker(formula, reference_shapes)
     return checker.run(), checker.diagnostics

@@ -48,7 +48,11 @@ class Source:
         return starts
 
     def position(self, offset: int) -> Position:
-        """The 1-based line and column of a character offset (clamped into the text)."""
+        """The 1-based line and column of a character offset (clamped into the text).
+
+        >>> Source("a +\\nnorm(b)").position(4)
+        Position(line=2, column=1)
+        """
         offset = max(0, min(offset, len(self.text)))
         line = bisect.bisect_right(self._line_starts, offset) - 1
         return Position(line + 1, offset - self._line_starts[line] + 1)

@@ -24,6 +24,9 @@ ZERO = (0, 0, 0)
 LINEAR, LOG = (0, 1, 0), (0, 0, 1)
 MAX_TERMS = 24
 ONE = sympy.S.One
+#: Tensor operations that are linear in each tensor argument (the norm is absolutely homogeneous).
+LINEAR_NODES = (nodes.ReduceSum, nodes.ReduceMean, nodes.MatrixTrace, nodes.Transposed, nodes.Index,
+                nodes.Diagonal, nodes.MatrixProduct, nodes.DotProduct, nodes.Norm)
 
 
 def _plus(g: tuple, h: tuple) -> tuple:
@@ -116,11 +119,12 @@ class Expander:
     """Expands formula expressions in ``param`` towards ``end``.
 
     ``contains(node)`` says whether a node depends on the parameter; ``sign(coef)`` is the value range of
-    a coefficient (see :mod:`lossdsl.ranges`), used to prove a leading coefficient non-zero or positive.
+    a coefficient (see :mod:`lossdsl.ranges`), used to prove a leading coefficient non-zero or positive;
+    ``scalars`` are the parameter symbols (every other symbol may be a tensor).
     """
 
-    def __init__(self, param: sympy.Symbol, end: End, contains: Callable, sign: Callable):
-        self.param, self.end, self.contains, self.sign = param, end, contains, sign
+    def __init__(self, param: sympy.Symbol, end: End, contains: Callable, sign: Callable, scalars: frozenset):
+        self.param, self.end, self.contains, self.sign, self.scalars = param, end, contains, sign, scalars
         self.memo: dict = {}
         if math.isinf(end.value):
             self.variable = series({LINEAR: sympy.Integer(1 if end.value > 0 else -1)})
@@ -152,7 +156,30 @@ class Expander:
                 return self.exp(multiply(self.expand(exponent), constant(sympy.log(base))))
             return self.power(self.expand(base), _fraction(exponent))
         handler = HANDLERS.get(type(node))
-        return handler(self, self.expand(node.args[0])) if handler and len(node.args) == 1 else None
+        if handler and len(node.args) == 1:
+            return handler(self, self.expand(node.args[0]))
+        factored = self.factor_out(node)
+        return None if factored is None else multiply(self.expand(factored[0]), constant(factored[1]))
+
+    def factor_out(self, node: sympy.Basic) -> tuple[sympy.Expr, sympy.Expr] | None:
+        """(f, rest) with node = f * rest, f a scalar expression, rest free of the parameter.
+
+        Linear tensor operations let scalars out: sum(a*W) = a*sum(W), norm(a*W) = |a|*norm(W).
+        """
+        if not self.contains(node):
+            return ONE, node
+        if node.free_symbols <= self.scalars:
+            return node, ONE
+        if node.is_Mul or isinstance(node, LINEAR_NODES):
+            parts = [self.factor_out(arg) for arg in (node.args if node.is_Mul else node.tensors)]
+            if None in parts:
+                return None
+            factor = sympy.Mul(*(f for f, _ in parts))
+            if node.is_Mul:
+                return factor, sympy.Mul(*(rest for _, rest in parts))
+            rest = node.func(*(rest for _, rest in parts), *node.options)
+            return (sympy.Abs(factor) if isinstance(node, nodes.Norm) else factor), rest
+        return None
 
     # --------------------------------------------------------------- operations needing signs
     def power(self, x: Series | None, q: Fraction | None) -> Series | None:

@@ -80,7 +80,7 @@ def _check(formula: Formula) -> tuple[Diagnostic, ...]:
         warned |= set().union(*(depends.get(s, ()) for s in node.free_symbols))
     trainable = {symbol: p for symbol, p in params.items() if p.trainable}
     loss = formula.expanded() if formula.terms else formula.expr  # expanded() clears sympy's cache
-    analysis = _Boundedness(loss, set(trainable), finder, RangeFinder(symbols, strict=True))
+    analysis = _Boundedness(loss, params, finder, RangeFinder(symbols, strict=True))
     for symbol, param in trainable.items():
         # A parameter already warned about (log(a), 1/a) is not worth a slow sympy.limit: the warning stands.
         found += analysis.diagnostics(param, symbol, use_sympy=symbol not in warned)
@@ -159,8 +159,9 @@ def _summands(expr: sympy.Expr) -> list[sympy.Expr]:
 class _Boundedness:
     """W401 / W405 for one formula: is the loss bounded below in each trainable parameter?"""
 
-    def __init__(self, loss: sympy.Expr, trainable: set, finder: RangeFinder, strict: RangeFinder):
-        self.finder, self.strict = finder, strict
+    def __init__(self, loss: sympy.Expr, params: dict, finder: RangeFinder, strict: RangeFinder):
+        self.finder, self.strict, self.scalars = finder, strict, frozenset(params)
+        trainable = {symbol for symbol, param in params.items() if param.trainable}
         self.contains = _Containment(trainable)
         self.summands = _summands(loss)
         self.sympy_budget = FORMULA_BUDGET
@@ -214,7 +215,7 @@ class _Boundedness:
         return (type(node), *(self.shape(arg, param, blocks) for arg in node.args))
 
     def decide(self, with_p: list, param: sympy.Symbol, end: End, use_sympy: bool) -> str:
-        expander = Expander(param, end, lambda node: self.contains(node, param), self.strict.of)
+        expander = Expander(param, end, lambda node: self.contains(node, param), self.strict.of, self.scalars)
         total, rescued = Series(), False
         for summand in with_p:
             expanded = expander.expand(summand)
@@ -412,6 +413,9 @@ def _domain_problem(node: sympy.Basic, finder: RangeFinder) -> tuple[str, str, s
             return ("W402", f"{name} of a value that can be {what}",
                     f"make the argument positive: {name}(x + 1e-6) for x >= 0, {name}(softplus(x)), "
                     "or declare a parameter `positive`")
+    if node.is_Pow and not node.args[1].is_Number and finder.of(node.args[0]).lo < 0:
+        return ("W402", "power with a variable exponent of a value that can be negative",
+                "raise a positive value to it: exp(b*log(x)) for x > 0, or softplus(x)**b")
     if node.is_Pow and node.args[1].is_Number and node.args[1].is_finite:
         r, exponent = finder.of(node.args[0]), float(node.args[1])
         if exponent < 0 and r.has_zero:

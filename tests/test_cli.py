@@ -11,9 +11,10 @@ import pytest
 
 from lossdsl.cli import main
 
-GOOD = "a*norm(L0.kernel)+norm(L1.kernel)"
+GOOD = "a*norm(L0.kernel)+norm(L1.kernel)\nwhere a: positive"  # clean: a > 0 keeps the loss bounded
+UNBOUNDED = "a*norm(L0.kernel)+norm(L1.kernel)"  # W401 (a is real): a warning, so still exit 0
 UNCLOSED = "a*norm(L0.kernel"
-UNUSED = "a\nwhere a, b"  # W404: b is declared but never used
+UNUSED = "a**2\nwhere a, b"  # W404: b is declared but never used
 MATMUL = "norm(L1.kernel @ L2.kernel)"
 SHAPES = {"L1.kernel": [10, 16], "L2.kernel": [10, 4], "y_true": [None, 4], "y_pred": [None, 4]}
 RECORD_KEYS = {"file", "code", "severity", "message", "line", "column", "end_line", "end_column", "hint"}
@@ -36,6 +37,8 @@ def shapes_file(tmp_path):
 # ----------------------------------------------------------------------------------- lint: text
 @pytest.mark.parametrize("argv, exit_code, shown", [
     (["lint", GOOD], 0, []),
+    (["lint", UNBOUNDED], 0, ["<arg1>:1:1: W401 the loss is unbounded below in 'a'", "where a: positive"]),
+    (["lint", "--strict", UNBOUNDED], 1, ["<arg1>:1:1: W401"]),
     (["lint", UNCLOSED], 1, ["<arg1>:1:7: E101 '(' is never closed\n  a*norm(L0.kernel\n        ^\n",
                             "1 error, 0 warnings in 1 formula"]),
     (["lint", GOOD, UNCLOSED, "x ^ 2"], 1, ["<arg2>:1:7: E101", "<arg3>:1:3: E104", "2 errors, 0 warnings in 3 formulas"]),

@@ -7,7 +7,7 @@ Importing this package does not import TensorFlow.
 
 from .checks import check
 from .diagnostics import CODES, Diagnostic
-from .errors import LossError, LossNameError, LossShapeError, LossSyntaxError
+from .errors import LossError, LossNameError, LossShapeError, LossSyntaxError, LossWarning
 from .formula import Formula, Parameter, Reference
 from .frontend import parse
 from .functions import register_function, unregister_function
@@ -15,19 +15,35 @@ from .source import Source, Span
 
 __all__ = [
     "CODES", "Diagnostic", "Formula", "LossError", "LossNameError", "LossShapeError", "LossSyntaxError",
+    "LossWarning",
     "Parameter", "Reference", "Source", "Span", "attach", "check", "compile", "parse", "register_function",
     "unregister_function",
 ]
 __version__ = "0.1.0"
 
 
-def compile(src: str, model):
-    """A Keras layer computing the formula over ``model``'s variables (imports TensorFlow)."""
+def compile(src: str, model, jit_compile: bool = False):
+    """A Keras layer computing the formula over ``model``'s variables (imports TensorFlow).
+
+    ``term()`` (or ``term(y_true, y_pred)`` when the formula uses the batch) returns the loss;
+    ``term.params`` the parameters' values, ``term.terms`` the named terms.
+
+    >>> term = lossdsl.compile("a * norm(L1.kernel)\nwhere a: positive = 0.5", model)  # doctest: +SKIP
+    >>> float(term()), term.params                                                     # doctest: +SKIP
+    (1.93, {'a': 0.5})
+    """
     from .keras import compile_term
-    return compile_term(src, model)
+    return compile_term(src, model, jit_compile=jit_compile)
 
 
-def attach(model, src: str):
-    """A model whose ``fit()`` minimizes the formula (imports TensorFlow)."""
+def attach(model, src: str, jit_compile: bool = False):
+    """A model whose ``fit()`` minimizes the formula (imports TensorFlow).
+
+    With a data term (``y_true``/``y_pred``) the formula is the whole loss; without one it is added
+    to the loss given to ``compile()``. Named terms and parameters appear in the fit logs.
+
+    >>> trained = lossdsl.attach(model, "mse(y_true, y_pred) + a * norm(L1.kernel)\nwhere a: positive")  # doctest: +SKIP
+    >>> trained.compile(optimizer="adam"); trained.fit(x, y)                                          # doctest: +SKIP
+    """
     from .keras import attach_formula
-    return attach_formula(model, src)
+    return attach_formula(model, src, jit_compile=jit_compile)

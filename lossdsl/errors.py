@@ -16,6 +16,10 @@ class LossError(Exception):
                          or "invalid formula")
 
 
+class LossWarning(UserWarning):
+    """A formula that works but may not do what was meant (W4xx stability, W5xx style findings)."""
+
+
 class LossSyntaxError(LossError):
     """The text is not a formula (E1xx)."""
 

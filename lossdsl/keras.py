@@ -8,15 +8,18 @@ can never update a variable before the formula has read it.
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import tensorflow as tf
 
 from . import lower as lowering
 from .checks import check
-from .diagnostics import sort_key
-from .errors import LossError, raise_for
+from .diagnostics import render_text, sort_key
+from .errors import LossError, LossWarning, raise_for
 from .frontend import parse
 from .parameters import constrain, unconstrain
+from .source import Source
 
 
 @tf.custom_gradient
@@ -62,6 +65,8 @@ class FormulaTerm(keras.layers.Layer):
         from .resolve import resolve_references
         diagnostics = check(self.source, model=model)
         raise_for(diagnostics, self.source)
+        for finding in diagnostics:  # warnings do not stop training, but they are said once, with the fix
+            warnings.warn(LossWarning(render_text([finding], Source(self.source, "<formula>"))), stacklevel=3)
         self._resolved, problems = resolve_references(self.formula, model)
         raise_for(sorted(problems, key=sort_key), self.source)
         self._lowered = lowering.lower(self.formula)
@@ -119,6 +124,12 @@ class FormulaTerm(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "formula": self.source, "jit_compile": self.jit_compile}
+
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        # tf.train.Checkpoint follows attributes, not dicts: name each raw parameter variable for it.
+        # (.keras and .weights.h5 files use layer.weights and need no help.)
+        children = super()._trackable_children(save_type, **kwargs)
+        return {**children, **{f"parameter_{name}": raw for name, raw in self._raw.items()}}
 
 
 def _select_output(value, resolved):

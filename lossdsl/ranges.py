@@ -8,6 +8,7 @@ be reachable (``x - x`` is given the range of ``x - y``).
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 from typing import Callable, NamedTuple
@@ -244,10 +245,10 @@ class RangeFinder:
             for arg in node.args:
                 found = add(found, self.of(arg))
             return found
-        if node.is_Mul:
+        if node.is_Mul:  # a repeated factor is a power: a*a >= 0, which a product of ranges cannot see
             found = point(1.0)
-            for arg in node.args:
-                found = multiply(found, self.of(arg))
+            for arg, count in collections.Counter(node.args).items():
+                found = multiply(found, self.of(arg) if count == 1 else power(self.of(arg), count))
             return found
         if node.is_Pow:
             base, exponent = node.args

@@ -198,21 +198,22 @@ class _Boundedness:
             _VERDICTS[key] = found
         return _VERDICTS[key]
 
-    def shape(self, node: sympy.Basic | list, param: sympy.Symbol, blocks: dict | None = None) -> tuple:
-        """The structure of ``node`` with each block replaced by its first-appearance number and its ranges.
+    def shape(self, node: sympy.Basic | list, param: sympy.Symbol, atoms: dict | None = None) -> tuple:
+        """The structure of ``node`` with each symbol or tensor block replaced by its number and ranges.
 
-        The verdict only sees a block through its ranges, so equal shapes have equal verdicts.
+        The verdict sees such an atom only through its ranges (expansion, signs and witnesses work on
+        the structure above the atoms), so equal shapes have equal verdicts.
         """
-        blocks = {} if blocks is None else blocks
+        atoms = {} if atoms is None else atoms
         if isinstance(node, list):
-            return tuple(self.shape(summand, param, blocks) for summand in node)
+            return tuple(self.shape(summand, param, atoms) for summand in node)
+        if node.is_Number:
+            return (float(node),)
         if node == param:
             return ("p",)
-        if not self.contains(node, param):
-            if node.is_Number:
-                return (float(node),)
-            return (blocks.setdefault(node, len(blocks)), self.finder.of(node), self.strict.of(node))
-        return (type(node), *(self.shape(arg, param, blocks) for arg in node.args))
+        if node.is_Symbol or (isinstance(node, nodes.TensorFunction) and not self.contains(node, param)):
+            return (atoms.setdefault(node, len(atoms)), self.finder.of(node), self.strict.of(node))
+        return (type(node), *(self.shape(arg, param, atoms) for arg in node.args))
 
     def decide(self, with_p: list, param: sympy.Symbol, end: End, use_sympy: bool) -> str:
         expander = Expander(param, end, lambda node: self.contains(node, param), self.strict.of, self.scalars)
@@ -313,7 +314,7 @@ def _evaluate(function: Callable[[tuple], float], values: tuple) -> float:
     """NaN where the value is undefined (log(-1), 1/0, overflow) or complex ((-1) ** 0.5 in Python)."""
     try:
         value = function(values)
-    except (ArithmeticError, ValueError):
+    except (ArithmeticError, ValueError, TypeError):  # TypeError: math.log of a complex intermediate
         return math.nan
     return value if isinstance(value, float) else math.nan
 

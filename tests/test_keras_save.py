@@ -9,6 +9,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import lossdsl
 import lossdsl.keras
@@ -76,3 +77,21 @@ def test_the_saved_file_holds_the_formula_text_and_no_code(saved):
     assert not [n for n in names if n.endswith((".pkl", ".pickle", ".py"))]
     assert json.dumps(FORMULA)[1:-1] in config_text
     assert "lambda" not in config_text and "__lambda__" not in config_text
+
+
+def test_checkpoints_keep_the_parameters(saved, tmp_path):
+    path, model, x, y = saved
+    learned = model.params
+    checkpoint = tf.train.Checkpoint(model=model)
+    saved_path = checkpoint.save(str(tmp_path / "ckpt"))
+    model.term.set_param("a", 3.0)
+    checkpoint.restore(saved_path).assert_existing_objects_matched()
+    assert model.params == pytest.approx(learned, rel=1e-7)
+
+    callback = keras.callbacks.ModelCheckpoint(str(tmp_path / "best.weights.h5"), save_weights_only=True)
+    model.compile(optimizer=keras.optimizers.Adam(0.05))
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[callback])
+    after_fit = model.params
+    model.term.set_param("a", 3.0)
+    model.load_weights(str(tmp_path / "best.weights.h5"))
+    assert model.params == pytest.approx(after_fit, rel=1e-7)

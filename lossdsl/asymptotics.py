@@ -159,7 +159,9 @@ class Expander:
         if handler and len(node.args) == 1:
             return handler(self, self.expand(node.args[0]))
         factored = self.factor_out(node)
-        return None if factored is None else multiply(self.expand(factored[0]), constant(factored[1]))
+        if factored is None or factored[0] == node:  # nothing left to factor out (sum(a)): no expansion
+            return None
+        return multiply(self.expand(factored[0]), constant(factored[1]))
 
     def factor_out(self, node: sympy.Basic) -> tuple[sympy.Expr, sympy.Expr] | None:
         """(f, rest) with node = f * rest, f a scalar expression, rest free of the parameter.

@@ -43,9 +43,14 @@ class FunctionSpec:
         return self.tensors + tuple(option.name for option in self.options)
 
     def signature(self) -> str:
-        options = [o.name if o.default is None else f"{o.name}={o.default if o.default != Tuple() else 'None'}"
-                   for o in self.options]
-        return f"{self.name}({', '.join(self.tensors + tuple(options))})".replace("=oo", "=inf")
+        options = [o.name if o.default is None else f"{o.name}={_shown_default(o.default)}" for o in self.options]
+        return f"{self.name}({', '.join(self.tensors + tuple(options))})"
+
+
+def _shown_default(value) -> str:
+    if value == Tuple():
+        return "None"
+    return "inf" if value == sympy.oo else f"{float(value):g}"
 
 
 AXIS = Option("axis", "axis", Tuple())

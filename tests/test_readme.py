@@ -1,0 +1,29 @@
+"""The README documents what the code has: every diagnostic code, every function, the commands CI runs."""
+
+import pathlib
+import re
+
+import pytest
+
+from lossdsl.diagnostics import CODES
+from lossdsl.functions import BUILTINS
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("code", sorted(CODES))
+def test_every_diagnostic_code_is_in_the_readme_table(code):
+    assert re.search(rf"^\| {code} \| (error|warning) \| ", README, re.M)
+
+
+@pytest.mark.parametrize("name", sorted(BUILTINS))
+def test_every_builtin_function_is_in_the_readme(name):
+    assert f"`{BUILTINS[name].signature()}`" in README
+
+
+def test_the_readme_starts_with_the_two_commands_and_ci_runs_the_same():
+    first_block = README.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert len(first_block) == 2 and "examples/classic_cross_layer.py" in first_block[0]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert 'pip install --quiet ".[test]"' in ci and first_block[1] in ci

@@ -102,9 +102,12 @@ class Formula:
         """``expr`` (default: the loss) with every named term replaced by its definition."""
         expr = self.expr if expr is None else expr
         with sympy.evaluate(False):  # keep the tree as written: xreplace would otherwise re-sort and fold it
-            for name in reversed(self.terms):
-                expr = expr.xreplace({self.term_symbol(name): self.terms[name]})
-        return expr
+            # Each definition is expanded once, in order (a term uses only earlier ones), then the loss
+            # in one pass: one pass per term over the whole loss took 12 s for 1,000 terms.
+            definitions = {}
+            for name, definition in self.terms.items():
+                definitions[self.term_symbol(name)] = definition.xreplace(definitions)
+            return expr.xreplace(definitions)
 
     @property
     def trainable_params(self) -> list[Parameter]:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from lossdsl import CODES
+import lossdsl
+from lossdsl import CODES, Source
 
 # (source, code, line, column, words the message or hint must contain)
 NAME_ERRORS = [
@@ -105,4 +106,7 @@ def test_unknown_function_without_close_name_points_to_the_table(diagnose):
     ("norm(L1.kernel)\nwhere a", [("W404", 2, 7)]),
 ])
 def test_an_unused_declaration_is_a_warning(diagnose, source, located):
-    assert diagnose(source)[0] == located
+    assert diagnose(source)[0] == []
+    unused = [d for d in lossdsl.check(source) if d.code == "W404"]
+    positions = [Source(source).position(d.span.start) for d in unused]
+    assert [(d.code, p.line, p.column) for d, p in zip(unused, positions)] == located

@@ -158,30 +158,30 @@ class Expander:
         handler = HANDLERS.get(type(node))
         if handler and len(node.args) == 1:
             return handler(self, self.expand(node.args[0]))
-        factored = self.factor_out(node)
-        if factored is None or factored[0] == node:  # nothing left to factor out (sum(a)): no expansion
+        if not isinstance(node, LINEAR_NODES):
             return None
-        return multiply(self.expand(factored[0]), constant(factored[1]))
+        factor, rest = self.factor_out(node)
+        return None if factor is None else multiply(self.expand(factor), constant(rest))
 
-    def factor_out(self, node: sympy.Basic) -> tuple[sympy.Expr, sympy.Expr] | None:
-        """(f, rest) with node = f * rest, f a scalar expression, rest free of the parameter.
+    def factor_out(self, node: sympy.Basic) -> tuple[sympy.Expr | None, sympy.Expr]:
+        """(f, rest) with node = f * rest, f a scalar expression, rest free of the parameter; f None if not.
 
-        Linear tensor operations let scalars out: sum(a*W) = a*sum(W), norm(a*W) = |a|*norm(W).
+        Linear tensor operations let scalars out: sum(a*W) = a*sum(W), norm(a*W) = |a|*norm(W), sum(a) = a*sum(1).
         """
         if not self.contains(node):
             return ONE, node
-        if node.free_symbols <= self.scalars:
-            return node, ONE
         if node.is_Mul or isinstance(node, LINEAR_NODES):
             parts = [self.factor_out(arg) for arg in (node.args if node.is_Mul else node.tensors)]
-            if None in parts:
-                return None
+            if any(f is None for f, _ in parts):
+                return None, node
             factor = sympy.Mul(*(f for f, _ in parts))
             if node.is_Mul:
                 return factor, sympy.Mul(*(rest for _, rest in parts))
-            rest = node.func(*(rest for _, rest in parts), *node.options)
+            rests = [rest for _, rest in parts]  # all 1: the operation is applied to a scalar, sum(a) = a
+            rest = ONE if all(r is ONE for r in rests) else node.func(*rests, *node.options)
             return (sympy.Abs(factor) if isinstance(node, nodes.Norm) else factor), rest
-        return None
+        # A scalar (a, exp(-s)) comes out whole; anything else (maximum(a, W), a tensor function) cannot.
+        return (node, ONE) if node.free_symbols <= self.scalars else (None, node)
 
     # --------------------------------------------------------------- operations needing signs
     def power(self, x: Series | None, q: Fraction | None) -> Series | None:

@@ -245,7 +245,9 @@ class FormulaBuilder:
 
     def parameter(self, name: str, span: Span) -> sympy.Symbol:
         self.used.add(name)
-        param = self.params.setdefault(name, Parameter(name, "real", DEFAULT_INIT["real"], span=span))
+        param = self.params.get(name)
+        if param is None or (not param.declared and span.start < param.span.start):  # subtrees come bottom-up
+            param = self.params[name] = Parameter(name, "real", DEFAULT_INIT["real"], span=span)
         return parameter_symbol(param.name, param.kind, param.lower, param.upper)
 
     def reference(self, parts: list, span: Span) -> sympy.Expr:

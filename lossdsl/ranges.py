@@ -246,8 +246,9 @@ class RangeFinder:
                 found = add(found, self.of(arg))
             return found
         if node.is_Mul:  # a repeated factor is a power: a*a >= 0, which a product of ranges cannot see
-            found = point(1.0)
-            for arg, count in collections.Counter(node.args).items():
+            found, args = point(1.0), node.args
+            factors = collections.Counter(args).items() if len(set(args)) < len(args) else ((a, 1) for a in args)
+            for arg, count in factors:
                 found = multiply(found, self.of(arg) if count == 1 else power(self.of(arg), count))
             return found
         if node.is_Pow:

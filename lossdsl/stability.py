@@ -79,6 +79,8 @@ def _check(formula: Formula) -> tuple[Diagnostic, ...]:
         found.append(Diagnostic(code, message, formula.span_of(node), hint))
         warned |= set().union(*(depends.get(s, ()) for s in node.free_symbols))
     trainable = {symbol: p for symbol, p in params.items() if p.trainable}
+    if not trainable:
+        return tuple(found)
     loss = formula.expanded() if formula.terms else formula.expr  # expanded() clears sympy's cache
     analysis = _Boundedness(loss, params, finder, RangeFinder(symbols, strict=True))
     for symbol, param in trainable.items():
@@ -126,7 +128,7 @@ class _Containment:
 
     def of(self, node: sympy.Basic) -> frozenset:
         if not node.args:  # a leaf: no memo, hashing a sympy Float is slow
-            return self.params & {node} if node.is_Symbol else _NOTHING
+            return frozenset((node,)) if node.is_Symbol and node in self.params else _NOTHING
         found = self.memo.get(node)
         if found is None:
             found = _NOTHING
@@ -143,15 +145,15 @@ class _Containment:
 
 def _summands(expr: sympy.Expr) -> list[sympy.Expr]:
     """The terms of a sum, with number * (sum) distributed, so each term can be judged alone."""
-    found, stack = [], [(expr, sympy.Integer(1))]
+    found, stack = [], [(expr, sympy.S.One)]
     while stack:
         node, factor = stack.pop()
         if node.is_Add:
             stack.extend((arg, factor) for arg in node.args)
         elif node.is_Mul and len(node.args) == 2 and node.args[0].is_Number and node.args[1].is_Add:
             stack.append((node.args[1], factor * node.args[0]))
-        else:
-            found.append(node if factor == 1 else factor * node)
+        else:  # unevaluated: evaluating 0.1*x costs more than judging it
+            found.append(node if factor is sympy.S.One else sympy.Mul(factor, node, evaluate=False))
     return found
 
 

@@ -1,0 +1,80 @@
+"""Cost of the stability checks (W401-W405) on parsed formulas, against the per-formula budget of the linter.
+
+    python benchmarks/bench_stability.py [--formulas 2000] [--rounds 5]
+
+Prints one line per measure: measure, ours, baseline, ratio, goal, met. Times are CPU time of this process
+(the machine is shared), parsing excluded: the formulas are parsed before the clock starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent / "tests")]
+
+from bench_lint import RATE_GOAL, format_result, generate_formulas  # noqa: E402
+
+LINT_BUDGET_US = 1e6 / RATE_GOAL  # microseconds per formula for all of lint
+SHARE_GOAL = 0.25  # the stability checks may take a quarter of it
+BIG_GOAL_S = 1.0  # a formula of 50 terms and 10 parameters
+
+
+def _forget() -> None:
+    from lossdsl import stability
+    stability._check.cache_clear()
+    stability._VERDICTS.clear()
+
+
+def typical(count: int, rounds: int) -> list[dict]:
+    """Microseconds per formula: the first pass (nothing remembered) and the best later pass."""
+    import lossdsl
+    from lossdsl.stability import check_stability
+    formulas = [lossdsl.parse(text) for text in generate_formulas(count)]
+    check_stability(lossdsl.parse("a*norm(L0.kernel)"))  # sympy's own first-use costs
+    passes = []
+    for round_ in range(rounds):
+        from lossdsl import stability
+        stability._check.cache_clear()  # each pass checks every formula again...
+        if round_ == 0:
+            _forget()  # ...and the first one also without the verdicts remembered by shape
+        start = time.process_time()
+        for formula in formulas:
+            check_stability(formula)
+        passes.append((time.process_time() - start) / count * 1e6)
+    budget = LINT_BUDGET_US * SHARE_GOAL
+    return [{"measure": f"stability {label} (us)", "ours": us, "baseline": LINT_BUDGET_US,
+             "ratio": us / LINT_BUDGET_US, "goal": f"<= {budget:g} us", "met": us <= budget}
+            for label, us in (("first pass", passes[0]), ("later pass", min(passes[1:] or passes)))]
+
+
+def big(rounds: int) -> dict:
+    """Seconds for the 50-term, 10-parameter formula of the tests, nothing remembered."""
+    import lossdsl
+    from lossdsl.stability import check_stability
+    from test_stability import big_formula
+    formula = lossdsl.parse(big_formula(broken=True))
+    times = []
+    for _ in range(rounds):
+        _forget()
+        start = time.process_time()
+        check_stability(formula)
+        times.append(time.process_time() - start)
+    seconds = max(times)
+    return {"measure": "stability 50 terms (s)", "ours": seconds, "baseline": BIG_GOAL_S,
+            "ratio": seconds / BIG_GOAL_S, "goal": f"< {BIG_GOAL_S:g} s", "met": seconds < BIG_GOAL_S}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--formulas", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    for result in [*typical(args.formulas, args.rounds), big(args.rounds)]:
+        print(format_result(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -317,6 +317,27 @@ def test_norm_and_cosine_have_finite_gradients_at_zero():
     np.testing.assert_array_equal(norm_gradient.numpy(), np.zeros((3, 3)))
 
 
+@pytest.mark.parametrize("src", ["norm(L1.kernel)", "sum(norm(L1.kernel, axis=0))", "sum(norm(L1.kernel, axis=-1) ** 3)"])
+def test_norm_kernel_and_xla_form_agree_to_second_derivatives(src):
+    """Without XLA a norm is TensorFlow's EuclideanNorm kernel with lossdsl's gradient; with XLA, sqrt(sum(x**2))."""
+    lowered = lower(lossdsl.parse(src))
+    B = tf.Variable(DATA["B"].astype(np.float64))
+
+    def value_gradient_curvature():
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                value = lowered({"L1.kernel": B})[""]
+            gradient = inner.gradient(value, B)
+            squared_gradient_norm = tf.reduce_sum(gradient ** 2)
+        return value, gradient, outer.gradient(squared_gradient_norm, B)
+
+    kernel, xla = tf.function(value_gradient_curvature), tf.function(value_gradient_curvature, jit_compile=True)
+    assert ["EuclideanNorm" in {op.type for op in f.get_concrete_function().graph.get_operations()}
+            for f in (kernel, xla)] == [True, False]
+    for ours, reference in zip(kernel(), xla()):
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-9, atol=1e-12)
+
+
 FORMULA_FOR_XLA = """data = mse(y_true, y_pred)
 reg = norm(L1.kernel.T @ L1.kernel - I) + sum(softplus(L1.kernel[:, 1:]))
 data + a * reg + cosine(L1.bias, L2.bias) - log(sum(L3.kernel)) + trace(L0.kernel) ** 2

@@ -32,7 +32,7 @@ CODES: dict[str, str] = {
     "E204": "parameter declared twice",
     "E205": "parameter value outside its domain",
     "E206": "unknown parameter kind",
-    "E207": "named term defined twice",
+    "E207": "named term defined twice or used before its definition",
     "E208": "reserved name",
     "E209": "layer index out of range",
     "E210": "unknown layer",

@@ -16,27 +16,25 @@ How each question is decided, cheapest first:
 ======================================  =========================================================
 summand whose value range is bounded    bounded, no algebra (norms, squares, ``exp``, data losses,
 below (interval arithmetic, ranges.py)  ``a*norm(W)`` with ``a: positive``, ``(a-1)**2``)
-sum of summands with ``p``              asymptotic expansion at each end (asymptotics.py): the
+sum of summands with ``p``              asymptotic expansion at each end (asymptotics.py); the
                                         first growing term whose coefficient is not provably
-                                        >= 0 decides: provably < 0, or < 0 for sampled values of
-                                        the other symbols -> unbounded; proved > 0 -> bounded
-expansion impossible                    ``sympy.limit`` on the formula with blocks as signed
-                                        symbols, under a time budget; then "could not decide"
+                                        >= 0 decides: proved < 0, or < 0 for sampled values of
+                                        the other symbols (witness.py) -> unbounded; proved > 0
+                                        -> bounded; a term whose coefficient can vanish passes
+                                        the decision to the next one
+expansion impossible                    ``sympy.limit`` with blocks as signed symbols, under a
+                                        time budget (limits.py); then "could not decide", W405
 ======================================  =========================================================
+
+Verdicts are remembered by the shape of the summands (symbols and blocks replaced by their ranges), so
+formulas that differ only in layer names share one. log/sqrt/division (W402, W403) is range arithmetic.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import itertools
 import math
-import operator
-import random
-import signal
-import threading
 import time
-from typing import Callable
 
 import sympy
 
@@ -44,14 +42,13 @@ from . import nodes
 from .asymptotics import ZERO, End, Expander, Series, add
 from .diagnostics import Diagnostic
 from .formula import Formula, Parameter
+from .limits import bounded_at
 from .ranges import NONNEG, POSITIVE, REAL, Range, RangeFinder, make, point
+from .witness import can_be_negative
 
 BOUNDED, UNBOUNDED, UNKNOWN = "bounded", "unbounded", "unknown"
 _VERDICTS: dict = {}  # (shape of the summands with p, end, domain of p) -> verdict
-LIMIT_BUDGET = 0.2  # seconds for one sympy.limit; it has no timeout of its own
 FORMULA_BUDGET = 0.5  # seconds of sympy.limit for one formula, all parameters together
-WITNESS_TRIES = 512
-CANDIDATES = [0.0, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 10.0, -10.0, 100.0, -100.0, 0.5, -0.5, 0.1, -0.1, 0.01, -0.01]
 
 
 def check_stability(formula: Formula) -> list[Diagnostic]:
@@ -238,7 +235,8 @@ class _Boundedness:
             verdict = UNKNOWN
         if verdict == UNKNOWN and use_sympy and self.sympy_budget > 0:
             start = time.perf_counter()
-            verdict = _limit_verdict(sympy.Add(*with_p), param, end, self.contains, self.strict)
+            bounded = bounded_at(sympy.Add(*with_p), param, end, self.contains, self.strict)
+            verdict = UNKNOWN if bounded is None else BOUNDED if bounded else UNBOUNDED
             self.sympy_budget -= time.perf_counter() - start
         return verdict
 
@@ -254,144 +252,10 @@ def _decide(x: Series, strict: RangeFinder) -> str:
         if sign.nonnegative:  # 0 for some values: then the next term decides
             must_vanish.append(coefficient)
             continue
-        if (sign.negative and not must_vanish) or _witness(coefficient, must_vanish, strict):
+        if (sign.negative and not must_vanish) or can_be_negative(coefficient, must_vanish, strict):
             return UNBOUNDED
         return UNKNOWN
     return UNKNOWN if x.rest is not None and x.rest > ZERO else BOUNDED
-
-
-def _witness(negative: sympy.Expr, zeros: list, strict: RangeFinder) -> bool:
-    """Values of the symbols and blocks making ``negative`` < 0 and every one of ``zeros`` 0, if found.
-
-    A sampled witness is a proof that the coefficient can be negative; not finding one proves nothing.
-    """
-    atoms = sorted(set().union(*(_atoms(e) for e in [negative, *zeros])), key=sympy.default_sort_key)
-    slots = {atom: i for i, atom in enumerate(atoms)}
-    try:
-        target, vanishing = _compiled(negative, slots), [_compiled(z, slots) for z in zeros]
-    except KeyError:  # a function without a float version: no witness
-        return False
-    choices = [_samples(strict.of(atom)) for atom in atoms]
-    if math.prod(len(c) for c in choices) <= WITNESS_TRIES:
-        assignments = itertools.product(*choices)
-    else:
-        pick = random.Random(0)
-        assignments = ([pick.choice(c) for c in choices] for _ in range(WITNESS_TRIES))
-    return any(all(_evaluate(z, values) == 0 for z in vanishing) and _evaluate(target, values) < 0
-               for values in assignments)
-
-
-def _atoms(expr: sympy.Basic) -> set:
-    if expr.is_Symbol or isinstance(expr, nodes.TensorFunction):
-        return {expr}
-    return set().union(*(_atoms(arg) for arg in expr.args)) if expr.args else set()
-
-
-def _samples(allowed: Range) -> list[float]:
-    values = [v for v in CANDIDATES if allowed.holds(v)]
-    if math.isfinite(allowed.lo) and math.isfinite(allowed.hi):
-        values += [allowed.lo + (allowed.hi - allowed.lo) * f for f in (0.5, 0.1, 0.9)]
-    return values or [allowed.lo if allowed.lo_closed else allowed.hi]
-
-
-FLOAT_FUNCTIONS = {sympy.exp: math.exp, sympy.log: math.log, sympy.Abs: abs, sympy.sin: math.sin,
-                   sympy.cos: math.cos, sympy.tanh: math.tanh}
-
-
-def _compiled(expr: sympy.Basic, slots: dict) -> Callable[[tuple], float]:
-    """A float function of the atoms' values (a tuple, in ``slots`` order); KeyError for an unknown function."""
-    if expr in slots:
-        return operator.itemgetter(slots[expr])
-    if expr.is_Number:
-        value = float(expr)
-        return lambda values: value
-    parts = [_compiled(arg, slots) for arg in expr.args]
-    if expr.is_Add:
-        return lambda values: math.fsum([part(values) for part in parts])
-    if expr.is_Mul:
-        return lambda values: math.prod([part(values) for part in parts])
-    if expr.is_Pow:
-        base, exponent = parts
-        return lambda values: base(values) ** exponent(values)
-    function, (argument,) = FLOAT_FUNCTIONS[type(expr)], parts
-    return lambda values: function(argument(values))
-
-
-def _evaluate(function: Callable[[tuple], float], values: tuple) -> float:
-    """NaN where the value is undefined (log(-1), 1/0, overflow) or complex ((-1) ** 0.5 in Python)."""
-    try:
-        value = function(values)
-    except (ArithmeticError, ValueError, TypeError):  # TypeError: math.log of a complex intermediate
-        return math.nan
-    return value if isinstance(value, float) else math.nan
-
-
-# ----------------------------------------------------------------- sympy as a last resort
-class _OutOfTime(Exception):
-    pass
-
-
-REWRITES = {
-    nodes.Sigmoid: lambda x: 1 / (1 + sympy.exp(-x)),
-    nodes.Softplus: lambda x: sympy.log(1 + sympy.exp(x)),
-    nodes.Log1p: lambda x: sympy.log(1 + x),
-    nodes.Relu: lambda x: sympy.Max(x, 0),
-}
-
-
-def _limit_verdict(expr: sympy.Expr, param, end: End, contains, strict: RangeFinder) -> str:
-    blocks: dict = {}
-    try:
-        plain = _plain(expr, param, contains, strict, blocks)
-        target = end.value if math.isfinite(end.value) else end.value * sympy.oo
-        with _time_limit(LIMIT_BUDGET):
-            found = sympy.limit(plain, param, target, "+" if end.side > 0 else "-")
-    except Exception:  # sympy raises many kinds (NotImplementedError, PoleError, ...); a guess would be worse
-        return UNKNOWN
-    if isinstance(found, sympy.AccumBounds):
-        found = found.min
-    if found == -sympy.oo:
-        return UNBOUNDED
-    if not found.free_symbols and (found == sympy.oo or (found.is_extended_real and found.is_finite)):
-        return BOUNDED
-    return UNKNOWN
-
-
-def _plain(node: sympy.Basic, param, contains, strict: RangeFinder, blocks: dict) -> sympy.Expr:
-    """The expression in plain sympy: blocks become signed symbols, sigmoid and friends their formulas."""
-    if not contains(node, param):
-        if node.is_Number:
-            return node
-        if node not in blocks:
-            sign = strict.of(node)
-            blocks[node] = sympy.Dummy(positive=True) if sign.positive else sympy.Dummy(negative=True) \
-                if sign.negative else sympy.Dummy(nonnegative=True) if sign.nonnegative else sympy.Dummy(real=True)
-        return blocks[node]
-    if node == param:
-        return node
-    args = [_plain(arg, param, contains, strict, blocks) for arg in node.args]
-    if isinstance(node, nodes.TensorFunction):
-        return REWRITES[type(node)](*args)  # KeyError for a tensor node of the parameter: undecided
-    return node.func(*args)
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float):
-    """Interrupt the block after ``seconds`` with _OutOfTime (main thread, no other timer running)."""
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread() \
-            or signal.getitimer(signal.ITIMER_REAL)[0] > 0:
-        raise _OutOfTime  # no safe way to stop sympy here, so do not start it
-
-    def stop(signum, frame):
-        raise _OutOfTime
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # ------------------------------------------------------------------------ log, sqrt, 1/x

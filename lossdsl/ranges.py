@@ -124,7 +124,7 @@ def power(a: Range, exponent: float) -> Range:
         return point(1.0)
     if exponent < 0:
         return power(inverse(a), -exponent)
-    if exponent == int(exponent):
+    if math.isfinite(exponent) and exponent == int(exponent):  # x**inf: int() would raise
         base = absolute(a) if int(exponent) % 2 == 0 else a
         return monotone(lambda x: _signed_power(x, exponent), base)
     return monotone(lambda x: x ** exponent, part_above(a, 0.0))

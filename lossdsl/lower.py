@@ -114,6 +114,9 @@ class LoweredFormula:
         if loss != "loss":
             self.ops.append(f"loss = {loss}")
 
+    # Straight-line code: AutoGraph (a caller's tf.function) has nothing to convert, and converting
+    # the program and the ops it calls took ~2 s of the first trace.
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, env: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         missing = [name for name in self.inputs if env.get(name) is None]
         if missing:

@@ -108,11 +108,19 @@ def multiply(x: Series | None, y: Series | None) -> Series | None:
     for g, a in x.terms.items():
         for h, b in y.terms.items():
             k = _plus(g, h)
-            product = b if a is ONE else a if b is ONE else a * b  # most coefficients are 1: skip sympy
+            product = _product(a, b)
             terms[k] = terms[k] + product if k in terms else product
     rests = [_plus(y.top(), x.rest)] if x.rest is not None else []
     rests += [_plus(x.top(), y.rest)] if y.rest is not None else []
     return series(terms, max(rests) if rests else None)
+
+
+def _product(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+    if a is ONE or b is ONE:  # most coefficients are 1: no sympy at all
+        return b if a is ONE else a
+    if (a.is_Number and b.is_Add) or (b.is_Number and a.is_Add):
+        return sympy.Mul(a, b, evaluate=False)  # evaluating -1*(x + y) distributes, slowly, for nothing
+    return a * b
 
 
 class Expander:

@@ -72,10 +72,10 @@ def _check(formula: Formula) -> tuple[Diagnostic, ...]:
         depends[term] = set().union(*(depends.get(s, ()) for s in definition.free_symbols))
     finder = RangeFinder(symbols)
     found, warned = [], set()
-    for node, code, message, hint in _domain_problems(formula, finder):
+    trainable = {symbol: p for symbol, p in params.items() if p.trainable}
+    for node, code, message, hint in _domain_problems(formula, finder, set(trainable)):
         found.append(Diagnostic(code, message, formula.span_of(node), hint))
         warned |= set().union(*(depends.get(s, ()) for s in node.free_symbols))
-    trainable = {symbol: p for symbol, p in params.items() if p.trainable}
     if not trainable:
         return tuple(found)
     loss = formula.expanded() if formula.terms else formula.expr  # expanded() clears sympy's cache
@@ -259,7 +259,7 @@ def _decide(x: Series, strict: RangeFinder) -> str:
 
 
 # ------------------------------------------------------------------------ log, sqrt, 1/x
-def _domain_problems(formula: Formula, finder: RangeFinder):
+def _domain_problems(formula: Formula, finder: RangeFinder, trainable: set):
     """(node, code, message, hint) for each log/sqrt/division whose argument can leave its domain."""
     if not any(spelling in formula.source for spelling in ("log", "sqrt", "/", "**")):
         return  # the only spellings that build log, log1p or a negative or fractional power: skip the walk
@@ -271,29 +271,32 @@ def _domain_problems(formula: Formula, finder: RangeFinder):
             continue
         seen.add(node)
         stack.extend(node.args)
-        problem = _domain_problem(node, finder)
+        problem = _domain_problem(node, finder, trainable)
         if problem:
             yield (node, *problem)
 
 
-def _domain_problem(node: sympy.Basic, finder: RangeFinder) -> tuple[str, str, str] | None:
+def _domain_problem(node: sympy.Basic, finder: RangeFinder, trainable: set) -> tuple[str, str, str] | None:
+    argument = node.args[0]
+    # A bare parameter is fixed by its declaration; anything else by what is computed from it.
+    declare = f"keep '{argument}' above 0: declare `where {argument}: positive`, or an interval (lo, hi) with lo >= 0" \
+        if argument in trainable else None
     if isinstance(node, (sympy.log, nodes.Log1p)):
         name, edge = ("log", 0.0) if isinstance(node, sympy.log) else ("log1p", -1.0)
-        r = finder.of(node.args[0])
+        r = finder.of(argument)
         if r.lo < edge or (r.lo == edge and r.lo_closed):
             what = ("negative" if r.lo < edge else "zero") if edge == 0 else ("below -1" if r.lo < edge else "-1")
-            return ("W402", f"{name} of a value that can be {what}",
-                    f"make the argument positive: {name}(x + 1e-6) for x >= 0, {name}(softplus(x)), "
-                    "or declare a parameter `positive`")
-    if node.is_Pow and not node.args[1].is_Number and finder.of(node.args[0]).lo < 0:
+            return ("W402", f"{name} of a value that can be {what}", declare or
+                    f"make the argument positive: {name}(x + 1e-6) for x >= 0, or {name}(softplus(x))")
+    if node.is_Pow and not node.args[1].is_Number and finder.of(argument).lo < 0:
         return ("W402", "power with a variable exponent of a value that can be negative",
-                "raise a positive value to it: exp(b*log(x)) for x > 0, or softplus(x)**b")
+                declare or "raise a positive value to it: softplus(x)**b, or exp(b*log(x)) for x > 0")
     if node.is_Pow and node.args[1].is_Number and node.args[1].is_finite:
-        r, exponent = finder.of(node.args[0]), float(node.args[1])
+        r, exponent = finder.of(argument), float(node.args[1])
         if exponent < 0 and r.has_zero:
             return ("W403", "division by a value that can be zero",
-                    "add a small constant to the denominator: x / (y + 1e-6), or declare a parameter `positive`")
+                    declare or "add a small positive constant to the denominator: x / (y + 1e-6)")
         if not exponent.is_integer() and r.lo < 0:
-            return ("W402", "square root (fractional power) of a value that can be negative",
-                    "take it of a non-negative value: sqrt(abs(x)), sqrt(square(x) + 1e-6), or a norm")
+            return ("W402", "square root (fractional power) of a value that can be negative", declare or
+                    "take it of a non-negative value: sqrt(square(x) + 1e-6), sqrt(abs(x)), or a norm")
     return None

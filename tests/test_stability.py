@@ -191,6 +191,16 @@ def test_log_sqrt_and_division_of_values_that_can_leave_the_domain(src, expected
     assert found(src, DOMAIN) == expected
 
 
+@pytest.mark.parametrize("src, words", [
+    ("log(x)", "declare `where x: positive`"),  # a bare parameter: its declaration is the fix
+    ("1/norm(W.kernel)", "x / (y + 1e-6)"),  # a computed value: make it positive
+    ("sqrt(y_pred)", "sqrt(square(x) + 1e-6)"),  # y_pred is not a parameter: nothing to declare
+])
+def test_domain_hints_say_what_to_change(src, words):
+    (diagnostic,) = [d for d in check_stability(lossdsl.parse(src)) if d.code in DOMAIN]
+    assert words in diagnostic.hint
+
+
 # The check gives up honestly: W405, never a guess.
 UNDECIDED = [
     # a*cos(a) swings ever wider: no leading term, and sympy's limit does not decide it either

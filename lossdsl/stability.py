@@ -107,8 +107,9 @@ def _hint(param: Parameter, falling: list[End]) -> str:
         return f"declare `where {name}: positive`, or use the form exp(-{name})*term + {name}"
     finite = [end for end in falling if not math.isinf(end.value)]
     if finite:
-        return (f"add a term that grows as {finite[0].describe(name)} (as in term/{name}**2 + log({name})), "
-                f"or keep {name} inside a closed range: where {name}: (lo, hi)")
+        example = f" (as in term/{name}**2 + log({name}))" if finite[0] == End(0.0, 1) else ""
+        return (f"add a term that grows as {finite[0].describe(name)}{example}, or keep {name} away from "
+                f"{finite[0].value:g} with a narrower interval: where {name}: (lo, hi)")
     return f"weight the terms with '{name}' by something that cannot be negative ({name}**2, exp({name})), " \
            f"or bound it: where {name}: (lo, hi)"
 

@@ -8,6 +8,7 @@ from . import functions
 from .builder import build_formula
 from .diagnostics import Diagnostic, sort_key
 from .errors import raise_for
+from .extent import expanded_extent_problems
 from .formula import Formula
 from .parser import parse_tree
 
@@ -21,6 +22,10 @@ def analyze(text: str) -> tuple[Formula | None, tuple[Diagnostic, ...]]:
     formula = None
     if tree is not None:
         formula, problems = build_formula(text, tree)
+    if formula is not None:
+        too_large = expanded_extent_problems(formula)  # before anything walks the written-out formula
+        if too_large:
+            formula, problems = None, problems + too_large
     return formula, tuple(sorted(problems, key=sort_key))
 
 

@@ -217,7 +217,9 @@ class _Boundedness:
         if node == param:
             return ("p",)
         if node.is_Symbol or (isinstance(node, nodes.TensorFunction) and not self.contains(node, param)):
-            return (atoms.setdefault(node, len(atoms)), self.finder.of(node), self.strict.of(node))
+            # whether it is a parameter matters too: a parameter is a scalar, a reference may be a tensor
+            return (atoms.setdefault(node, len(atoms)), self.finder.of(node), self.strict.of(node),
+                    node in self.scalars)
         return (type(node), *(self.shape(arg, param, atoms) for arg in node.args))
 
     def decide(self, with_p: list, param: sympy.Symbol, end: End, use_sympy: bool) -> str:
@@ -264,17 +266,16 @@ def _domain_problems(formula: Formula, finder: RangeFinder, trainable: set):
     """(node, code, message, hint) for each log/sqrt/division whose argument can leave its domain."""
     if not any(spelling in formula.source for spelling in ("log", "sqrt", "/", "**")):
         return  # the only spellings that build log, log1p or a negative or fractional power: skip the walk
-    seen: set = set()
+    reported: set = set()
     stack = [formula.expr, *formula.terms.values()]
     while stack:
         node = stack.pop()
-        if not node.args or node in seen:
-            continue
-        seen.add(node)
-        stack.extend(node.args)
-        problem = _domain_problem(node, finder, trainable)
-        if problem:
-            yield (node, *problem)
+        stack.extend(node.args)  # a tree as written (terms are not expanded): no node is shared much
+        if node.is_Pow or type(node) in (sympy.log, nodes.Log1p):
+            problem = _domain_problem(node, finder, trainable)
+            if problem and node not in reported:  # the same text twice is reported once
+                reported.add(node)
+                yield (node, *problem)
 
 
 def _domain_problem(node: sympy.Basic, finder: RangeFinder, trainable: set) -> tuple[str, str, str] | None:

@@ -206,8 +206,8 @@ class _Boundedness:
     def shape(self, node: sympy.Basic | list, param: sympy.Symbol, atoms: dict | None = None) -> tuple:
         """The structure of ``node`` with each symbol or tensor block replaced by its number and ranges.
 
-        The verdict sees such an atom only through its ranges (expansion, signs and witnesses work on
-        the structure above the atoms), so equal shapes have equal verdicts.
+        The verdict sees such an atom only through its ranges and whether it is a parameter (expansion,
+        signs and witnesses work on the structure above the atoms), so equal shapes have equal verdicts.
         """
         atoms = {} if atoms is None else atoms
         if isinstance(node, list):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import sys
 import re
+import sys
 from pathlib import Path
 
 from lark import Lark, Token, Tree

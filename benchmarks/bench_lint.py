@@ -1,9 +1,11 @@
 """Linter speed: start-up of ``lossdsl lint`` against importing its own dependencies, and formulas per second.
 
-    python benchmarks/bench_lint.py [--rounds 7] [--formulas 2000]
+    python benchmarks/bench_lint.py [--rounds 7] [--formulas 2000] [--model-rounds 3]
 
-Prints one line per measure: measure, ours, baseline, ratio, goal, met. ``startup()`` and ``lint_rate()``
-return the same as dictionaries, for a runner that collects every benchmark.
+Prints one line per measure: measure, ours, baseline, ratio, goal, met. ``startup()``, ``lint_rate()`` and
+``lint_with_model()`` return the same as dictionaries, for a runner that collects every benchmark
+(``run()`` returns all three). ``lint --model`` imports TensorFlow: its wall time is shown beside the
+time of ``import tensorflow, keras`` alone, with no goal.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 LINT_COMMAND = [sys.executable, "-m", "lossdsl", "lint", "a*norm(L0.kernel)+norm(L1.kernel)"]
 IMPORT_COMMAND = [sys.executable, "-c", "import sympy, lark"]
@@ -88,18 +92,49 @@ def lint_rate(count: int = 2000, seed: int = 0) -> dict:
             "goal": f">= {RATE_GOAL:g}/s", "met": rate >= RATE_GOAL}
 
 
+TF_IMPORT_COMMAND = [sys.executable, "-c", "import tensorflow, keras"]
+
+
+def _saved_model(directory: str) -> str:
+    """A small Sequential model (L0 Dense 8 -> 16, L1 Dense 16 -> 4) saved as .keras; imports Keras."""
+    import keras
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16), keras.layers.Dense(4)])
+    path = str(Path(directory) / "saved.keras")
+    model.save(path)
+    return path
+
+
+def lint_with_model(rounds: int = 3) -> dict:
+    """Median wall time of ``lossdsl lint --model saved.keras FORMULA`` beside ``import tensorflow, keras``."""
+    with tempfile.TemporaryDirectory() as directory:
+        command = [*LINT_COMMAND[:4], "--model", _saved_model(directory), LINT_COMMAND[-1]]
+        ours, baseline = [], []
+        for _ in range(rounds):  # alternating; each side is a new process importing TensorFlow
+            ours.append(_wall_time(command))
+            baseline.append(_wall_time(TF_IMPORT_COMMAND))
+    ours_s, baseline_s = statistics.median(ours), statistics.median(baseline)
+    return {"measure": "lint --model, vs import tensorflow+keras (s)", "ours": ours_s, "baseline": baseline_s,
+            "ratio": ours_s / baseline_s, "goal": "-", "met": None}
+
+
+def run(rounds: int = 7, formulas: int = 2000, model_rounds: int = 3) -> list[dict]:
+    """Every linting row: start-up, formulas per second, lint against a saved model."""
+    return [startup(rounds), lint_rate(formulas), lint_with_model(model_rounds)]
+
+
 def format_result(result: dict) -> str:
     return (f"{result['measure']:<28} ours={result['ours']:<10.4g} baseline={result['baseline']:<10.4g} "
-            f"ratio={result['ratio']:<6.3f} goal={result['goal']:<14} met={'yes' if result['met'] else 'NO'}")
+            f"ratio={result['ratio']:<6.3f} goal={result['goal']:<14} met={ {True: 'yes', False: 'NO', None: '-'}[result['met']]}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--formulas", type=int, default=2000)
+    parser.add_argument("--model-rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    print(format_result(startup(args.rounds)))
-    print(format_result(lint_rate(args.formulas)))
+    for result in run(args.rounds, args.formulas, args.model_rounds):
+        print(format_result(result))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,75 @@
+"""The benchmarks run: every measure at a tiny size gives well-formed rows (no timing is asserted)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+import lossdsl
+from lossdsl import nodes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import bench_bandwidth  # noqa: E402
+import bench_compile  # noqa: E402
+import bench_eval  # noqa: E402
+import bench_fit  # noqa: E402
+import bench_lint  # noqa: E402
+import run  # noqa: E402
+import timing  # noqa: E402
+
+
+def assert_rows(rows, count):
+    """``count`` rows, each with the table's columns, positive times and ratio = ours / baseline."""
+    assert len(rows) == count
+    for result in rows:
+        assert set(timing.COLUMNS) <= set(result)
+        assert result["ours"] > 0 and result["baseline"] > 0
+        assert result["ratio"] == pytest.approx(result["ours"] / result["baseline"], rel=1e-9)
+        assert result["met"] in (True, False, None)
+        assert (result["met"] is None) == (result["goal"] == "-")
+
+
+def test_evaluation_rows():
+    assert_rows(bench_eval.run(rounds=1, units=16, calls=1), 4)
+
+
+def test_fit_row():
+    assert_rows([bench_fit.fit_step(rounds=1, steps=3, features=8, units=8, batch=4)], 1)
+
+
+def test_bandwidth_rows():
+    assert_rows(bench_bandwidth.weight_norm(rounds=1, units=32, layers=2, calls=1), 3)
+
+
+def test_compile_rows_in_process():
+    assert_rows([bench_compile.classic_in_process(rounds=1)], 1)
+    assert_rows(bench_compile.scaling(sizes=(2, 4, 8), rounds=1), 1 + 5)
+
+
+def test_scaling_formulas_have_distinct_terms():
+    formula = bench_compile.formula_of(20)
+    assert formula.count("norm(") == 20
+    assert len(lossdsl.parse(formula).expr.atoms(nodes.Norm)) == 20
+
+
+def test_lint_rate_row():
+    result = bench_lint.lint_rate(count=20)
+    assert result["ours"] > 0 and result["met"] in (True, False)
+
+
+@pytest.mark.slow
+def test_rows_that_start_processes():
+    assert_rows([bench_compile.classic_new_process(rounds=1), bench_lint.startup(rounds=1),
+                 bench_lint.lint_with_model(rounds=1)], 3)
+
+
+def test_report_is_one_markdown_table():
+    rows = [timing.row("a (ms)", 2e-3, 1e-3, 1.5, scale=1e3), timing.row("b (s)", 1.0, 2.0, None)]
+    text = run.report(rows, "2 cores", 3.0)
+    lines = text.splitlines()
+    assert lines[0] == "2 cores"
+    table = [line for line in lines if line.startswith("|")]
+    assert table[0] == "| measure | ours | baseline | ratio | goal | met |"
+    assert table[2] == "| a (ms) | 2 | 1 | 2.000 | ratio <= 1.5 | **NO** |"
+    assert table[3] == "| b (s) | 1 | 2 | 0.500 | - | - |"

@@ -196,6 +196,12 @@ def test_pathological_input_with_a_shapes_table():
     assert diagnostics == []
 
 
+@pytest.mark.parametrize("source", ["a**inf", "--a**inf", "exp(a)**inf", "a**-inf", "norm(L1.kernel)**inf"])
+def test_inputs_that_once_raised(source):
+    """Found by fuzzing: the stability analysis raised OverflowError on a power of inf."""
+    check_formula_or_errors(source)
+
+
 # ------------------------------------------------------------- no code is run
 @pytest.mark.parametrize("source, code", [
     ("__import__('os').system('touch x')", "E108"),

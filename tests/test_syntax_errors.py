@@ -71,6 +71,12 @@ SYNTAX_ERRORS = [
     ("-" * 70 + "a", "E106", 1, 66, "nested more than 64"),
     ("x" + ".T" * 65, "E106", 1, 1, "nested more than 64"),
     ("a" * 100_001, "E107", 1, 100_001, "the limit is 100,000"),
+    ("+".join(["a"] * 5001), "E107", 1, 10_001, "10,001 tokens; the limit is 10,000"),
+    # ... and with the named terms written out: a chain of terms nests, a doubling chain explodes
+    ("\n".join(["t0 = exp(a)"] + [f"t{i} = exp(t{i - 1})" for i in range(1, 200)]) + "\nt199",
+     "E106", 160, 8, "term 't159' is nested 161 levels deep"),
+    ("\n".join(["t0 = a"] + [f"t{i} = t{i - 1} + t{i - 1}" for i in range(1, 40)]) + "\nt39",
+     "E107", 17, 7, "term 't16' has 131,071 nodes"),
 ]
 
 

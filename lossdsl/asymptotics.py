@@ -19,6 +19,7 @@ from typing import Callable, NamedTuple
 import sympy
 
 from . import nodes
+from .ranges import number_of
 
 ZERO = (0, 0, 0)
 LINEAR, LOG = (0, 1, 0), (0, 0, 1)
@@ -41,9 +42,9 @@ def _number(q: Fraction) -> sympy.Rational:
     return sympy.Rational(q.numerator, q.denominator)
 
 
-def _fraction(number: sympy.Basic) -> Fraction | None:
+def _fraction(number: sympy.Basic | None) -> Fraction | None:
     """A finite sympy number as an exact fraction (a float's decimal digits as written)."""
-    return Fraction(str(number)) if number.is_Number and number.is_finite else None
+    return Fraction(str(number)) if number is not None and number.is_Number and number.is_finite else None
 
 
 class End(NamedTuple):
@@ -162,7 +163,7 @@ class Expander:
                 if self.contains(base) or not self.sign(base).positive:
                     return None
                 return self.exp(multiply(self.expand(exponent), constant(sympy.log(base))))
-            return self.power(self.expand(base), _fraction(exponent))
+            return self.power(self.expand(base), _fraction(number_of(exponent)))
         handler = HANDLERS.get(type(node))
         if handler and len(node.args) == 1:
             return handler(self, self.expand(node.args[0]))

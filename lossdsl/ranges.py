@@ -252,10 +252,10 @@ class RangeFinder:
                 found = multiply(found, self.of(arg) if count == 1 else power(self.of(arg), count))
             return found
         if node.is_Pow:
-            base, exponent = node.args
-            if exponent.is_Number:
-                return power(self.of(base), float(exponent))
-            return POSITIVE if self.of(base).positive else REAL
+            base, exponent = self.of(node.args[0]), number_of(node.args[1])
+            if exponent is not None:
+                return power(base, float(exponent))
+            return POSITIVE if base.positive else NONNEG if base.nonnegative else REAL  # 0**b is 0 or inf
         if isinstance(node, nodes.MatrixProduct):
             found = self.of(node.args[0])
             for arg in node.args[1:]:
@@ -268,6 +268,17 @@ class RangeFinder:
         if self.strict and isinstance(node, nodes.TensorFunction) and found.lo == 0 and found.lo_closed:
             found = found._replace(lo_closed=False)
         return found
+
+
+def number_of(expr: sympy.Basic) -> sympy.Number | None:
+    """``expr`` as a sympy number if it is a constant (``x**(1/3)`` has an unevaluated division as exponent)."""
+    if expr.is_Number:
+        return expr
+    if expr.free_symbols or not expr.is_number:
+        return None
+    value = expr.doit()
+    value = value if value.is_Number else value.evalf()  # pi/2
+    return value if value.is_Number else None
 
 
 def _constant(number: sympy.Basic) -> Range:

@@ -43,7 +43,7 @@ from .asymptotics import ZERO, End, Expander, Series, add
 from .diagnostics import Diagnostic
 from .formula import Formula, Parameter
 from .limits import bounded_at
-from .ranges import NONNEG, POSITIVE, REAL, Range, RangeFinder, make, point
+from .ranges import NONNEG, POSITIVE, REAL, Range, RangeFinder, make, number_of, point
 from .witness import can_be_negative
 
 BOUNDED, UNBOUNDED, UNKNOWN = "bounded", "unbounded", "unknown"
@@ -290,11 +290,12 @@ def _domain_problem(node: sympy.Basic, finder: RangeFinder, trainable: set) -> t
             what = ("negative" if r.lo < edge else "zero") if edge == 0 else ("below -1" if r.lo < edge else "-1")
             return ("W402", f"{name} of a value that can be {what}", declare or
                     f"make the argument positive: {name}(x + 1e-6) for x >= 0, or {name}(softplus(x))")
-    if node.is_Pow and not node.args[1].is_Number and finder.of(argument).lo < 0:
+    number = number_of(node.args[1]) if node.is_Pow else None
+    if node.is_Pow and number is None and finder.of(argument).lo < 0:
         return ("W402", "power with a variable exponent of a value that can be negative",
                 declare or "raise a positive value to it: softplus(x)**b, or exp(b*log(x)) for x > 0")
-    if node.is_Pow and node.args[1].is_Number and node.args[1].is_finite:
-        r, exponent = finder.of(argument), float(node.args[1])
+    if number is not None and number.is_finite:
+        r, exponent = finder.of(argument), float(number)
         if exponent < 0 and r.has_zero:
             return ("W403", "division by a value that can be zero",
                     declare or "add a small positive constant to the denominator: x / (y + 1e-6)")

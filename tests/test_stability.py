@@ -180,6 +180,8 @@ DOMAIN_CASES = [
     ("sqrt(sum(L1.kernel**2) + 1e-6)", []),  # a sum of squares is >= 0
     ("sum(sqrt(L1.kernel))", [("W402", 1, 5)]),  # a kernel has negative entries
     ("a**b", [("W402", 1, 1)]),  # a real power of a negative value is not a real number
+    ("a**(1/3)", [("W402", 1, 1)]),  # 1/3 is a constant exponent, written as a division
+    ("norm(W.kernel)**(1/3) + norm(W.kernel)**b", []),  # powers of a value >= 0
     ("mse(y_true, y_pred)/(2*s**2) + log(s)", [("W402", 1, 32), ("W403", 1, 20)]),  # s real: both
     ("x + y/(a + b)", [("W403", 1, 6)]),
     ("t = norm(W.kernel)\nlog(t)", [("W402", 2, 1)]),  # through a named term

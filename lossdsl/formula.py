@@ -101,6 +101,8 @@ class Formula:
     def expanded(self, expr: sympy.Expr | None = None) -> sympy.Expr:
         """``expr`` (default: the loss) with every named term replaced by its definition."""
         expr = self.expr if expr is None else expr
+        if not self.terms:
+            return expr  # entering sympy.evaluate(False) clears sympy's whole cache: skip it when there is nothing to do
         with sympy.evaluate(False):  # keep the tree as written: xreplace would otherwise re-sort and fold it
             # Each definition is expanded once, in order (a term uses only earlier ones), then the loss
             # in one pass: one pass per term over the whole loss took 12 s for 1,000 terms.

@@ -11,6 +11,7 @@ stage; the goal is growth no faster than linear (1,000 terms at most 12x the 100
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import subprocess
@@ -105,6 +106,7 @@ def formula_of(terms: int, layers: int = 8) -> str:
 def stage_times(src: str, model) -> dict[str, float]:
     """Seconds of each stage, run one after the other from cold caches."""
     clear_caches()
+    gc.collect()  # every run starts from the same collector state (a full collection walks every object)
     times, start = {}, time.perf_counter()
     formula = lossdsl.parse(src)
     times["parse"] = time.perf_counter() - start
@@ -126,11 +128,14 @@ def scaling(sizes=(10, 100, 1000), rounds: int = 3) -> list[dict]:
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((16,))] + [keras.layers.Dense(16) for _ in range(8)])
     stage_times(formula_of(2), model)  # the first trace in a process pays TensorFlow's own start-up
+    runs: dict[int, list[dict]] = {size: [] for size in sizes}
+    for round_ in range(rounds):  # sizes interleaved, so a busy spell on the machine hits every size alike
+        for size in sizes if round_ % 2 == 0 else sizes[::-1]:
+            runs[size].append(stage_times(formula_of(size), model))
     medians = {}
     for size in sizes:
-        runs = [stage_times(formula_of(size), model) for _ in range(rounds)]
-        medians[size] = {stage: statistics.median(run[stage] for run in runs) for stage in STAGES}
-        medians[size]["total"] = sum(medians[size][stage] for stage in STAGES)
+        medians[size] = {stage: statistics.median(run[stage] for run in runs[size]) for stage in STAGES}
+        medians[size]["total"] = statistics.median(sum(run[stage] for stage in STAGES) for run in runs[size])
     results = []
     pairs = list(zip(sizes, sizes[1:]))
     for small, large in pairs:

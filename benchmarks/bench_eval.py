@@ -5,7 +5,9 @@
 Model: 8 Dense layers ``units x units``. Ours is ``term()`` called inside a ``tf.function``; the
 baseline is the formula's math written by hand with ``tf.norm``, with and without XLA. A second
 formula repeats a subexpression, ``norm(W1)**2 + a*norm(W1) + norm(W1)*norm(W2)``: the compiled
-formula computes ``norm(W1)`` once, the naive hand-written version three times.
+formula computes ``norm(W1)`` once, the naive hand-written version three times (except under XLA,
+whose common-subexpression pass removes the repeats from the naive version too: there the goal is
+only to be no slower).
 """
 
 from __future__ import annotations
@@ -79,9 +81,10 @@ def repeated_subexpression(model, jit: bool, rounds: int, calls: int) -> dict:
 
     _same_value(ours(), naive())
     ours_s, baseline_s = alternate(ours, naive, rounds, calls)
-    return row(f"eval: norm(W1) used 3x, vs naive{', XLA' if jit else ''} (ms)",
-               ours_s, baseline_s, REPEATED_GOAL, goal_text="ratio < 1", scale=1e3) | \
-        {"met": ours_s < baseline_s}
+    if jit:  # XLA removes the repeats from the naive program itself: not slower is all there is to win
+        return row("eval: norm(W1) used 3x, vs naive, XLA (ms)", ours_s, baseline_s, EVAL_GOAL, scale=1e3)
+    return row("eval: norm(W1) used 3x, vs naive (ms)", ours_s, baseline_s, REPEATED_GOAL, goal_text="ratio < 1",
+               scale=1e3) | {"met": ours_s < baseline_s}
 
 
 def _same_value(ours, baseline) -> None:

@@ -130,7 +130,14 @@ class Formula:
 
 def term_symbol(name: str, definition: sympy.Expr) -> sympy.Symbol:
     """The symbol standing for a named term, non-negative when its definition is."""
-    return sympy.Symbol(name, nonnegative=True) if definition.is_nonnegative else sympy.Symbol(name, real=True)
+    return sympy.Symbol(name, nonnegative=True) if _is_nonnegative(definition) else sympy.Symbol(name, real=True)
+
+
+def _is_nonnegative(expr: sympy.Expr) -> bool:
+    try:
+        return bool(expr.is_nonnegative)
+    except (TypeError, ValueError):  # sympy's assumptions trip over literal nan and zoo: log(0)**2, exp(0/0)
+        return False
 
 
 def _latex_escape(text: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 
@@ -12,9 +11,11 @@ from sympy import Add, Integer, Mul, Pow, Tuple
 
 from . import functions, nodes
 from .calls import INVALID, Keyword, bind_call
+from .declarations import declare
 from .diagnostics import Diagnostic
-from .formula import (DEFAULT_INIT, IDENTITY, KINDS, LAYER_INDEX, TARGETS, Formula, Parameter, Reference,
-                      parameter_symbol, term_symbol)
+from .formula import DEFAULT_INIT, IDENTITY, LAYER_INDEX, TARGETS, Formula, Parameter, Reference, \
+    parameter_symbol, term_symbol
+from .parser import span_of as parser_span_of
 from .source import Source, Span
 
 CONSTANTS = {"pi": sympy.pi}
@@ -57,11 +58,8 @@ class _Slice:
 
 
 def span_of(item) -> Span:
-    if isinstance(item, Token):
-        return Span(item.start_pos, item.end_pos)
-    if isinstance(item, Tree):
-        return Span(item.meta.start_pos, item.meta.end_pos) if not item.meta.empty else Span(0, 0)
-    return item.span
+    """The span of a lark token or tree, or of a builder's own intermediate value."""
+    return parser_span_of(item) if isinstance(item, (Token, Tree)) else item.span
 
 
 class FormulaBuilder:
@@ -84,7 +82,7 @@ class FormulaBuilder:
         statements = [child for child in tree.children if isinstance(child, Tree)]
         for clause in (s for s in statements if s.data == "where_clause"):
             for declaration in clause.children[1:]:
-                self.declare(*declaration.children)
+                declare(self, *declaration.children)
         loss = None
         for statement in statements:
             if statement.data == "term":
@@ -101,75 +99,8 @@ class FormulaBuilder:
                        {r.text: r for r in references}, self.spans, tuple(self.diagnostics))
 
     # ------------------------------------------------------------ statements
-    def declare(self, name: Token, kind, init) -> None:
-        span = span_of(name)
-        if name in self.params:
-            first = self.source.position(self.params[name].span.start)
-            self.report("E204", f"parameter '{name}' is declared twice", span,
-                        f"it was first declared at line {first.line}, column {first.column}; keep one declaration")
-            return
-        if self.is_reserved(name) or functions.lookup(name):
-            what = "a function" if functions.lookup(name) else "reserved"
-            self.report("E208", f"'{name}' is {what} and cannot be a parameter", span, "choose another name")
-            return
-        kind_name, lower, upper = self.kind_of(kind)
-        if kind_name is None:
-            return
-        value = self.init_of(name, kind_name, lower, upper, init)
-        if value is not None:
-            self.params[str(name)] = Parameter(str(name), kind_name, value, lower, upper, True, span)
-
-    def kind_of(self, kind) -> tuple[str | None, float | None, float | None]:
-        if kind is None:
-            return "real", None, None
-        if kind.data == "named_kind":
-            word = str(kind.children[0])
-            if word in KINDS[:-1]:
-                return word, None, None
-            close = difflib.get_close_matches(word, KINDS[:-1], n=1)
-            self.report("E206", f"unknown parameter kind '{word}'", span_of(kind),
-                        f"did you mean '{close[0]}'?" if close else "use real, positive, nonneg, const or (lo, hi)")
-            return None, None, None
-        lower, upper = (self.signed_number(child) for child in kind.children if isinstance(child, Tree))
-        if lower is None or upper is None:
-            return None, None, None
-        if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
-            self.report("E205", f"the interval ({lower:g}, {upper:g}) is empty or unbounded", span_of(kind),
-                        "write (lo, hi) with finite lo < hi; for (0, inf) use positive")
-            return None, None, None
-        return "interval", lower, upper
-
-    def init_of(self, name: str, kind: str, lower, upper, init) -> float | None:
-        if init is None:
-            if kind == "const":
-                self.report("E205", f"constant '{name}' needs a value", span_of(name), f"write {name}: const = 1.0")
-                return None
-            return (lower + upper) / 2 if kind == "interval" else DEFAULT_INIT[kind]
-        value = self.signed_number(init)
-        if value is None:
-            return None
-        if not math.isfinite(value):
-            self.report("E205", f"the initial value of '{name}' must be finite", span_of(init),
-                        "initial values are finite numbers in the constrained space")
-            return None
-        inside = {"positive": value > 0, "nonneg": value >= 0,
-                  "interval": kind == "interval" and lower < value < upper}.get(kind, True)
-        if not inside:
-            domain = {"positive": "> 0", "nonneg": ">= 0"}.get(kind) or f"inside ({lower:g}, {upper:g})"
-            self.report("E205", f"initial value {value:g} of '{name}' is not {domain}", span_of(init),
-                        "initial values are given in the constrained space")
-            return None
-        return value
-
-    def signed_number(self, tree: Tree) -> float | None:
-        """The value of ``[+|-] number``; ``None`` after reporting a literal too large for a float."""
-        sign, number = tree.children
-        value = math.inf if number.type == "INF" else self.finite_float(number)
-        if value is None:
-            return None
-        return -value if sign is not None and sign.type == "MINUS" else value
-
     def finite_float(self, token: Token) -> float | None:
+        """The value of a number literal; ``None`` after reporting one too large for a float (E110)."""
         value = float(token)
         if math.isfinite(value):
             return value

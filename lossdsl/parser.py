@@ -201,7 +201,7 @@ def _check_depth(tree: Tree) -> list[Diagnostic]:
     while todo:
         node, depth = todo.pop()
         if depth > MAX_NESTING:
-            return [Diagnostic("E106", f"expression nested more than {MAX_NESTING} levels deep", _span_of(node),
+            return [Diagnostic("E106", f"expression nested more than {MAX_NESTING} levels deep", span_of(node),
                                "name inner parts as terms (t = ...) to flatten the formula")]
         own_chain = FLAT_CHAINS.get(node.data)
         for index, child in enumerate(node.children):
@@ -217,7 +217,8 @@ def _is_path(node: Tree) -> bool:
     return node.data == "attribute" and node.children[-1] != "T"
 
 
-def _span_of(node: Tree | Token) -> Span:
+def span_of(node: Tree | Token) -> Span:
+    """The source span of a lark token or tree (an empty tree, such as an omitted option: 0, 0)."""
     if isinstance(node, Token):
         return Span(node.start_pos, node.end_pos)
     return Span(node.meta.start_pos, node.meta.end_pos) if not node.meta.empty else Span(0, 0)

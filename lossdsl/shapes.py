@@ -15,7 +15,6 @@ from . import functions, nodes
 from .calls import INVALID
 from .diagnostics import Diagnostic
 from .formula import IDENTITY, Formula, term_symbol
-from .source import Span
 
 Shape = tuple | None
 SCALAR: tuple = ()

@@ -5,12 +5,14 @@ classes, same argument order, same symbol assumptions (``Symbol("a", real=True)`
 ``Symbol("a", positive=True)``).
 """
 
+import re
+
 import pytest
 import sympy
 from sympy import Float, Integer, Rational, Symbol, Tuple, oo, pi, srepr
 
 import lossdsl
-from lossdsl import nodes
+from lossdsl import functions, nodes
 from lossdsl.formula import IDENTITY
 from lossdsl.source import Span
 
@@ -192,8 +194,10 @@ def test_formula_parses_to_tree(source, expected):
     assert formula.expr == expected  # strict: argument order and assumptions too
 
 
-def test_the_table_is_large_enough():
+def test_the_table_is_large_enough_and_calls_every_built_in_function():
     assert len(PARSES) >= 60
+    called = {name for source, _ in PARSES for name in re.findall(r"(\w+)\(", source)}
+    assert set(functions.BUILTINS) <= called
 
 
 # --------------------------------------------------------------- named terms

@@ -28,6 +28,11 @@ class TensorFunction(sympy.Function):
     def _eval_is_extended_positive(self):
         return True if self.sign == "positive" else None
 
+    def _eval_derivative(self, symbol):
+        # sympy's default differentiates every argument, options too (a Tuple axis has no .diff), and
+        # sympy itself asks for derivatives, e.g. printing x*t**-exp(sum(k)). Unknown: left unevaluated.
+        return sympy.S.Zero if not any(arg.has(symbol) for arg in self.tensors) else None
+
     @property
     def tensors(self) -> tuple:
         return self.args[: self.tensor_arity]

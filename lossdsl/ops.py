@@ -46,26 +46,9 @@ class Unsupported(Exception):
 # ------------------------------------------------------------ numeric helpers
 def euclidean_norm(x, axis=None):
     """sqrt(sum(x**2)); its gradient is 0 where the norm is 0 (tf.norm's is NaN there)."""
-    if _tracing_for_xla():
-        return _portable_euclidean_norm(x, axis)
-    return _fused_euclidean_norm(x, axis)
-
-
-def _tracing_for_xla() -> bool:
-    """True while a ``jit_compile=True`` function is traced: XLA has no EuclideanNorm kernel."""
-    try:
-        from tensorflow.python.ops import control_flow_util  # how tf.function itself tells (no public API)
-    except ImportError:  # pragma: no cover - a TensorFlow that moved it: the form that works everywhere
-        return True
-    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
-
-
-def _fused_euclidean_norm(x, axis):
-    # TensorFlow's EuclideanNorm kernel reads x once, without writing x**2 out first: twice as fast
-    # as sqrt(reduce_sum(square(x))) on a large tensor. Its own gradient is NaN at 0, hence ours.
     @tf.custom_gradient
     def norm(x):
-        kept = tf.math.reduce_euclidean_norm(x, axis, keepdims=True)
+        kept = _kept_norm(x, axis)
 
         def gradient(upstream):
             return x * tf.math.divide_no_nan(tf.reshape(upstream, tf.shape(kept)), kept)
@@ -75,11 +58,21 @@ def _fused_euclidean_norm(x, axis):
     return norm(x)
 
 
-def _portable_euclidean_norm(x, axis):
-    squares = tf.reduce_sum(tf.square(x), axis)
-    nonzero = squares > 0
-    # The inner where keeps sqrt's infinite derivative at 0 out of the gradient (the "double where").
-    return tf.where(nonzero, tf.sqrt(tf.where(nonzero, squares, tf.ones_like(squares))), tf.zeros_like(squares))
+def _kept_norm(x, axis):
+    # TensorFlow's EuclideanNorm kernel reads x once, without writing x**2 out first: twice as fast as
+    # sqrt(reduce_sum(square(x))) on a large tensor. XLA has no such kernel, and fuses the latter.
+    if _tracing_for_xla():
+        return tf.sqrt(tf.reduce_sum(tf.square(x), axis, keepdims=True))
+    return tf.math.reduce_euclidean_norm(x, axis, keepdims=True)
+
+
+def _tracing_for_xla() -> bool:
+    """True while a ``jit_compile=True`` function is traced."""
+    try:
+        from tensorflow.python.ops import control_flow_util  # how tf.function itself tells (no public API)
+    except ImportError:  # pragma: no cover - a TensorFlow that moved it: the form that works everywhere
+        return True
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
 def cosine_similarity(x, y):

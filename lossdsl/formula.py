@@ -122,9 +122,8 @@ class Formula:
         """The formula in LaTeX: one line per named term, then the loss."""
         names = {ref.symbol: r"\mathtt{%s}" % _latex_escape(ref.text) for ref in self.references.values()}
         names.update({self.term_symbol(n): r"\mathrm{%s}" % _latex_escape(n) for n in self.terms})
-        lines = [r"\mathrm{%s} = %s" % (_latex_escape(n), sympy.latex(e, symbol_names=names, order="none"))
-                 for n, e in self.terms.items()]
-        lines.append(sympy.latex(self.expr, symbol_names=names, order="none"))
+        lines = [r"\mathrm{%s} = %s" % (_latex_escape(n), _to_latex(e, names)) for n, e in self.terms.items()]
+        lines.append(_to_latex(self.expr, names))
         return r" \\ ".join(lines)
 
 
@@ -138,6 +137,14 @@ def _is_nonnegative(expr: sympy.Expr) -> bool:
         return bool(expr.is_nonnegative)
     except (TypeError, ValueError):  # sympy's assumptions trip over literal nan and zoo: log(0)**2, exp(0/0)
         return False
+
+
+def _to_latex(expr: sympy.Expr, names: dict) -> str:
+    try:
+        return sympy.latex(expr, symbol_names=names, order="none")
+    except RecursionError:  # sympy's printer loops on a negative power of an unevaluated number (abs(-1)**-2)
+        folded = expr.replace(lambda node: node.is_number and not node.is_Atom, lambda node: node.doit())
+        return sympy.latex(folded, symbol_names=names, order="none")
 
 
 def _latex_escape(text: str) -> str:

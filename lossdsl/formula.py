@@ -135,7 +135,7 @@ def term_symbol(name: str, definition: sympy.Expr) -> sympy.Symbol:
 def _is_nonnegative(expr: sympy.Expr) -> bool:
     try:
         return bool(expr.is_nonnegative)
-    except (TypeError, ValueError):  # sympy's assumptions trip over literal nan and zoo: log(0)**2, exp(0/0)
+    except (ArithmeticError, TypeError, ValueError):  # sympy's assumptions trip over nan and zoo: log(0)**2, 0/0
         return False
 
 

@@ -195,7 +195,10 @@ class _Boundedness:
         """The verdict at one end, remembered by the shape of the summands: many formulas share one."""
         key = (shape, end, self.finder.of(param))
         if key not in _VERDICTS:
-            found = self.decide(with_p, param, end, use_sympy)
+            try:
+                found = self.decide(with_p, param, end, use_sympy)
+            except (ArithmeticError, TypeError, ValueError):  # sympy's arithmetic on 1/0 (zoo) or nan may raise
+                found = UNKNOWN
             if found == UNKNOWN:
                 return found  # may depend on the time left for sympy: not remembered
             if len(_VERDICTS) >= 10_000:

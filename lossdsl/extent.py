@@ -16,7 +16,7 @@ from .parser import MAX_NESTING
 #: (a - (b - (...)) is an Add and a Mul a level); sympy's assumption queries recurse about five Python
 #: frames a level, so 160 levels stay well inside Python's default recursion limit of 1,000.
 MAX_EXPANDED_DEPTH = 160
-MAX_EXPANDED_NODES = 100_000
+MAX_EXPANDED_NODES = 20_000  # a statement within MAX_TOKENS has at most ~8,000
 
 
 def expanded_extent_problems(formula: Formula) -> list[Diagnostic]:

@@ -18,7 +18,7 @@ from .source import Span
 
 #: Documented resource limits (README, "Reliability"): beyond them a formula gets E107 / E106.
 MAX_SOURCE_CHARS = 100_000
-MAX_TOKENS = 10_000  # names, numbers, operators and brackets; the front end takes ~50 us a token
+MAX_TOKENS = 5_000  # names, numbers, operators and brackets: at up to ~0.2 ms a token, checked within ~1 s
 MAX_NESTING = 64
 
 # What the lexer will make a token of, counted before lexing (a C-speed scan); comments match so they

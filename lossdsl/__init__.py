@@ -22,28 +22,32 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def compile(src: str, model, jit_compile: bool = False):
+def compile(src: str, model, jit_compile: bool = False, check_numerics: bool = False):
     """A Keras layer computing the formula over ``model``'s variables (imports TensorFlow).
 
     ``term()`` (or ``term(y_true, y_pred)`` when the formula uses the batch) returns the loss;
-    ``term.params`` the parameters' values, ``term.terms`` the named terms.
+    ``term.params`` the parameters' values, ``term.terms`` the named terms. With ``check_numerics``,
+    the first input, named term or step whose value or gradient is NaN or Inf raises
+    ``tf.errors.InvalidArgumentError`` naming it.
 
     >>> term = lossdsl.compile("a * norm(L1.kernel)\nwhere a: positive = 0.5", model)  # doctest: +SKIP
     >>> float(term()), term.params                                                     # doctest: +SKIP
     (1.93, {'a': 0.5})
     """
     from .keras import compile_term
-    return compile_term(src, model, jit_compile=jit_compile)
+    return compile_term(src, model, jit_compile=jit_compile, check_numerics=check_numerics)
 
 
-def attach(model, src: str, jit_compile: bool = False):
+def attach(model, src: str, jit_compile: bool = False, check_numerics: bool = False):
     """A model whose ``fit()`` minimizes the formula (imports TensorFlow).
 
     With a data term (``y_true``/``y_pred``) the formula is the whole loss; without one it is added
-    to the loss given to ``compile()``. Named terms and parameters appear in the fit logs.
+    to the loss given to ``compile()``. Named terms and parameters appear in the fit logs. With
+    ``check_numerics``, fit() stops at the first NaN or Inf in the formula (value or gradient) with a
+    ``tf.errors.InvalidArgumentError`` naming the input, term or step it came from.
 
     >>> trained = lossdsl.attach(model, "mse(y_true, y_pred) + a * norm(L1.kernel)\nwhere a: positive")  # doctest: +SKIP
     >>> trained.compile(optimizer="adam"); trained.fit(x, y)                                          # doctest: +SKIP
     """
     from .keras import attach_formula
-    return attach_formula(model, src, jit_compile=jit_compile)
+    return attach_formula(model, src, jit_compile=jit_compile, check_numerics=check_numerics)

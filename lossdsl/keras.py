@@ -44,11 +44,14 @@ class FormulaTerm(keras.layers.Layer):
     >>> float(term())                                                                # doctest: +SKIP
     """
 
-    def __init__(self, formula: str, jit_compile: bool = False, **kwargs):
+    def __init__(self, formula: str, jit_compile: bool = False, check_numerics: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.source = formula
         self.formula = parse(formula)
+        if jit_compile and check_numerics:
+            raise ValueError("check_numerics needs jit_compile=False: XLA compiles tf.debugging.check_numerics out")
         self.jit_compile = jit_compile
+        self.check_numerics = check_numerics
         self._raw = {}
         for param in self.formula.params.values():
             self._raw[param.name] = self.add_weight(
@@ -69,7 +72,7 @@ class FormulaTerm(keras.layers.Layer):
             warnings.warn(LossWarning(render_text([finding], Source(self.source, "<formula>"))), stacklevel=3)
         self._resolved, problems = resolve_references(self.formula, model)
         raise_for(sorted(problems, key=sort_key), self.source)
-        self._lowered = lowering.lower(self.formula)
+        self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics)
         # autograph=False: the lowered program has no Python control flow on tensors, and converting it
         # (and everything it calls) took ~1.7 s of the first call.
         self._function = tf.function(self._evaluate, jit_compile=self.jit_compile, reduce_retracing=True,
@@ -126,7 +129,8 @@ class FormulaTerm(keras.layers.Layer):
         self._raw[name].assign(unconstrain(self.formula.params[name], value))
 
     def get_config(self):
-        return {**super().get_config(), "formula": self.source, "jit_compile": self.jit_compile}
+        return {**super().get_config(), "formula": self.source, "jit_compile": self.jit_compile,
+                "check_numerics": self.check_numerics}
 
     def _trackable_children(self, save_type="checkpoint", **kwargs):
         # tf.train.Checkpoint follows attributes, not dicts: name each raw parameter variable for it.
@@ -150,16 +154,26 @@ def _select_output(value, resolved):
 class FormulaModel(keras.Model):
     """``model`` with the formula as (part of) its loss; saved and loaded with the formula and parameters."""
 
-    def __init__(self, model, formula: str, jit_compile_formula: bool = False, **kwargs):
+    def __init__(self, model, formula: str, jit_compile_formula: bool = False, check_numerics: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.inner = model
-        self.term = FormulaTerm(formula, jit_compile=jit_compile_formula, name="formula")
+        self.term = FormulaTerm(formula, jit_compile=jit_compile_formula, check_numerics=check_numerics,
+                                name="formula")
         self.term.bind(model)
         names = [*self.term.formula.terms, *self.term.formula.params]
         self.formula_metrics = {name: keras.metrics.Mean(name=name) for name in names}
 
     def call(self, inputs, training=None):
         return self.inner(inputs, training=training)
+
+    def compile(self, *args, jit_compile="auto", **kwargs):
+        if self.term.check_numerics:  # XLA ("auto" picks it on a GPU) compiles tf.debugging.check_numerics out
+            if jit_compile is True:
+                warnings.warn(LossWarning("check_numerics: training without XLA (jit_compile=False), "
+                                          "which would compile the checks out"), stacklevel=2)
+            jit_compile = False
+        super().compile(*args, jit_compile=jit_compile, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         values = self.term.evaluate(y, y_pred)
@@ -180,7 +194,8 @@ class FormulaModel(keras.Model):
 
     def get_config(self):
         return {"model": keras.saving.serialize_keras_object(self.inner), "formula": self.term.source,
-                "jit_compile_formula": self.term.jit_compile, "name": self.name}
+                "jit_compile_formula": self.term.jit_compile, "check_numerics": self.term.check_numerics,
+                "name": self.name}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -195,14 +210,15 @@ def _scale_for_replicas(value):
     return value if replicas == 1 else value * (1.0 / replicas)
 
 
-def compile_term(src: str, model, jit_compile: bool = False) -> FormulaTerm:
+def compile_term(src: str, model, jit_compile: bool = False, check_numerics: bool = False) -> FormulaTerm:
     """See :func:`lossdsl.compile`."""
-    return FormulaTerm(src, jit_compile=jit_compile).bind(model)
+    return FormulaTerm(src, jit_compile=jit_compile, check_numerics=check_numerics).bind(model)
 
 
-def attach_formula(model, src: str, jit_compile: bool = False) -> FormulaModel:
+def attach_formula(model, src: str, jit_compile: bool = False, check_numerics: bool = False) -> FormulaModel:
     """See :func:`lossdsl.attach`."""
-    wrapped = FormulaModel(model, src, jit_compile_formula=jit_compile, name=f"{model.name}_with_formula")
+    wrapped = FormulaModel(model, src, jit_compile_formula=jit_compile, check_numerics=check_numerics,
+                           name=f"{model.name}_with_formula")
     if getattr(model, "inputs", None):
         wrapped.build(model.inputs[0].shape if len(model.inputs) == 1 else [i.shape for i in model.inputs])
     return wrapped

@@ -103,10 +103,12 @@ class LoweredFormula:
     tensors. ``ops`` lists the TensorFlow ops, one per computed node, in evaluation order.
     """
 
-    def __init__(self, formula: Formula, steps: list[Step], outputs: dict[str, int]):
+    def __init__(self, formula: Formula, steps: list[Step], outputs: dict[str, int], check_numerics: bool = False):
         self.formula = formula
         self.steps = steps
         self.outputs = outputs
+        self.check_numerics = check_numerics
+        self.checks = self.numerics_messages() if check_numerics else None  # (value, gradient) message a step
         self.inputs = list(dict.fromkeys(step.reads for step in steps if step.reads))  # in order of use
         self.ops = [f"{s.name} = {s.text.format(*(steps[i].name for i in s.inputs))}"
                     for s in steps if s.text is not None]
@@ -125,15 +127,40 @@ class LoweredFormula:
         given = {name: tf.convert_to_tensor(env[name]) for name in self.inputs}
         dtype = tf.float64 if any(value.dtype == tf.float64 for value in given.values()) else tf.float32
         values = []
-        for step in self.steps:
+        for index, step in enumerate(self.steps):
             if step.reads:
                 value = given[step.reads]
-                values.append(value if value.dtype == dtype else tf.cast(value, dtype))
+                value = value if value.dtype == dtype else tf.cast(value, dtype)
             elif not step.inputs:
-                values.append(step.fn(dtype))
+                values.append(step.fn(dtype))  # a constant, inf included: nothing to check
+                continue
             else:
-                values.append(step.fn(*(values[i] for i in step.inputs)))
+                value = step.fn(*(values[i] for i in step.inputs))
+            if self.check_numerics and value.dtype.is_floating:
+                # Later steps use the checked value, so the first step to go wrong is the one named.
+                value = _checked(value, *self.checks[index])
+            values.append(value)
         return {name: values[index] for name, index in self.outputs.items()}
+
+    def numerics_messages(self) -> list[tuple[str, str]]:
+        """For each step, how a check_numerics error names it: its value, then its gradient (and whence it came)."""
+        names = {index: name for name, index in self.outputs.items() if name}
+        names[self.outputs[""]] = ""
+        shown = [self.what(step, names.get(index)) for index, step in enumerate(self.steps)]
+        users: list[list[str]] = [[] for _ in self.steps]
+        for index, step in enumerate(self.steps):
+            for used in dict.fromkeys(step.inputs):
+                users[used].append(shown[index])
+        return [(f"lossdsl check_numerics: {shown[i]} has NaN or Inf values",
+                 f"lossdsl check_numerics: the gradient of the loss with respect to {shown[i]} has NaN or Inf "
+                 f"values, coming back from {' or '.join(users[i]) or 'the loss'}") for i in range(len(self.steps))]
+
+    def what(self, step: Step, output: str | None) -> str:
+        """"the input 'x'", "term 'reg' = tf.math.log(x)", "step t3 = tf.sqrt(y)" or "the loss = t + t3"."""
+        if step.reads:
+            return f"the input '{step.reads}'"
+        what = "the loss" if output == "" else f"term '{output}'" if output else f"step {step.name}"
+        return f"{what} = {step.text.format(*(self.steps[i].name for i in step.inputs))}" if step.text else what
 
     def missing(self, name: str) -> Diagnostic:
         reference = self.formula.references.get(name)
@@ -146,8 +173,21 @@ class LoweredFormula:
         return "LoweredFormula(\n  " + "\n  ".join(self.ops) + "\n)"
 
 
-def lower(formula: Formula) -> LoweredFormula:
+def _checked(value: tf.Tensor, message: str, gradient_message: str) -> tf.Tensor:
+    """``value``, with its value and its gradient checked for NaN and Inf (each with its own message)."""
+    @tf.custom_gradient
+    def check(x):
+        return tf.debugging.check_numerics(x, message), lambda upstream: tf.debugging.check_numerics(
+            upstream, gradient_message)
+    return check(value)
+
+
+def lower(formula: Formula, check_numerics: bool = False) -> LoweredFormula:
     """The formula as a TensorFlow function; LossError at once for any node with no TensorFlow op.
+
+    With ``check_numerics``, every input and computed step is checked for NaN and Inf, its gradient
+    too (``tf.debugging.check_numerics``): the first one found raises ``tf.errors.InvalidArgumentError``
+    whose message names it ("term 'reg' = ...", "the loss = ...", "step t2 = ...", "the input 'y_pred'").
 
     >>> import lossdsl, tensorflow as tf
     >>> lowered = lower(lossdsl.parse("reg = norm(L0.kernel)\\n2 * reg"))
@@ -167,4 +207,4 @@ def lower(formula: Formula) -> LoweredFormula:
         raise LossError([Diagnostic(problem.code, problem.message, formula.span_of(problem.node), problem.hint)],
                         formula.source) from None
     compiler.name(outputs[""], "loss")
-    return LoweredFormula(formula, compiler.steps, outputs)
+    return LoweredFormula(formula, compiler.steps, outputs, check_numerics)

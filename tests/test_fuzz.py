@@ -5,6 +5,7 @@ Random text, valid formulas with tokens dropped, swapped, duplicated or replaced
 """
 
 import json
+import random
 import re
 import time
 
@@ -17,6 +18,7 @@ from lossdsl import CODES, Diagnostic, Source
 from lossdsl.diagnostics import render_github, render_json, render_text
 from lossdsl.shapes import check_shapes
 
+from grammar_formulas import derive, mutate
 from test_parse_table import PARSES, TERMS
 
 FUZZ = settings(max_examples=400, deadline=None, database=None,
@@ -47,7 +49,9 @@ def check_well_formed(text: str, **kwargs) -> list[Diagnostic]:
     rendered = render_text(diagnostics, source)
     assert rendered.count(": E") + rendered.count(": W") >= len(diagnostics)
     assert len(json.loads(render_json(diagnostics, source))) == len(diagnostics)
-    assert render_github(diagnostics, source).count("::") == 2 * len(diagnostics)
+    annotations = render_github(diagnostics, source).splitlines()  # one line each: newlines are escaped
+    assert len(annotations) == len(diagnostics)
+    assert all(line.startswith(("::error ", "::warning ")) for line in annotations)
     return diagnostics
 
 
@@ -118,6 +122,31 @@ def test_valid_formula_with_a_stray_character(formula, data):
 @pytest.mark.parametrize("source", VALID)
 def test_the_mutation_corpus_is_valid(source):
     assert not any(d.is_error for d in lossdsl.check(source))
+
+
+# ------------------------------------------------------ derived from the grammar
+GRAMMAR_FUZZ = settings(max_examples=100, deadline=None, database=None,
+                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                               HealthCheck.large_base_example])  # a derivation draws many choices
+
+
+@GRAMMAR_FUZZ
+@given(st.randoms(use_true_random=False), st.booleans())
+def test_formulas_derived_from_the_grammar(rng, hostile):
+    check_formula_or_errors(derive(rng, max_depth=rng.choice([2, 4, 6]), hostile=hostile))
+
+
+@GRAMMAR_FUZZ
+@given(st.randoms(use_true_random=False))
+def test_mutated_derivations(rng):
+    check_formula_or_errors(mutate(rng, derive(rng, max_depth=4, hostile=rng.random() < 0.5)))
+
+
+def test_most_friendly_derivations_are_valid_formulas():
+    rng = random.Random(0)
+    derived = [derive(rng, max_depth=4, hostile=False) for _ in range(100)]
+    valid = [text for text in derived if not any(d.is_error for d in lossdsl.check(text))]
+    assert len(valid) >= 60, [d for text in derived for d in lossdsl.check(text) if d.is_error][:5]
 
 
 # ---------------------------------------------------------- pathological input
@@ -196,9 +225,10 @@ def test_pathological_input_with_a_shapes_table():
     assert diagnostics == []
 
 
-@pytest.mark.parametrize("source", ["a**inf", "--a**inf", "exp(a)**inf", "a**-inf", "norm(L1.kernel)**inf"])
+@pytest.mark.parametrize("source", ["a**inf", "--a**inf", "exp(a)**inf", "a**-inf", "norm(L1.kernel)**inf",
+                                    "-inf**a2", "a*inf**b"])
 def test_inputs_that_once_raised(source):
-    """Found by fuzzing: the stability analysis raised OverflowError on a power of inf."""
+    """Found by fuzzing: the stability analysis raised on powers of inf (OverflowError, TypeError)."""
     check_formula_or_errors(source)
 
 

@@ -1,0 +1,265 @@
+"""Random formulas derived from grammar/lossdsl.lark, and hostile mutations of them (fuzzing helpers).
+
+``derive(rng)`` walks the grammar's rules with random choices: statements, where clauses and every
+expression alternative (add ... call, keyword, slice), with names drawn from what a formula really uses
+(functions with their arity, layer references, targets, parameters) so that many derivations are valid.
+``mutate(rng, text)`` damages a formula: tokens dropped, swapped, duplicated or replaced, random
+characters and bytes, huge numbers, deep nesting, very long names. ``rng`` is a ``random.Random``
+(hypothesis' ``st.randoms()`` in the test suite, a seeded one in benchmarks/fuzz_long.py).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from lossdsl.functions import BUILTINS
+
+FUNCTIONS = {name: (len(spec.tensors), [o.name for o in spec.options]) for name, spec in BUILTINS.items()}
+REFERENCES = ["L0.kernel", "L1.kernel", "L2.kernel", "L1.bias", "dense_1.kernel", "`dense-1`.kernel",
+              "sub.dense1.kernel", "y_true", "y_pred", "L1.kernel.T", "out.kernel", "bn.moving_mean"]
+PARAMETERS = ["a", "b", "s", "lam", "w_1"]
+CONSTANTS = ["I", "pi", "inf"]
+KINDS = ["real", "positive", "nonneg", "const", "(0, 1)", "(-1, 1)", "(2, 3)", "posit", "(1, 0)"]
+NUMBERS = ["0", "1", "2", "0.5", ".5", "1e-4", "3.", "10", "1e3", "2.5e-1"]
+OPTION_VALUES = ["0", "1", "-1", "2", "inf", "1.0", "(0, 1)"]
+VALID_OPTIONS = {"axis": ["0", "-1"], "ord": ["1", "2", "inf"], "from_logits": ["0", "1"], "delta": ["1.0", "0.5"]}
+DATA_LOSSES = ["mse", "mae", "huber", "bce", "cce", "sparse_cce", "kld"]
+
+TOKEN = re.compile(r"\s+|`[^`\n]*`|#[^\n]*|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|\w+|\*\*|.", re.S)
+REPLACEMENTS = ["(", ")", "[", "]", ",", ";", "\n", "where", "=", "**", "@", "-", "+", "*", "/", ":", ".", "`",
+                "inf", "I", "L7", "L99999999999999999999", "1e999", "0", "norm", "x", "T", "#", "^", "'", "\\"]
+HUGE_NUMBERS = ["1e999", "9" * 400, "1e308", "1.7976931348623157e308", "1e-400", "0" * 300 + "1",
+                "123456789" * 30 + ".5", "1e99999999999"]
+ODD_CHARACTERS = "\x00\x01\x07\x0b\x1b\x7f\u00a0\u00d7\u03b1\u200b\u2028\ufeff\U0001f600\ud800'\"^$?!\\{}|~&%<>"
+
+
+class Deriver:
+    """One random derivation of the grammar's ``start`` rule; ``depth`` bounds the recursion.
+
+    A ``hostile`` derivation also uses what the grammar accepts but the checks reject: unknown names
+    and kinds, wrong arity, bad options, attributes of computed values.
+    """
+
+    def __init__(self, rng: random.Random, max_depth: int = 6, hostile: bool = True):
+        self.rng, self.max_depth, self.hostile = rng, max_depth, hostile
+        self.budget = rng.choice([5, 20, 60])  # atoms left: past it, every choice takes the shortest way out
+        self.terms: list[str] = []
+        self.declared: set[str] = set()
+
+    def odd(self, probability: float) -> bool:
+        return self.hostile and self.rng.random() < probability
+
+    def pick(self, options):
+        return options[self.rng.randrange(len(options))]
+
+    def start(self) -> str:
+        statements = []
+        for index in range(self.rng.choice([0, 0, 1, 1, 2, 3])):
+            name = self.pick(["data", "reg", "t", "r2", "penalty"] + (["a", "norm"] if self.hostile else []))
+            name += str(index) if self.odd(0.3) or name in self.terms else ""
+            statements.append(f"{name} = {self.expr(0)}")
+            self.terms.append(name)
+        statements.append(self.expr(0))
+        clauses = [self.where_clause() for _ in range(self.rng.choice([0, 0, 0, 1, 1, 2]))]
+        separator = self.pick(["\n", "\n", "; ", "\n\n", "  # a comment\n", ";\n"])
+        return separator.join(statements + clauses) + self.pick(["", "", "\n", " # end"])
+
+    def where_clause(self) -> str:
+        declarations = []
+        names = PARAMETERS if self.hostile else [p for p in PARAMETERS if p not in self.declared]
+        for name in self.rng.sample(names, min(len(names), self.rng.randint(1, 3))):
+            self.declared.add(name)
+            kind = self.pick(KINDS if self.hostile else KINDS[:4])
+            text = name + (": " + kind if kind != "real" or self.rng.random() < 0.5 else "")
+            if self.hostile and self.rng.random() < 0.6:
+                text += " = " + self.pick(["", "", "-", "+"]) + self.pick(NUMBERS + ["inf"])
+            elif kind == "const" or self.rng.random() < 0.5:
+                text += " = " + self.pick(["0.5", "1", "2", "1e-3"])
+            declarations.append(text)
+        return "where " + ", ".join(declarations)
+
+    # expr: product | expr (+|-) product;  product: unary | product (*|/|@) unary;  unary: (-|+) unary | power
+    def expr(self, depth: int) -> str:
+        text = self.product(depth)
+        for _ in range(self.count(depth)):
+            text += self.pick([" + ", " - ", "+", "-"]) + self.product(depth)
+        return text
+
+    def product(self, depth: int) -> str:
+        text = self.unary(depth)
+        for _ in range(self.count(depth)):
+            text += self.pick([" * ", " / ", " @ ", "*", "/"]) + self.unary(depth)
+        return text
+
+    def unary(self, depth: int) -> str:
+        if self.rng.random() < 0.12:
+            return self.pick(["-", "+", "- "]) + self.unary(depth + 1)
+        return self.power(depth)
+
+    def power(self, depth: int) -> str:
+        if self.rng.random() < 0.12:
+            return self.postfix(depth) + self.pick(["**", " ** "]) + self.unary(depth + 1)
+        return self.postfix(depth)
+
+    def postfix(self, depth: int) -> str:
+        text = self.atom(depth)
+        while self.odd(0.1):
+            text += self.pick([".T", ".kernel", ".`odd-name`", f"[{self.subscripts(depth + 1)}]"])
+        return text
+
+    def subscripts(self, depth: int) -> str:
+        parts = []
+        for _ in range(self.rng.randint(1, 3)):
+            if self.rng.random() < 0.4:  # slice: [expr] : [expr] [: [expr]]
+                bounds = [self.small_int() if self.rng.random() < 0.6 else "" for _ in range(self.rng.choice([2, 3]))]
+                parts.append(":".join(bounds))
+            else:
+                parts.append(self.small_int() if self.rng.random() < 0.8 else self.expr(depth + 1))
+        return ", ".join(parts)
+
+    def small_int(self) -> str:
+        return self.pick(["0", "1", "2", "-1", "3", "10"])
+
+    def atom(self, depth: int) -> str:
+        self.budget -= 1
+        if depth >= self.max_depth or self.budget <= 0:
+            return self.leaf()
+        roll = self.rng.random()
+        if roll < 0.35:
+            return self.call(depth + 1)
+        if roll < 0.45:
+            return "(" + self.pick(["", "", "\n"]) + self.expr(depth + 1) + ")"
+        return self.leaf()
+
+    def leaf(self) -> str:
+        roll = self.rng.random()
+        if roll < 0.35:
+            return self.pick(REFERENCES)
+        if roll < 0.6:
+            return self.pick(PARAMETERS + self.terms)
+        if roll < 0.85 or not self.hostile:
+            return self.pick(NUMBERS)
+        return self.pick(CONSTANTS + ["`dense-1`", "L3", "nosuch.kernel", "y_pred[0]"])
+
+    def call(self, depth: int) -> str:
+        name = self.pick(list(FUNCTIONS)) if not self.odd(0.08) else self.pick(["nrom", "foo", "L1", "exp_"])
+        tensors, options = FUNCTIONS.get(name, (1, []))
+        if self.odd(0.1):  # wrong arity
+            tensors = max(0, tensors + self.pick([-1, 1]))
+        if name == "eye" and not self.hostile:
+            return f"eye({self.pick(['2', '3', 'n=4'])})"
+        elif name in DATA_LOSSES and not self.hostile:
+            arguments = ["y_true", "y_pred"]
+        else:
+            arguments = [self.expr(depth) for _ in range(tensors)]
+        for option in options:
+            if self.rng.random() < 0.3:
+                values = OPTION_VALUES if self.hostile else VALID_OPTIONS.get(option, ["1"])
+                arguments.append(f"{option}={self.pick(values)}")
+        if self.odd(0.05):
+            arguments.append(f"{self.pick(['axes', 'ord', 'x'])}={self.pick(OPTION_VALUES)}")
+        return f"{name}({', '.join(arguments)}{self.pick(['', '', ','])})"
+
+    def count(self, depth: int) -> int:
+        if depth >= self.max_depth or self.budget <= 0:
+            return 0
+        return self.pick([0, 0, 0, 1, 1, 2, 3])
+
+
+def derive(rng: random.Random, max_depth: int = 6, hostile: bool = True) -> str:
+    """A random derivation of the grammar's start rule."""
+    return Deriver(rng, max_depth, hostile).start()
+
+
+def tokens(text: str) -> list[str]:
+    """The text cut into tokens and the whitespace between them (joined, they give the text back)."""
+    return TOKEN.findall(text)
+
+
+def mutate(rng: random.Random, text: str) -> str:
+    """``text`` damaged by one to three random mutations."""
+    for _ in range(rng.randint(1, 3)):
+        text = MUTATIONS[rng.randrange(len(MUTATIONS))](rng, text)
+    return text
+
+
+def _token_edit(rng: random.Random, text: str) -> str:
+    parts = tokens(text) or [""]
+    i, j = rng.randrange(len(parts)), rng.randrange(len(parts))
+    action = rng.choice(["drop", "swap", "duplicate", "replace"])
+    if action == "drop":
+        del parts[i]
+    elif action == "swap":
+        parts[i], parts[j] = parts[j], parts[i]
+    elif action == "duplicate":
+        parts.insert(j, parts[i])
+    else:
+        parts[i] = rng.choice(REPLACEMENTS)
+    return "".join(parts)
+
+
+def _insert(text: str, position: int, piece: str) -> str:
+    return text[:position] + piece + text[position:]
+
+
+def _random_characters(rng: random.Random, text: str) -> str:
+    piece = "".join(rng.choice(ODD_CHARACTERS) if rng.random() < 0.5 else chr(rng.randrange(0x110000))
+                    for _ in range(rng.randint(1, 4)))
+    return _insert(text, rng.randint(0, len(text)), piece)
+
+
+def _random_bytes(rng: random.Random, text: str) -> str:
+    raw = bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
+    return _insert(text, rng.randint(0, len(text)), raw.decode("latin-1"))
+
+
+def _huge_number(rng: random.Random, text: str) -> str:
+    parts = tokens(text)
+    numbers = [i for i, part in enumerate(parts) if part[:1].isdigit() or part[:1] == "."]
+    if numbers:
+        parts[rng.choice(numbers)] = rng.choice(HUGE_NUMBERS)
+        return "".join(parts)
+    return f"{rng.choice(HUGE_NUMBERS)} * ({text})"
+
+
+def _deep_nesting(rng: random.Random, text: str) -> str:
+    n = rng.choice([10, 63, 64, 65, 100, 1000, 5000])
+    wrap = rng.choice(["parens", "calls", "unary", "power", "brackets", "unclosed", "terms"])
+    if wrap == "parens":
+        return "(" * n + text + ")" * n
+    if wrap == "calls":
+        return "exp(" * n + text + ")" * n
+    if wrap == "unary":
+        return "-" * n + "(" + text + ")"
+    if wrap == "power":
+        return "a**" * n + "(" + text + ")"
+    if wrap == "brackets":
+        return "L1.kernel" + "[0]" * n
+    if wrap == "unclosed":
+        return "(" * n + text
+    return "\n".join(f"t{i} = exp(t{i - 1})" if i else f"t0 = {'exp(' * 40}a{')' * 40}"
+                     for i in range(min(n, 300))) + f"\nt{min(n, 300) - 1} + ({text})"
+
+
+def _long_name(rng: random.Random, text: str) -> str:
+    name = rng.choice("abL_") + rng.choice(["a", "x1", "_"]) * rng.choice([100, 10_000, 49_000])
+    parts = tokens(text)
+    names = [i for i, part in enumerate(parts) if part[:1].isalpha()]
+    if names and rng.random() < 0.7:
+        parts[rng.choice(names)] = name
+        return "".join(parts)
+    return f"{text} + norm({name}.kernel)"
+
+
+def _repeat(rng: random.Random, text: str) -> str:
+    count = min(rng.choice([2, 10, 100, 2000]), 120_000 // (len(text) + 1) + 1)  # just past MAX_SOURCE_CHARS
+    return rng.choice([" + ", " * ", "\n", ";"]).join([text] * count)
+
+
+def _truncate(rng: random.Random, text: str) -> str:
+    return text[:rng.randint(0, len(text))]
+
+
+MUTATIONS = [_token_edit, _token_edit, _token_edit, _random_characters, _random_bytes, _huge_number,
+             _deep_nesting, _long_name, _repeat, _truncate]

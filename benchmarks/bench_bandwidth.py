@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 
 import lossdsl
-from timing import alternate, print_results, row
+from timing import alternate, print_results, timed_row
 
 BANDWIDTH_GOAL = 1.5
 
@@ -53,12 +53,12 @@ def weight_norm(rounds: int = 7, units: int = 4096, layers: int = 6, calls: int 
         _check_norm(ours, count)
     size = f"{count / 1e6:.0f}M weights"
     results = [
-        row(f"norm of {size}, XLA, vs one read, XLA (ms)", *alternate(ours_xla, read_xla, rounds, calls, warmup=1),
-            BANDWIDTH_GOAL, scale=1e3),
-        row(f"norm of {size}, XLA, vs hand-written tf, XLA (ms)", *alternate(ours_xla, hand_xla, rounds, calls, 1),
-            None, scale=1e3),
-        row(f"norm of {size} vs one read, both without XLA (ms)", *alternate(ours_tf, read_tf, rounds, calls, 1),
-            None, scale=1e3),
+        timed_row(f"norm of {size}, XLA, vs one read, XLA (ms)", alternate(ours_xla, read_xla, rounds, calls, 1),
+                  BANDWIDTH_GOAL, scale=1e3),
+        timed_row(f"norm of {size}, XLA, vs hand-written tf, XLA (ms)", alternate(ours_xla, hand_xla, rounds, calls, 1),
+                  None, scale=1e3),
+        timed_row(f"norm of {size} vs one read, both without XLA (ms)", alternate(ours_tf, read_tf, rounds, calls, 1),
+                  None, scale=1e3),
     ]
     for result in results:
         result["bytes_per_second"] = 4 * count / (result["ours"] / 1e3)

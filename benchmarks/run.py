@@ -33,7 +33,7 @@ MEASURES = {
              lambda: bench_lint.run(rounds=3, formulas=1000, model_rounds=1)),
     "compile": (lambda: bench_compile.run(rounds=7, scaling_rounds=5, new_process_rounds=3),
                 lambda: bench_compile.run(rounds=3, scaling_rounds=1, new_process_rounds=1)),
-    "eval": (lambda: bench_eval.run(rounds=41, calls=4), lambda: bench_eval.run(rounds=11, calls=4)),
+    "eval": (lambda: bench_eval.run(rounds=101, calls=4), lambda: bench_eval.run(rounds=21, calls=4)),
     "fit": (lambda: bench_fit.run(rounds=9, steps=30), lambda: bench_fit.run(rounds=3, steps=20)),
     "bandwidth": (lambda: bench_bandwidth.run(rounds=7), lambda: bench_bandwidth.run(rounds=3)),
 }

@@ -130,45 +130,52 @@ def _placeholders(indices) -> list[str]:
 
 
 def _add(node):
-    """a + b - c: one step, subtracting terms written with a negative coefficient; I sized by the rest."""
-    plus, minus, identity = [], [], 0.0
+    """a + b - c: one step, subtracting terms written with a negative coefficient; I sized by the rest.
+
+    A multiple of I (``I``, ``2*I``, ``I/2``, ``a*I``) adds its coefficient times an identity as wide as
+    the sum of the other terms.
+    """
+    plus, minus, scaled, identity = [], [], [], 0.0
     for term in node.args:
         coefficient = _identity_coefficient(term)
-        if coefficient is not None:
-            identity += coefficient
-            continue
-        negative, magnitude = _split_sign(term)
-        (minus if negative else plus).append(magnitude)
+        if coefficient is None:
+            negative, magnitude = _split_sign(term)
+            (minus if negative else plus).append(magnitude)
+        elif coefficient.is_number:
+            identity += float(coefficient)
+        else:
+            scaled.append(coefficient)
     if not plus and not minus:
         raise identity_without_partner(node)
-    count = len(plus)
+    count, terms = len(plus), len(plus) + len(minus)
 
     def add(*values):
         total = _total(values[:count]) if count else tf.negative(values[0])
-        for value in values[max(count, 1):]:
+        for value in values[max(count, 1):terms]:
             total = tf.subtract(total, value)
-        if identity > 0:
+        if identity:
             total = total + _scaled(identity, identity_like(total))
-        elif identity < 0:
-            total = total - _scaled(-identity, identity_like(total))
+        for coefficient in values[terms:]:
+            total = total + coefficient * identity_like(total)
         return total
 
-    names = _placeholders(range(len(plus) + len(minus)))
+    names = _placeholders(range(terms + len(scaled)))
     text = " + ".join(names[:count]) if count else "-" + names[0]
-    text += "".join(" - " + name for name in names[max(count, 1):])
+    text += "".join(" - " + name for name in names[max(count, 1):terms])
     if identity:
         sign, size = (" - ", -identity) if identity < 0 else (" + ", identity)
         text += sign + ("" if size == 1 else f"{size:g} * ") + "tf.eye(n)"
-    return Op(add, (*plus, *minus), text)
+    text += "".join(f" + {name} * tf.eye(n)" for name in names[terms:])
+    return Op(add, (*plus, *minus, *scaled), text)
 
 
-def _identity_coefficient(term) -> float | None:
-    """k for a term that is k times I (I, 2*I, -I), else None."""
+def _identity_coefficient(term) -> sympy.Expr | None:
+    """k for a term that is k times I (I, 2*I, -I, I/2, a*I), else None."""
     if term == IDENTITY:
-        return 1.0
-    if term.is_Mul and IDENTITY in term.args and all(
-            a == IDENTITY or a.is_Number or a.is_NumberSymbol for a in term.args):
-        return float(sympy.Mul(*(a for a in term.args if a != IDENTITY)))
+        return sympy.Integer(1)
+    if term.is_Mul and IDENTITY in term.args:
+        rest = [a for a in term.args if a != IDENTITY]
+        return rest[0] if len(rest) == 1 else sympy.Mul(*rest, evaluate=False)
     return None
 
 

@@ -433,3 +433,13 @@ def test_missing_input_is_a_diagnostic():
         lowered({"L0.kernel": tf.constant(DATA["W"])})
     assert _positions(raised.value) == [("E215", 1, 23), ("E215", 1, 31)]
     assert "term(y_true, y_pred)" in raised.value.diagnostics[0].hint
+
+
+@pytest.mark.parametrize("src, scale", [
+    ("norm(W.kernel - I/2)", 0.5), ("norm(W.kernel - a*I)", 0.25), ("norm(W.kernel - (2*I)/3)", 2 / 3),
+    ("norm(W.kernel - I*a/2)", 0.125), ("norm(W.kernel + I)", -1.0), ("norm(W.kernel - 2*I)", 2.0),
+])
+def test_a_scaled_identity_takes_the_size_of_what_it_is_added_to(src, scale):
+    w = np.array([[1.0, 2.0], [3.0, 4.0]], dtype="float32")
+    value = lower(lossdsl.parse(src))({"W.kernel": tf.constant(w), "a": tf.constant(0.25)})[""]
+    np.testing.assert_allclose(value.numpy(), np.linalg.norm(w - scale * np.eye(2)), rtol=1e-6)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .diagnostics import Diagnostic
 from .formula import Formula
-from .parser import MAX_NESTING
+from .parser import MAX_NESTING  # noqa: F401  (the limits below are stated in its terms)
 
 #: Documented limits (README, "Reliability"). One statement can be 2 * MAX_NESTING + 1 sympy levels deep
 #: (a - (b - (...)) is an Add and a Mul a level); sympy's assumption queries recurse about five Python

@@ -16,7 +16,7 @@ import keras
 
 from .diagnostics import Diagnostic
 from .similar import similar_name_warnings
-from .formula import LAYER_INDEX, TARGETS, Formula, Reference
+from .formula import Formula, Reference
 from .model_tree import (ModelOutput, attribute, build_if_possible, children, layer_attributes, layer_chains,
                          model_outputs, owned_variables, path_text, variable_name)
 from .shapes import describe

@@ -6,7 +6,10 @@ import re
 from dataclasses import dataclass, field
 
 import sympy
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 
+from . import nodes
 from .diagnostics import Diagnostic
 from .source import Span
 
@@ -133,18 +136,45 @@ def term_symbol(name: str, definition: sympy.Expr) -> sympy.Symbol:
 
 
 def _is_nonnegative(expr: sympy.Expr) -> bool:
-    try:
+    """Whether a definition is surely >= 0, judged from its structure.
+
+    Not sympy's ``is_nonnegative``: on a large definition its assumption system expands, factors and
+    simplifies for seconds (9 s for one 600-character term), and it raises on nan and zoo (log(0)**2).
+    """
+    if expr.is_Atom:  # a symbol or a number: sympy answers at once
         return bool(expr.is_nonnegative)
-    except (ArithmeticError, TypeError, ValueError):  # sympy's assumptions trip over nan and zoo: log(0)**2, 0/0
-        return False
+    if isinstance(expr, (sympy.exp, sympy.Abs)) or getattr(type(expr), "sign", None) in ("positive", "nonnegative"):
+        return True
+    if expr.is_Add or expr.is_Mul or isinstance(expr, (nodes.Minimum, nodes.StopGradient)):
+        return all(_is_nonnegative(arg) for arg in expr.args)
+    if isinstance(expr, nodes.Maximum):
+        return any(_is_nonnegative(arg) for arg in expr.args)
+    if isinstance(expr, nodes.Clip):
+        return _is_nonnegative(expr.args[1])
+    if expr.is_Pow:
+        return _is_nonnegative(expr.base) or bool(expr.exp.is_Integer and expr.exp.is_even)
+    return False
+
+
+class _LatexPrinter(LatexPrinter):
+    """sympy's LaTeX printer without its one slow path."""
+
+    def _print_Mul(self, expr):
+        # sympy's own splits a product into a fraction, and for a power with a negative symbolic exponent
+        # (x * t**-exp(s)) that simplifies the exponent, for seconds when it is large: print it as written.
+        if any(f.is_Pow and not f.exp.is_Number and f.exp.could_extract_minus_sign() for f in expr.args):
+            return " ".join(self.parenthesize(factor, PRECEDENCE["Mul"]) for factor in expr.args)
+        return super()._print_Mul(expr)
 
 
 def _to_latex(expr: sympy.Expr, names: dict) -> str:
+    printer = _LatexPrinter({"symbol_names": names, "order": "none"})
     try:
-        return sympy.latex(expr, symbol_names=names, order="none")
-    except RecursionError:  # sympy's printer loops on a negative power of an unevaluated number (abs(-1)**-2)
-        folded = expr.replace(lambda node: node.is_number and not node.is_Atom, lambda node: node.doit())
-        return sympy.latex(folded, symbol_names=names, order="none")
+        return printer.doprint(expr)
+    # sympy's printer loops on a negative power of an unevaluated number (abs(-1)**-2), and its assumptions
+    # raise on some products with nan (exp(0/0)*x, depending on sympy's shuffles): print the numbers folded.
+    except (RecursionError, ArithmeticError, TypeError, ValueError):
+        return printer.doprint(expr.replace(lambda node: node.is_number and not node.is_Atom, lambda node: node.doit()))
 
 
 def _latex_escape(text: str) -> str:

@@ -31,7 +31,7 @@ from timing import markdown_table  # noqa: E402
 MEASURES = {
     "lint": (lambda: bench_lint.run(rounds=7, formulas=2000, model_rounds=3),
              lambda: bench_lint.run(rounds=3, formulas=1000, model_rounds=1)),
-    "compile": (lambda: bench_compile.run(rounds=7, scaling_rounds=5, new_process_rounds=3),
+    "compile": (lambda: bench_compile.run(rounds=7, scaling_rounds=7, new_process_rounds=3),
                 lambda: bench_compile.run(rounds=3, scaling_rounds=1, new_process_rounds=1)),
     "eval": (lambda: bench_eval.run(rounds=101, calls=4), lambda: bench_eval.run(rounds=21, calls=4)),
     "fit": (lambda: bench_fit.run(rounds=9, steps=30), lambda: bench_fit.run(rounds=3, steps=20)),

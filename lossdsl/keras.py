@@ -180,13 +180,14 @@ class FormulaModel(keras.Model):
         for name, metric in self.formula_metrics.items():
             value = values[name] if name in values else self.term.param_value(name)
             metric.update_state(tf.reduce_mean(tf.cast(value, tf.float32)))
-        total = _scale_for_replicas(values[""])
         if not self.term.uses_targets and self._compile_loss is not None:
-            # No data term in the formula: it is added to the loss given to compile().
-            return total + super().compute_loss(x, y, y_pred, sample_weight, training)
+            # No data term in the formula: it is added to the loss given to compile() (and Keras adds
+            # the layers' own regularization losses there, already scaled per replica).
+            return _scale_for_replicas(values[""]) + super().compute_loss(x, y, y_pred, sample_weight, training)
+        total = values[""]
         for loss in self.losses:  # regularizers of the model's own layers still count
             total += tf.cast(tf.reduce_sum(loss), total.dtype)
-        return total
+        return _scale_for_replicas(total)
 
     @property
     def params(self) -> dict[str, float]:

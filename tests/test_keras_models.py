@@ -95,3 +95,15 @@ def test_a_formula_without_data_term_is_added_to_the_compiled_loss():
     model.compile(optimizer="sgd", loss="mse")
     expected = float(tf.reduce_mean(tf.square(y - inner(x)))) + 0.5 * float(tf.norm(inner.get_layer("hidden").kernel))
     assert model.evaluate(x, y, batch_size=8, verbose=0) == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_models_own_regularization_losses_still_count():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5,))
+    dense = keras.layers.Dense(2, kernel_regularizer=keras.regularizers.L2(0.1), name="reg")
+    inner = keras.Model(inputs, dense(inputs))
+    x, y = rng.normal(size=(8, 5)).astype("float32"), rng.normal(size=(8, 2)).astype("float32")
+    model = lossdsl.attach(inner, "mse(y_true, y_pred)")
+    model.compile(optimizer="sgd")
+    expected = float(tf.reduce_mean(tf.square(y - inner(x)))) + 0.1 * float(tf.reduce_sum(tf.square(dense.kernel)))
+    assert model.evaluate(x, y, batch_size=8, verbose=0) == pytest.approx(expected, rel=1e-5)

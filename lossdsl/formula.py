@@ -160,11 +160,16 @@ class _LatexPrinter(LatexPrinter):
     """sympy's LaTeX printer without its one slow path."""
 
     def _print_Mul(self, expr):
-        # sympy's own splits a product into a fraction, and for a power with a negative symbolic exponent
-        # (x * t**-exp(s)) that simplifies the exponent, for seconds when it is large: print it as written.
-        if any(f.is_Pow and not f.exp.is_Number and f.exp.could_extract_minus_sign() for f in expr.args):
-            return " ".join(self.parenthesize(factor, PRECEDENCE["Mul"]) for factor in expr.args)
-        return super()._print_Mul(expr)
+        # sympy's own splits a product into a fraction, and for a power or exp() with a symbolic exponent
+        # that sympy finds negative (x * t**-exp(s)) it simplifies the exponent, for seconds when it is
+        # large: such a product is printed as written.
+        factors = sympy.Mul.make_args(expr)
+        if not any(isinstance(f, sympy.exp) or f.is_Pow and not f.exp.is_Number for f in factors):
+            return super()._print_Mul(expr)
+        sign = ""
+        if factors[0].is_Number and factors[0].is_negative:  # -2**x, not (-1) 2^{x}
+            sign, factors = "- ", (() if factors[0] == -1 else (-factors[0],)) + factors[1:]
+        return sign + " ".join(self.parenthesize(factor, PRECEDENCE["Mul"]) for factor in factors)
 
 
 def _to_latex(expr: sympy.Expr, names: dict) -> str:

@@ -151,11 +151,17 @@ class Expander:
     def _expand(self, node: sympy.Basic) -> Series | None:
         if node == self.param:
             return self.variable
-        if node.is_Add or node.is_Mul:
-            combine = add if node.is_Add else multiply
+        if node.is_Mul:  # the factors free of the parameter as one coefficient, applied once at the end
+            # (multiplying them in one by one cost a sympy product each: 2 s for 2,400 factors)
+            free = [arg for arg in node.args if not self.contains(arg)]
+            found = None
+            for arg in (arg for arg in node.args if self.contains(arg)):
+                found = self.expand(arg) if found is None else multiply(found, self.expand(arg))
+            return multiply(found, constant(sympy.Mul(*free))) if free else found
+        if node.is_Add:
             found = self.expand(node.args[0])
             for arg in node.args[1:]:
-                found = combine(found, self.expand(arg))
+                found = add(found, self.expand(arg))
             return found
         if node.is_Pow:
             base, exponent = node.args

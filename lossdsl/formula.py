@@ -179,7 +179,8 @@ def _to_latex(expr: sympy.Expr, names: dict) -> str:
     # sympy's printer loops on a negative power of an unevaluated number (abs(-1)**-2), and its assumptions
     # raise on some products with nan (exp(0/0)*x, depending on sympy's shuffles): print the numbers folded.
     except (RecursionError, ArithmeticError, TypeError, ValueError):
-        return printer.doprint(expr.replace(lambda node: node.is_number and not node.is_Atom, lambda node: node.doit()))
+        folded = expr.replace(lambda node: node.is_number and not node.is_Atom, lambda node: node.doit())
+        return printer.doprint(folded)
 
 
 def _latex_escape(text: str) -> str:

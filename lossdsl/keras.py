@@ -52,6 +52,9 @@ class FormulaTerm(keras.layers.Layer):
             raise ValueError("check_numerics needs jit_compile=False: XLA compiles tf.debugging.check_numerics out")
         self.jit_compile = jit_compile
         self.check_numerics = check_numerics
+        # XLA compiles tf.debugging.check_numerics out: a model holding this layer then trains without XLA
+        # (Keras' compile(jit_compile="auto") picks XLA on a GPU; jit_compile=True warns and falls back).
+        self.supports_jit = not check_numerics
         self._raw = {}
         for param in self.formula.params.values():
             self._raw[param.name] = self.add_weight(
@@ -166,14 +169,6 @@ class FormulaModel(keras.Model):
 
     def call(self, inputs, training=None):
         return self.inner(inputs, training=training)
-
-    def compile(self, *args, jit_compile="auto", **kwargs):
-        if self.term.check_numerics:  # XLA ("auto" picks it on a GPU) compiles tf.debugging.check_numerics out
-            if jit_compile is True:
-                warnings.warn(LossWarning("check_numerics: training without XLA (jit_compile=False), "
-                                          "which would compile the checks out"), stacklevel=2)
-            jit_compile = False
-        super().compile(*args, jit_compile=jit_compile, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         values = self.term.evaluate(y, y_pred)

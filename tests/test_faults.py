@@ -51,7 +51,7 @@ class InterruptAfter(keras.callbacks.Callback):
 
 
 def weights(model) -> list[np.ndarray]:
-    return [np.array(w) for w in model.weights]
+    return [w.numpy() for w in model.weights]
 
 
 @pytest.mark.parametrize("interrupt_after", [6, 10])  # in epoch 2 (of 4 batches each), in epoch 3

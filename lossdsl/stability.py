@@ -49,6 +49,9 @@ from .witness import can_be_negative
 BOUNDED, UNBOUNDED, UNKNOWN = "bounded", "unbounded", "unknown"
 _VERDICTS: dict = {}  # (shape of the summands with p, end, domain of p) -> verdict
 FORMULA_BUDGET = 0.5  # seconds of sympy.limit for one formula, all parameters together
+# Nodes of the summands examined, all parameters together (~30 us each): the check is O(parameters x their
+# summands), and a product of 2,500 parameters took over ten minutes.
+WORK_LIMIT = 10_000
 
 
 def check_stability(formula: Formula) -> list[Diagnostic]:
@@ -80,10 +83,26 @@ def _check(formula: Formula) -> tuple[Diagnostic, ...]:
         return tuple(found)
     loss = formula.expanded() if formula.terms else formula.expr  # expanded() clears sympy's cache
     analysis = _Boundedness(loss, params, finder, RangeFinder(symbols, strict=True))
+    work, too_large = 0, []
     for symbol, param in trainable.items():
+        if not analysis.needs_algebra(symbol):
+            continue  # bounded below summand by summand: nothing to decide
+        work += analysis.work(symbol)
+        if work > WORK_LIMIT:
+            too_large.append(param)
+            continue
         # A parameter already warned about (log(a), 1/a) is not worth a slow sympy.limit: the warning stands.
         found += analysis.diagnostics(param, symbol, use_sympy=symbol not in warned)
-    return tuple(found)
+    return tuple(found + ([_too_large(too_large)] if too_large else []))
+
+
+def _too_large(params: list[Parameter]) -> Diagnostic:
+    """One W405 for the parameters left undecided when the analysis reached WORK_LIMIT."""
+    names = [f"'{p.name}'" for p in params]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return Diagnostic("W405", f"the loss is too large to decide whether it is bounded below in {shown}", params[0].span,
+                      "the check's cost grows with the part of the formula each parameter is in; "
+                      "check smaller formulas, or bound the parameters: where a: (lo, hi)")
 
 
 def domain(param: Parameter) -> Range:
@@ -170,10 +189,19 @@ class _Boundedness:
             for symbol in self.contains.of(summand):
                 self.with_param[symbol].append(summand)
         self.sympy_budget = FORMULA_BUDGET
+        self.sizes = {summand: sum(1 for _ in sympy.preorder_traversal(summand)) for summand in self.summands}
+
+    def work(self, symbol: sympy.Symbol) -> int:
+        """The nodes the analysis of one parameter walks: those of the summands it is in."""
+        return sum(self.sizes[summand] for summand in self.with_param[symbol])
+
+    def needs_algebra(self, symbol: sympy.Symbol) -> bool:
+        """False when every summand with the parameter is bounded below (value ranges, memoized: cheap)."""
+        return not all(self.finder.of(s).lo > -math.inf for s in self.with_param[symbol])
 
     def diagnostics(self, param: Parameter, symbol: sympy.Symbol, use_sympy: bool) -> list[Diagnostic]:
         with_p = self.with_param[symbol]
-        if all(self.finder.of(s).lo > -math.inf for s in with_p):
+        if not self.needs_algebra(symbol):
             return []  # every summand with the parameter is bounded below: no algebra needed
         shape = self.shape(with_p, symbol)
         verdicts = {end: self.verdict(with_p, symbol, end, use_sympy, shape) for end in ends(param)}

@@ -49,9 +49,9 @@ from .witness import can_be_negative
 BOUNDED, UNBOUNDED, UNKNOWN = "bounded", "unbounded", "unknown"
 _VERDICTS: dict = {}  # (shape of the summands with p, end, domain of p) -> verdict
 FORMULA_BUDGET = 0.5  # seconds of sympy.limit for one formula, all parameters together
-# Nodes of the summands examined, all parameters together (~30 us each): the check is O(parameters x their
+# Nodes of the summands examined, all parameters together (30-100 us each): the check is O(parameters x their
 # summands), and a product of 2,500 parameters took over ten minutes.
-WORK_LIMIT = 10_000
+WORK_LIMIT = 4_000
 
 
 def check_stability(formula: Formula) -> list[Diagnostic]:

@@ -99,7 +99,7 @@ def _check(formula: Formula) -> tuple[Diagnostic, ...]:
 def _too_large(params: list[Parameter]) -> Diagnostic:
     """One W405 for the parameters left undecided when the analysis reached WORK_LIMIT."""
     names = [f"'{p.name}'" for p in params]
-    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5:,} more" if len(names) > 5 else "")
     return Diagnostic("W405", f"the loss is too large to decide whether it is bounded below in {shown}", params[0].span,
                       "the check's cost grows with the part of the formula each parameter is in; "
                       "check smaller formulas, or bound the parameters: where a: (lo, hi)")

@@ -16,6 +16,7 @@ import lossdsl
 from lossdsl.cli import main as lossdsl_main
 from lossdsl.extent import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES
 from lossdsl.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
+from lossdsl.stability import WORK_LIMIT
 
 from conftest import where
 
@@ -214,6 +215,20 @@ def test_beyond_a_limit_is_a_diagnostic(diagnose, name):
 ])
 def test_limit_messages(text, message):
     assert [d.message for d in lossdsl.check(text) if d.is_error] == [message]
+
+
+def test_the_bounded_below_check_has_a_work_limit():
+    """Its cost is parameters x the summands they are in: past WORK_LIMIT nodes it says what it skipped."""
+    small = "*".join(f"a{i}" for i in range(50))  # 50 parameters, each in a product of 51 nodes
+    assert 50 * 51 <= WORK_LIMIT and [d.code for d in lossdsl.check(small)] == ["W401"] * 50
+    count = MAX_TOKENS // 2
+    large = "*".join(f"a{i}" for i in range(count))  # the first parameter fits, the second does not
+    assert count + 1 <= WORK_LIMIT < 2 * (count + 1)
+    assert [(d.code, d.message[:45]) for d in lossdsl.check(large)][0] == (
+        "W401", "the loss is unbounded below in 'a0': it tends")
+    assert [d.message for d in lossdsl.check(large) if d.code == "W405"] == [
+        "the loss is too large to decide whether it is bounded below in 'a1', 'a2', 'a3', 'a4', 'a5' "
+        f"and {count - 6:,} more"]
 
 
 def in_a_deep_stack(depth: int, function):

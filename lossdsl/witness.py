@@ -16,13 +16,11 @@ from typing import Callable
 import sympy
 
 from . import nodes
-from .ranges import Range, RangeFinder
+from .ranges import FLOAT_FUNCTIONS, Range, RangeFinder
 
 TRIES = 512
 WORK = 50_000  # sampled values per coefficient, at most (TRIES times the atoms, for a large coefficient)
 CANDIDATES = [0.0, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 10.0, -10.0, 100.0, -100.0, 0.5, -0.5, 0.1, -0.1, 0.01, -0.01]
-FLOAT_FUNCTIONS = {sympy.exp: math.exp, sympy.log: math.log, sympy.Abs: abs, sympy.sin: math.sin,
-                   sympy.cos: math.cos, sympy.tanh: math.tanh}
 
 
 def can_be_negative(target: sympy.Expr, zeros: list, ranges: RangeFinder) -> bool:

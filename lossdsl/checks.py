@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .diagnostics import Diagnostic, sort_key
 from .frontend import analyze
-from .shapes import check_shapes
+from .shapes import check_shapes, validate_shapes_table
 from .similar import similar_name_warnings
 from .stability import check_stability
 
@@ -13,12 +13,14 @@ def check(src: str, model=None, shapes: dict | None = None) -> list[Diagnostic]:
     """All diagnostics for ``src``: syntax and names always; shapes given a model or a ``shapes`` table.
 
     ``shapes`` maps reference text to a shape, e.g. ``{"L1.kernel": [10, 16]}`` (``None`` for unknown
-    dimensions). Without a model, TensorFlow is not imported.
+    dimensions); anything else is a TypeError. Without a model, TensorFlow is not imported.
 
     >>> import lossdsl
     >>> [d.code for d in lossdsl.check("a*norm(L0.kernel")]
     ['E101']
     """
+    if shapes is not None:
+        validate_shapes_table(shapes)
     formula, diagnostics = analyze(src)
     found = list(diagnostics)
     if formula is None:

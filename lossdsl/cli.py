@@ -18,6 +18,7 @@ from .diagnostics import Diagnostic, as_records, render_github, render_text, sor
 from .formula import Formula
 from .frontend import analyze
 from .pyscan import Snippet, find_formulas, whole_text
+from .shapes import validate_shapes_table
 from .source import Source
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
@@ -99,14 +100,10 @@ def load_shapes(path: str | None) -> dict | None:
         table = json.loads(read_text(path))
     except json.JSONDecodeError as error:
         raise InputError(f"{path}:{error.lineno}:{error.colno}: not valid JSON: {error.msg}") from None
-    if not isinstance(table, dict) or not all(_is_shape(s) for s in table.values()):
-        raise InputError(f'{path}: expected an object of shapes, like {{"L1.kernel": [10, 16], "y_pred": [null, 4]}}')
-    return table
-
-
-def _is_shape(shape) -> bool:
-    return shape is None or isinstance(shape, list) and all(
-        d is None or isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    try:
+        return validate_shapes_table(table)
+    except TypeError as error:
+        raise InputError(f"{path}: {error}") from None
 
 
 def load_model(path: str | None):

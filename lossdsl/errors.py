@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 from .diagnostics import Diagnostic, render_text
 from .source import Source
 
@@ -18,6 +22,24 @@ class LossError(Exception):
 
 class LossWarning(UserWarning):
     """A formula that works but may not do what was meant (W4xx stability, W5xx style findings)."""
+
+
+#: Packages whose frames a warning skips to find the user's line.
+_SKIPPED = ("lossdsl", "keras", "tensorflow")
+
+
+def warn(message: str) -> None:
+    """Issue a LossWarning at the user's line: the first caller outside lossdsl, Keras and TensorFlow.
+
+    attach() is reached through Keras' model construction, and load_model() through from_config(), so a
+    fixed stacklevel would point into a library.
+    """
+    skipped = tuple(os.path.dirname(module.__file__) + os.sep for module in map(sys.modules.get, _SKIPPED)
+                    if module is not None and getattr(module, "__file__", None))
+    frame, level = sys._getframe(1), 2  # stacklevel 1 would be this function
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(skipped):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(LossWarning(message), stacklevel=level)
 
 
 class LossSyntaxError(LossError):

@@ -8,15 +8,13 @@ can never update a variable before the formula has read it.
 
 from __future__ import annotations
 
-import warnings
-
 import keras
 import tensorflow as tf
 
 from . import lower as lowering
 from .checks import check
 from .diagnostics import render_text, sort_key
-from .errors import LossError, LossWarning, raise_for
+from .errors import LossError, raise_for, warn
 from .frontend import parse
 from .parameters import constrain, unconstrain
 from .source import Source
@@ -72,7 +70,7 @@ class FormulaTerm(keras.layers.Layer):
         diagnostics = check(self.source, model=model)
         raise_for(diagnostics, self.source)
         for finding in diagnostics:  # warnings do not stop training, but they are said once, with the fix
-            warnings.warn(LossWarning(render_text([finding], Source(self.source, "<formula>"))), stacklevel=3)
+            warn(render_text([finding], Source(self.source, "<formula>")))
         self._resolved, problems = resolve_references(self.formula, model)
         raise_for(sorted(problems, key=sort_key), self.source)
         self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics)

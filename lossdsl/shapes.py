@@ -28,6 +28,29 @@ class ShapeError(Exception):
         self.code, self.message, self.hint = code, message, hint
 
 
+SHAPES_EXAMPLE = '{"L1.kernel": [10, 16], "y_pred": [null, 4]}'
+
+
+def validate_shapes_table(table) -> dict:
+    """The table as ``{reference text: shape}``; TypeError naming the first entry that is not one.
+
+    A shape is a list or tuple of non-negative ints (``None`` for an unknown dimension), or ``None``.
+    """
+    if not isinstance(table, dict):
+        raise TypeError(f"shapes must map reference text to a shape, like {SHAPES_EXAMPLE}; "
+                        f"got {type(table).__name__}")
+    for name, shape in table.items():
+        if not isinstance(name, str) or not _is_shape(shape):
+            raise TypeError(f"shapes[{name!r}] = {shape!r} is not a shape: expected reference text mapped to a "
+                            f"list of non-negative ints or None, like {SHAPES_EXAMPLE}")
+    return table
+
+
+def _is_shape(shape) -> bool:
+    return shape is None or isinstance(shape, (list, tuple)) and all(
+        d is None or isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+
+
 def describe(shape: Shape) -> str:
     if shape is None:
         return "unknown"

@@ -91,9 +91,9 @@ def test_input_errors_exit_2(capsys, argv, message):
 
 @pytest.mark.parametrize("content, message", [
     ("{not json", "not valid JSON"),
-    ('{"L1.kernel": "10x16"}', "expected an object of shapes"),
-    ('[[10, 16]]', "expected an object of shapes"),
-    ('{"L1.kernel": [10, -1]}', "expected an object of shapes"),
+    ('{"L1.kernel": "10x16"}', "shapes['L1.kernel'] = '10x16' is not a shape"),
+    ('[[10, 16]]', "shapes must map reference text to a shape"),
+    ('{"L1.kernel": [10, -1]}', "shapes['L1.kernel'] = [10, -1] is not a shape"),
 ])
 def test_bad_shapes_file_exits_2(capsys, tmp_path, content, message):
     path = tmp_path / "shapes.json"

@@ -2,6 +2,8 @@
 norm, embedding + LSTM, multi-output. Each trains, logs its terms and parameters, and computes what a
 hand-written TensorFlow expression computes."""
 
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -107,3 +109,15 @@ def test_the_models_own_regularization_losses_still_count():
     model.compile(optimizer="sgd")
     expected = float(tf.reduce_mean(tf.square(y - inner(x)))) + 0.1 * float(tf.reduce_sum(tf.square(dense.kernel)))
     assert model.evaluate(x, y, batch_size=8, verbose=0) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_stability_warning_points_at_the_users_line():
+    # attach() warns from lossdsl through Keras' model construction; each warning must name the caller's line
+    unbounded = "a * norm(hidden.kernel)\nwhere a: real"
+    with pytest.warns(lossdsl.LossWarning, match="W401") as caught:
+        attach_line = sys._getframe().f_lineno + 1
+        lossdsl.attach(models.functional(), unbounded)
+        compile_line = sys._getframe().f_lineno + 1
+        lossdsl.compile(unbounded, models.functional())
+    assert [(w.filename, w.lineno) for w in caught if issubclass(w.category, lossdsl.LossWarning)] == \
+        [(__file__, attach_line), (__file__, compile_line)]

@@ -1,5 +1,7 @@
 """Static shapes from a table of reference shapes (no model, no TensorFlow): E3xx and E215."""
 
+import re
+
 import pytest
 
 import lossdsl
@@ -90,6 +92,24 @@ def test_one_mistake_per_statement_is_reported_once_each(diagnose):
 
 def test_shapes_need_a_table():
     assert lossdsl.check("L1.kernel") == []  # without shapes, no shape can be wrong
+
+
+@pytest.mark.parametrize("table, message", [
+    (5, "shapes must map reference text to a shape"),
+    ({"L1.kernel": "10x16"}, "shapes['L1.kernel'] = '10x16' is not a shape"),
+    ({"L1.kernel": [10, -1]}, "shapes['L1.kernel'] = [10, -1] is not a shape"),
+    ({"L1.kernel": [10.0, 16]}, "shapes['L1.kernel'] = [10.0, 16] is not a shape"),
+    ({"L1.kernel": [True]}, "is not a shape"),
+    ({1: [10, 16]}, "shapes[1] = [10, 16] is not a shape"),
+])
+def test_a_malformed_table_is_a_type_error_naming_the_entry(table, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        lossdsl.check("norm(L1.kernel)", shapes=table)
+
+
+def test_tuples_and_unknown_shapes_are_tables_too():
+    assert [d.code for d in lossdsl.check("norm(L1.kernel @ L2.kernel)", shapes={"L1.kernel": (10, 16),
+                                                                               "L2.kernel": None})] == []
 
 
 @pytest.mark.parametrize("source, expected", [

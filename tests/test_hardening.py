@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import lossdsl
+from lossdsl.asymptotics import MAX_NESTED_FUNCTIONS
 from lossdsl.cli import main as lossdsl_main
 from lossdsl.extent import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES
 from lossdsl.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
@@ -233,6 +234,16 @@ def test_the_bounded_below_check_has_a_work_limit():
     assert [d.message for d in lossdsl.check(large) if d.code == "W405"] == [
         "the loss is too large to decide whether it is bounded below in 'a1', 'a2', 'a3', 'a4', 'a5' "
         f"and {count - 6:,} more"]
+
+
+def exp_tower(height: int) -> str:
+    return "t1 = exp(a)\n" + "".join(f"t{i} = exp(t{i - 1})\n" for i in range(2, height + 1)) + f"t{height}"
+
+
+@pytest.mark.parametrize("height, expected", [(MAX_NESTED_FUNCTIONS, "W401"), (MAX_NESTED_FUNCTIONS + 1, "W405")])
+def test_the_bounded_below_check_expands_functions_nested_up_to_a_limit(height, expected):
+    """exp(exp(...(a))) + a*W falls as a -> -inf; beyond the limit the check says it cannot tell (W405)."""
+    assert [d.code for d in lossdsl.check(exp_tower(height) + " + a*b.kernel")] == [expected]
 
 
 def in_a_deep_stack(depth: int, function):

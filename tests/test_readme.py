@@ -5,8 +5,12 @@ import re
 
 import pytest
 
+from lossdsl.asymptotics import MAX_NESTED_FUNCTIONS
 from lossdsl.diagnostics import CODES
+from lossdsl.extent import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES
 from lossdsl.functions import BUILTINS
+from lossdsl.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
+from lossdsl.stability import WORK_LIMIT
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -27,3 +31,15 @@ def test_the_readme_starts_with_the_two_commands_and_ci_runs_the_same():
     assert len(first_block) == 2 and "examples/classic_cross_layer.py" in first_block[0]
     ci = (ROOT / ".ci" / "run").read_text()
     assert 'pip install --quiet ".[test]"' in ci and first_block[1] in ci
+
+
+@pytest.mark.parametrize("row", [
+    f"| characters in a formula | {MAX_SOURCE_CHARS:,} |",
+    f"| tokens in a formula | {MAX_TOKENS:,} |",
+    f"| nested brackets, or levels of one statement | {MAX_NESTING} |",
+    f"| the loss with its named terms written out | {MAX_EXPANDED_DEPTH} levels, {MAX_EXPANDED_NODES:,} nodes |",
+    f"| bounded-below check: functions of a parameter nested | {MAX_NESTED_FUNCTIONS} (beyond: W405) |",
+    f"| bounded-below check: summand nodes over all parameters | {WORK_LIMIT:,} (beyond: one W405) |",
+])
+def test_the_readme_states_the_limits_the_code_has(row):
+    assert row in README

@@ -163,7 +163,7 @@ class FormulaModel(keras.Model):
                                 name="formula")
         self.term.bind(model)
         names = [*self.term.formula.terms, *self.term.formula.params]
-        self.formula_metrics = {name: keras.metrics.Mean(name=name) for name in names}
+        self.formula_metrics = {name: keras.metrics.Mean(name=log) for name, log in _log_names(names).items()}
 
     def call(self, inputs, training=None):
         return self.inner(inputs, training=training)
@@ -196,6 +196,24 @@ class FormulaModel(keras.Model):
         config = dict(config)
         inner = keras.saving.deserialize_keras_object(config.pop("model"), custom_objects=custom_objects)
         return cls(inner, **config)
+
+
+#: Keys fit() writes itself (and as val_<key>): a term or parameter logged under one would hide the total.
+RESERVED_LOG_NAMES = frozenset({"loss"})
+
+
+def _log_names(names: list[str]) -> dict[str, str]:
+    """The name each term and parameter is logged under: its own, unless fit() uses it (then with _term)."""
+    logged = {}
+    for name in names:
+        log = name
+        while log in RESERVED_LOG_NAMES or (log != name and log in names):
+            log += "_term"
+        if log != name:
+            warn(f"the term '{name}' is logged as '{log}' in fit() and evaluate(): they log the total loss as "
+                 f"'{name}' (rename the term to choose the name yourself)")
+        logged[name] = log
+    return logged
 
 
 def _scale_for_replicas(value):

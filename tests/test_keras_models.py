@@ -121,3 +121,16 @@ def test_a_stability_warning_points_at_the_users_line():
         lossdsl.compile(unbounded, models.functional())
     assert [(w.filename, w.lineno) for w in caught if issubclass(w.category, lossdsl.LossWarning)] == \
         [(__file__, attach_line), (__file__, compile_line)]
+
+
+def test_a_term_named_loss_does_not_hide_the_total_in_the_logs():
+    keras.utils.set_random_seed(0)
+    inner = models.functional()
+    x, y = rng.normal(size=(8, 5)).astype("float32"), rng.normal(size=(8, 1)).astype("float32")
+    with pytest.warns(lossdsl.LossWarning, match="the term 'loss' is logged as 'loss_term'"):
+        model = lossdsl.attach(inner, "loss = mse(y_true, y_pred)\nreg = norm(hidden.kernel)\nloss + 0.1 * reg")
+    model.compile(optimizer="sgd")
+    logs = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    data = float(tf.reduce_mean(tf.square(y - inner(x))))
+    reg = float(tf.norm(inner.get_layer("hidden").kernel))
+    assert logs == pytest.approx({"loss": data + 0.1 * reg, "loss_term": data, "reg": reg}, rel=1e-5)

@@ -72,6 +72,7 @@ class FormulaBuilder:
         self.params: dict[str, Parameter] = {}
         self.references: dict[str, Reference] = {}
         self.spans: dict = {}
+        self.part_spans: dict = {}
         self.used: set[str] = set()
 
     def report(self, code: str, message: str, span: Span, hint: str | None = None) -> sympy.Symbol:
@@ -96,7 +97,7 @@ class FormulaBuilder:
         params = sorted(self.params.values(), key=lambda p: (not p.declared, p.span.start))
         references = sorted(self.references.values(), key=lambda r: r.span.start)
         return Formula(self.source.text, loss, self.terms, {p.name: p for p in params},
-                       {r.text: r for r in references}, self.spans, tuple(self.diagnostics))
+                       {r.text: r for r in references}, self.spans, tuple(self.diagnostics), self.part_spans)
 
     # ------------------------------------------------------------ statements
     def finite_float(self, token: Token) -> float | None:
@@ -186,6 +187,9 @@ class FormulaBuilder:
         if text not in self.references:
             self.references[text] = Reference(text, tuple(parts), span)
         return self.located(self.references[text].symbol, span)
+
+    def located_part(self, node: sympy.Basic, part: str | int, span: Span) -> None:
+        self.part_spans.setdefault((node, part), span)
 
     def located(self, node: sympy.Basic, span: Span) -> sympy.Basic:
         self.spans.setdefault(node, span)
@@ -282,7 +286,10 @@ class FormulaBuilder:
 
     def index(self, node, base, _open, items, _close):
         subscripts = [self.subscript(item, span) for item, span in items]
-        return self.located(nodes.Index(self.value(base), Tuple(*subscripts), evaluate=False), span_of(node))
+        indexed = nodes.Index(self.value(base), Tuple(*subscripts), evaluate=False)
+        for position, (_, span) in enumerate(items):
+            self.located_part(indexed, position, span)
+        return self.located(indexed, span_of(node))
 
     def subscript(self, item, span: Span) -> sympy.Expr:
         if isinstance(item, _Slice):

@@ -38,7 +38,8 @@ NOT_CALLABLE = {
 def bind_call(builder, name: str, name_span: Span, arguments: list[tuple[object, Span]]) -> sympy.Expr:
     """The sympy node of ``name(arguments)``, or INVALID after reporting what is wrong with the call.
 
-    ``builder`` provides ``value(item)`` (close an identifier into a sympy value) and ``report(...)``.
+    ``builder`` provides ``value(item)`` (close an identifier into a sympy value), ``report(...)`` and
+    ``located_part(node, option name, span)``.
     """
     spec = functions.lookup(name)
     if spec is None and (name in NOT_CALLABLE or LAYER_INDEX.fullmatch(name)):
@@ -77,7 +78,11 @@ def bind_call(builder, name: str, name_span: Span, arguments: list[tuple[object,
     options = [_option(builder, name, option, bound.get(option.name)) for option in spec.options]
     if INVALID in tensors or INVALID in options:
         return INVALID
-    return spec.build(*tensors, *options)
+    node = spec.build(*tensors, *options)
+    for option in spec.options:
+        if option.name in bound:
+            builder.located_part(node, option.name, bound[option.name][1])
+    return node
 
 
 OPTION_RULES = {

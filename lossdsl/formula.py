@@ -97,6 +97,9 @@ class Formula:
     references: dict[str, Reference]
     spans: dict = field(repr=False)  # sympy node -> Span of its first occurrence
     warnings: tuple[Diagnostic, ...] = ()
+    #: (node, part) -> Span of a part of its first occurrence: an option by name (``"axis"``), a subscript by
+    #: position. A part is a constant that sympy shares between nodes, so it has no span of its own.
+    part_spans: dict = field(default_factory=dict, repr=False)
 
     def term_symbol(self, name: str) -> sympy.Symbol:
         return term_symbol(name, self.terms[name])
@@ -118,7 +121,10 @@ class Formula:
     def trainable_params(self) -> list[Parameter]:
         return [p for p in self.params.values() if p.trainable]
 
-    def span_of(self, node: sympy.Basic) -> Span:
+    def span_of(self, node: sympy.Basic, part: str | int | None = None) -> Span:
+        """Where ``node`` (or the given part of it) is written; the whole text for a node built by a check."""
+        if part is not None and (node, part) in self.part_spans:
+            return self.part_spans[node, part]
         return self.spans.get(node, Span(0, len(self.source)))
 
     def latex(self) -> str:

@@ -23,9 +23,9 @@ SCALAR: tuple = ()
 class ShapeError(Exception):
     """Raised inside one rule; turned into a diagnostic at the node's span by the walker."""
 
-    def __init__(self, code: str, message: str, hint: str | None = None):
+    def __init__(self, code: str, message: str, hint: str | None = None, part: str | int | None = None):
         super().__init__(message)
-        self.code, self.message, self.hint = code, message, hint
+        self.code, self.message, self.hint, self.part = code, message, hint, part  # part: see Formula.span_of
 
 
 SHAPES_EXAMPLE = '{"L1.kernel": [10, 16], "y_pred": [null, 4]}'
@@ -83,7 +83,7 @@ def reduce(shape: Shape, axis_option) -> Shape:
     for axis in axes:
         if not -rank <= axis < rank:
             raise ShapeError("E305", f"axis {axis} is out of range for shape {describe(shape)}",
-                             f"valid axes are {-rank}..{rank - 1}" if rank else "a scalar has no axes")
+                             f"valid axes are {-rank}..{rank - 1}" if rank else "a scalar has no axes", "axis")
         kept.remove(axis % rank)
     return tuple(shape[i] for i in kept)
 
@@ -106,21 +106,18 @@ def index(shape: Shape, subscripts) -> Shape:
         return None
     if len(subscripts) > len(shape):
         raise ShapeError("E306", f"{len(subscripts)} indices for shape {describe(shape)}",
-                         f"this tensor has rank {len(shape)}")
+                         f"this tensor has rank {len(shape)}", len(shape))
     result = []
-    for dim, item in zip(shape, subscripts):
+    for position, (dim, item) in enumerate(zip(shape, subscripts)):
         if isinstance(item, sympy.Tuple):
             bounds = [None if part == nodes.OMITTED else int(part) for part in item]
-            result.append(None if dim is None else len(range(dim)[slice(*bounds)]) if bounds[2] != 0 else
-                          _zero_step())
+            if bounds[2] == 0:
+                raise ShapeError("E306", "a slice step cannot be zero", "use a step of 1 or more", position)
+            result.append(None if dim is None else len(range(dim)[slice(*bounds)]))
         elif dim is not None and not -dim <= int(item) < dim:
             raise ShapeError("E306", f"index {item} is out of range for a dimension of size {dim}",
-                             f"valid indices are {-dim}..{dim - 1}")
+                             f"valid indices are {-dim}..{dim - 1}", position)
     return tuple(result) + shape[len(subscripts):]
-
-
-def _zero_step():
-    raise ShapeError("E306", "a slice step cannot be zero", "use a step of 1 or more")
 
 
 def _transpose(x: Shape) -> Shape:
@@ -198,17 +195,17 @@ class ShapeChecker:
                          "reduce it, for example with sum(...), mean(...) or norm(...)")
         return result
 
-    def problem(self, node, code: str, message: str, hint: str | None = None) -> None:
+    def problem(self, node, code: str, message: str, hint: str | None = None, part: str | int | None = None) -> None:
         if (node, code) not in self.reported:
             self.reported.add((node, code))
-            self.diagnostics.append(Diagnostic(code, message, self.formula.span_of(node), hint))
+            self.diagnostics.append(Diagnostic(code, message, self.formula.span_of(node, part), hint))
 
     def shape(self, node) -> Shape:
         if node not in self.shapes:
             try:
                 self.shapes[node] = self.infer(node)
             except ShapeError as error:
-                self.problem(node, error.code, error.message, error.hint)
+                self.problem(node, error.code, error.message, error.hint, error.part)
                 self.shapes[node] = None  # unknown from here on, so one mistake is reported once
         return self.shapes[node]
 

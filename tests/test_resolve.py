@@ -162,7 +162,7 @@ SHAPE_CHECKS = [
     ("func", "sum(L1.kernel + L3.kernel)", [("E301", 1, 5)]),
     ("seq", "L0.kernel", [("E303", 1, 1)]),
     ("conv", "norm(conv.kernel.T)", [("E304", 1, 6)]),
-    ("rnn", "sum(lstm.kernel, axis=2)", [("E305", 1, 1)]),
+    ("rnn", "sum(lstm.kernel, axis=2)", [("E305", 1, 18)]),
     ("multi", "sum(y_pred.weight @ trunk.kernel)", [("E302", 1, 5)]),
     ("nested", "norm(sub_model.dense1.kernel @ sub_model.dense1.kernel)", [("E302", 1, 6)]),
     ("twins", "norm(block_a.proj.kernel.T @ block_b.proj.kernel - I)", []),

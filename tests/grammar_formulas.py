@@ -184,10 +184,11 @@ def mutate(rng: random.Random, text: str) -> str:
     return text
 
 
-def _token_edit(rng: random.Random, text: str) -> str:
-    parts = tokens(text) or [""]
-    i, j = rng.randrange(len(parts)), rng.randrange(len(parts))
-    action = rng.choice(["drop", "swap", "duplicate", "replace"])
+TOKEN_EDITS = ("drop", "swap", "duplicate", "replace")
+
+
+def edit_tokens(parts: list[str], action: str, i: int, j: int, replacement: str) -> None:
+    """One edit in place: drop token i, swap it with token j, insert a copy of it at j, or replace it."""
     if action == "drop":
         del parts[i]
     elif action == "swap":
@@ -195,7 +196,13 @@ def _token_edit(rng: random.Random, text: str) -> str:
     elif action == "duplicate":
         parts.insert(j, parts[i])
     else:
-        parts[i] = rng.choice(REPLACEMENTS)
+        parts[i] = replacement
+
+
+def _token_edit(rng: random.Random, text: str) -> str:
+    parts = tokens(text) or [""]
+    edit_tokens(parts, rng.choice(TOKEN_EDITS), rng.randrange(len(parts)), rng.randrange(len(parts)),
+                rng.choice(REPLACEMENTS))
     return "".join(parts)
 
 

@@ -6,7 +6,6 @@ Random text, valid formulas with tokens dropped, swapped, duplicated or replaced
 
 import json
 import random
-import re
 import time
 
 import pytest
@@ -18,7 +17,7 @@ from lossdsl import CODES, Diagnostic, Source
 from lossdsl.diagnostics import render_github, render_json, render_text
 from lossdsl.shapes import check_shapes
 
-from grammar_formulas import derive, mutate
+from grammar_formulas import REPLACEMENTS, TOKEN_EDITS, derive, edit_tokens, mutate, tokens
 from test_parse_table import PARSES, TERMS
 
 FUZZ = settings(max_examples=400, deadline=None, database=None,
@@ -31,7 +30,6 @@ VALID = [source for source, _ in PARSES] + [source for source, *_ in TERMS] + [
 ]
 SHAPES = {"L0.kernel": [4, 4], "L1.kernel": [10, 16], "L2.kernel": [16, 4], "L1.bias": [16],
           "y_true": [None, 4], "y_pred": [None, 4]}
-TOKEN = re.compile(r"\s+|`[^`\n]*`|#[^\n]*|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|\w+|\*\*|.", re.S)
 ODD_CHARACTERS = "\x00\x01\x07\x0b\x1b\x7f\u00a0\u00d7\u03b1\u200b\u2028\ufeff\U0001f600'\"^$?!\\{}|~&%<>"
 
 
@@ -79,29 +77,16 @@ def test_formula_like_text(text):
 
 
 # ------------------------------------------------------ mutated valid formulas
-def tokens(text: str) -> list[str]:
-    found = TOKEN.findall(text)
-    assert "".join(found) == text  # the tokenizer loses nothing
-    return found
-
-
 @st.composite
 def mutated(draw):
     """A valid formula with one to three tokens dropped, swapped, duplicated or replaced."""
-    parts = tokens(draw(st.sampled_from(VALID)))
+    text = draw(st.sampled_from(VALID))
+    parts = tokens(text)
+    assert "".join(parts) == text  # the tokenizer loses nothing
     for _ in range(draw(st.integers(1, 3))):
-        i = draw(st.integers(0, len(parts) - 1))
-        j = draw(st.integers(0, len(parts) - 1))
-        action = draw(st.sampled_from(["drop", "swap", "duplicate", "replace"]))
-        if action == "drop" and len(parts) > 1:
-            del parts[i]
-        elif action == "swap":
-            parts[i], parts[j] = parts[j], parts[i]
-        elif action == "duplicate":
-            parts.insert(j, parts[i])
-        else:
-            parts[i] = draw(st.sampled_from(["(", ")", "[", "]", ",", ";", "\n", "where", "=", "**", "@", "-",
-                                             ":", ".", "`", "inf", "I", "L7", "1e999", "0", "norm", "x"]))
+        action = draw(st.sampled_from(TOKEN_EDITS if len(parts) > 1 else TOKEN_EDITS[1:]))
+        edit_tokens(parts, action, draw(st.integers(0, len(parts) - 1)), draw(st.integers(0, len(parts) - 1)),
+                    draw(st.sampled_from(REPLACEMENTS)))
     return "".join(parts)
 
 

@@ -31,16 +31,18 @@ class _OutOfTime(Exception):
     pass
 
 
-def bounded_at(expr: sympy.Expr, param: sympy.Symbol, end: End, contains: Callable, ranges: RangeFinder) -> bool | None:
+def bounded_at(expr: sympy.Expr, param: sympy.Symbol, end: End, contains: Callable, ranges: RangeFinder,
+               seconds: float = BUDGET) -> bool | None:
     """True if ``expr`` stays bounded below as ``param`` goes to ``end``, False if it tends to -inf, None if
-    sympy does not tell in time (or cannot be stopped here: outside the main thread, or without SIGALRM).
+    sympy does not tell within ``seconds`` (or cannot be stopped here: outside the main thread, or without
+    SIGALRM).
 
     ``contains(node, param)`` says whether a node depends on the parameter; ``ranges`` gives block signs.
     """
     try:
         plain = _plain(expr, param, contains, ranges, {})
         target = end.value if math.isfinite(end.value) else end.value * sympy.oo
-        with _time_limit(BUDGET):
+        with _time_limit(seconds):
             found = sympy.limit(plain, param, target, "+" if end.side > 0 else "-")
     except Exception:  # sympy raises many kinds (NotImplementedError, PoleError, ...); a guess would be worse
         return None

@@ -42,7 +42,7 @@ from . import nodes
 from .asymptotics import ZERO, End, Expander, Series, add
 from .diagnostics import Diagnostic
 from .formula import Formula, Parameter
-from .limits import bounded_at
+from .limits import BUDGET as LIMIT_BUDGET, bounded_at
 from .ranges import NONNEG, POSITIVE, REAL, Range, RangeFinder, make, number_of, point
 from .witness import can_be_negative
 
@@ -269,7 +269,8 @@ class _Boundedness:
             verdict = UNKNOWN
         if verdict == UNKNOWN and use_sympy and self.sympy_budget > 0:
             start = time.perf_counter()
-            bounded = bounded_at(sympy.Add(*with_p), param, end, self.contains, self.strict)
+            bounded = bounded_at(sympy.Add(*with_p), param, end, self.contains, self.strict,
+                                 seconds=min(LIMIT_BUDGET, self.sympy_budget))  # the formula's budget is a cap
             verdict = UNKNOWN if bounded is None else BOUNDED if bounded else UNBOUNDED
             self.sympy_budget -= time.perf_counter() - start
         return verdict

@@ -42,17 +42,26 @@ def expanded_extent_problems(formula: Formula) -> list[Diagnostic]:
     return []
 
 
-def _extent(node, known: dict, memo: dict) -> tuple[int, int]:
-    """(depth, node count) of ``node`` with term symbols counted as their definitions (recursive: each
-    statement is at most a few times MAX_NESTING deep, the parser saw to that)."""
-    if node in known:
-        return known[node]
-    if not node.args:
-        return 1, 1
-    if node not in memo:
-        extents = [_extent(arg, known, memo) for arg in node.args]
-        memo[node] = (1 + max(d for d, _ in extents), 1 + sum(s for _, s in extents))
-    return memo[node]
+def _extent(root, known: dict, memo: dict) -> tuple[int, int]:
+    """(depth, node count) of ``root`` with term symbols counted as their definitions.
+
+    Iterative: this is the check that keeps every later (recursive) walk inside Python's stack, so it must
+    not rely on the parser's estimate of a statement's depth.
+    """
+    todo = [(root, False)]
+    while todo:
+        node, children_done = todo.pop()
+        if node in known or node in memo:
+            continue
+        if not node.args:
+            memo[node] = (1, 1)
+        elif children_done:
+            extents = [known[arg] if arg in known else memo[arg] for arg in node.args]
+            memo[node] = (1 + max(d for d, _ in extents), 1 + sum(s for _, s in extents))
+        else:
+            todo.append((node, True))
+            todo.extend((arg, False) for arg in node.args)
+    return known[root] if root in known else memo[root]
 
 
 def constant_overflow_problems(formula: Formula) -> list[Diagnostic]:

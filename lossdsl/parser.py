@@ -33,7 +33,9 @@ OPERAND_ENDS = {"NAME", "NUMBER", "QUOTED_NAME", "INF", "RPAR", "RSQB"}
 SEPARATORS = {"_NL", "_SEMI"}
 
 # Left-associative chains that the formula builder flattens into one n-ary node: they add no depth.
-FLAT_CHAINS = {"add": "sum", "sub": "sum", "mul": "product", "div": "product", "matmul": "product"}
+# Operators whose chains become one sympy node: a + b - c is one Add, a * b / c one Mul. @ shares their
+# precedence but is a node of its own, so every switch between * and @ is a level (a*b@c*d@e nests).
+FLAT_CHAINS = {"add": "sum", "sub": "sum", "mul": "product", "div": "product", "matmul": "matrix product"}
 # Tree nodes that become no sympy node of their own.
 NO_DEPTH = {"group", "arguments", "subscripts", "keyword", "signed_number"}
 

@@ -197,6 +197,9 @@ LIMITS = [
      + "\nt999", [("E106", MAX_EXPANDED_DEPTH + 1, 8)]),
     ("terms that double 11 times", doubling_terms(12), []),
     ("terms that double 14 times", doubling_terms(15), [("E107", 13, 7)]),
+    # * and @ share a precedence but not a node: each switch is a level (this was a RecursionError)
+    ("alternating * and @ at the limit", " * ".join(["s @ W.kernel"] * 32), []),
+    ("alternating * and @ beyond it", " * ".join(["s @ W.kernel"] * 33), [("E106", 1, 1)]),
     ("a constant beyond floats", "a * exp(1e5)", [("E110", 1, 5)]),
     ("a power beyond floats", "softplus(w - 1e308**1e3)", [("E110", 1, 14)]),
     ("a tower of nines", "a**(9**9**9)", [("E110", 1, 5)]),

@@ -17,6 +17,7 @@ from .diagnostics import render_text, sort_key
 from .errors import LossError, raise_for, warn
 from .frontend import parse
 from .parameters import constrain, unconstrain
+from .shapes import infer_shapes
 from .source import Source
 
 
@@ -81,6 +82,12 @@ class FormulaTerm(keras.layers.Layer):
         return self
 
     @property
+    def term_shapes(self) -> dict[str, tuple | None]:
+        """The static shape of each named term and of the loss (key ``""``), from the bound model."""
+        shapes, _ = infer_shapes(self.formula, {text: r.shape for text, r in self._resolved.items()})
+        return shapes
+
+    @property
     def uses_targets(self) -> bool:
         return any(ref.is_target for ref in self.formula.references.values())
 
@@ -140,6 +147,11 @@ class FormulaTerm(keras.layers.Layer):
         return {**children, **{f"parameter_{name}": raw for name, raw in self._raw.items()}}
 
 
+def _is_scalar(shape: tuple | None) -> bool:
+    """Known to hold one value: () or all ones. An unknown shape counts, so nothing is silently dropped."""
+    return shape is None or all(d == 1 for d in shape)
+
+
 def _select_output(value, resolved):
     """One output of a multi-output model's targets or predictions (a dict by name, or a list)."""
     if resolved.output_index is None or value is None:
@@ -162,7 +174,9 @@ class FormulaModel(keras.Model):
         self.term = FormulaTerm(formula, jit_compile=jit_compile_formula, check_numerics=check_numerics,
                                 name="formula")
         self.term.bind(model)
-        names = [*self.term.formula.terms, *self.term.formula.params]
+        # Scalar terms are logged (SPEC 2): the mean of a tensor term (W.T @ W - I) says little and costs a step.
+        names = [name for name, shape in self.term.term_shapes.items() if name and _is_scalar(shape)]
+        names += list(self.term.formula.params)
         self.formula_metrics = {name: keras.metrics.Mean(name=log) for name, log in _log_names(names).items()}
 
     def call(self, inputs, training=None):

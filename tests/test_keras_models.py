@@ -134,3 +134,13 @@ def test_a_term_named_loss_does_not_hide_the_total_in_the_logs():
     data = float(tf.reduce_mean(tf.square(y - inner(x))))
     reg = float(tf.norm(inner.get_layer("hidden").kernel))
     assert logs == pytest.approx({"loss": data + 0.1 * reg, "loss_term": data, "reg": reg}, rel=1e-5)
+
+
+def test_scalar_terms_are_logged_and_tensor_terms_are_not():
+    model = lossdsl.attach(models.functional(), "gram = hidden.kernel.T @ hidden.kernel\northo = norm(gram - I)\n"
+                                                "edge = sum(y_pred, axis=1)\nmse(y_true, y_pred) + a * ortho + 0*mean(edge)\n"
+                                                "where a: positive")
+    model.compile(optimizer="sgd")
+    x, y = rng.normal(size=(8, 5)).astype("float32"), rng.normal(size=(8, 1)).astype("float32")
+    logs = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    assert sorted(logs) == ["a", "loss", "ortho"]

@@ -189,10 +189,13 @@ class _Boundedness:
             for symbol in self.contains.of(summand):
                 self.with_param[symbol].append(summand)
         self.sympy_budget = FORMULA_BUDGET
-        self.sizes = {summand: sum(1 for _ in sympy.preorder_traversal(summand)) for summand in self.summands}
+        self.sizes: dict = {}  # summand -> node count, for the parameters that need algebra only
 
     def work(self, symbol: sympy.Symbol) -> int:
         """The nodes the analysis of one parameter walks: those of the summands it is in."""
+        for summand in self.with_param[symbol]:
+            if summand not in self.sizes:
+                self.sizes[summand] = sum(1 for _ in sympy.preorder_traversal(summand))
         return sum(self.sizes[summand] for summand in self.with_param[symbol])
 
     def needs_algebra(self, symbol: sympy.Symbol) -> bool:

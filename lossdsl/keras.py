@@ -84,7 +84,8 @@ class FormulaTerm(keras.layers.Layer):
     @property
     def term_shapes(self) -> dict[str, tuple | None]:
         """The static shape of each named term and of the loss (key ``""``), from the bound model."""
-        shapes, _ = infer_shapes(self.formula, {text: r.shape for text, r in self._resolved.items()})
+        from .resolve import resolved_shapes
+        shapes, _ = infer_shapes(self.formula, resolved_shapes(self.formula, self._resolved))
         return shapes
 
     @property

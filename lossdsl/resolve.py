@@ -14,6 +14,7 @@ from typing import Iterable
 
 import keras
 
+from . import nodes
 from .diagnostics import Diagnostic
 from .similar import similar_name_warnings
 from .formula import Formula, Reference
@@ -249,8 +250,32 @@ def shapes_from_model(formula: Formula, model) -> tuple[dict[str, tuple], list[D
     """{reference text: shape} for ``lossdsl.shapes.check_shapes`` (None when unresolved), with the
     resolution diagnostics and the W501 warnings for implicit parameters named like the model's names."""
     resolved, problems = resolve_references(formula, model)
+    return resolved_shapes(formula, resolved), problems + similar_name_warnings(formula, reference_names(model))
+
+
+def resolved_shapes(formula: Formula, resolved: dict) -> dict[str, tuple | None]:
+    """{reference text: shape} (None when unresolved or unknown).
+
+    A model does not say what its targets look like: ``y_true`` is taken to have its output's shape,
+    except where the formula passes it to sparse_cce, which takes class indices (the shape without the
+    class axis).
+    """
     shapes = {text: resolved[text].shape if text in resolved else None for text in formula.references}
-    return shapes, problems + similar_name_warnings(formula, reference_names(model))
+    for text in _sparse_label_references(formula):
+        if shapes.get(text):
+            shapes[text] = tuple(shapes[text][:-1])
+    return shapes
+
+
+def _sparse_label_references(formula: Formula) -> set[str]:
+    """Targets given directly as sparse_cce's labels (``sparse_cce(y_true, y_pred)``)."""
+    found = set()
+    for expr in [formula.expr, *formula.terms.values()]:
+        for node in expr.atoms(nodes.SparseCCE):
+            labels = node.tensors[0]
+            if labels.is_Symbol and labels.name in formula.references and formula.references[labels.name].is_target:
+                found.add(labels.name)
+    return found
 
 
 def reference_names(model) -> list[str]:

@@ -59,17 +59,23 @@ def describe(shape: Shape) -> str:
 
 
 def broadcast(*shapes: Shape) -> Shape:
-    """numpy broadcasting; ``None`` dimensions agree with anything."""
+    """numpy broadcasting. A dimension known only at run time (``None``: the batch) agrees with itself and
+    with 1; against a fixed size it would work only for one batch size, so it is an error like a mismatch."""
     if any(s is None for s in shapes):
         return None
     result = []
     for dims in itertools.zip_longest(*(reversed(s) for s in shapes), fillvalue=1):
         known = {d for d in dims if d is not None and d != 1}
-        if len(known) > 1:
+        if len(known) > 1 or (known and None in dims):
             raise ShapeError("E301", "shapes " + " and ".join(describe(s) for s in shapes) + " do not broadcast",
-                             "elementwise operations need equal dimensions, or 1, aligned from the right")
+                             "elementwise operations need equal dimensions, or 1, aligned from the right"
+                             if None not in dims else RUN_TIME_DIMENSION_HINT)
         result.append(known.pop() if known else (None if None in dims else 1))
     return tuple(reversed(result))
+
+
+RUN_TIME_DIMENSION_HINT = ("None is a size known only at run time (the batch); it cannot meet a fixed size: "
+                           "reduce over it first, for example mean(y_pred, axis=0)")
 
 
 def reduce(shape: Shape, axis_option) -> Shape:
@@ -94,9 +100,10 @@ def matmul(left: Shape, right: Shape) -> Shape:
     if not left or not right:
         raise ShapeError("E302", "@ needs tensors of rank 1 or more, got a scalar", "use * to scale by a scalar")
     a, b = (left if len(left) > 1 else (1,) + left), (right if len(right) > 1 else right + (1,))
-    if None not in (a[-1], b[-2]) and a[-1] != b[-2]:
+    if a[-1] != b[-2]:  # None against a size is a mismatch too: it would hold for one batch size only
         raise ShapeError("E302", f"{describe(left)} @ {describe(right)}: inner dimensions {a[-1]} and {b[-2]} differ",
-                         "transpose one side (.T) or check which variables you multiply")
+                         "transpose one side (.T) or check which variables you multiply" if None not in (a[-1], b[-2])
+                         else RUN_TIME_DIMENSION_HINT)
     batch = broadcast(a[:-2], b[:-2])
     return batch + (a[-2],) * (len(left) > 1) + (b[-1],) * (len(right) > 1)
 
@@ -144,6 +151,23 @@ def _rank(x: Shape, ranks: tuple, name: str) -> None:
     if x is not None and len(x) not in ranks:
         raise ShapeError("E308", f"{name}() needs rank {' or '.join(map(str, ranks))}, got shape {describe(x)}",
                          "check which variable is passed; index it (x[0]) to lower its rank")
+
+
+def _sparse_labels(labels: Shape, predictions: Shape) -> Shape:
+    """sparse_cce: one class index per prediction row, shape (..., ) or (..., 1) for predictions (..., k)."""
+    if labels is None or predictions is None:
+        return SCALAR
+    if len(labels) == len(predictions) and labels and labels[-1] == 1:
+        labels = labels[:-1]
+    if not predictions:
+        raise ShapeError("E308", "sparse_cce() needs predictions with a class axis, got a scalar",
+                         "pass the model's probabilities or logits: sparse_cce(y_true, y_pred)")
+    if len(labels) != len(predictions) - 1:
+        raise ShapeError("E308", f"sparse_cce() needs class indices of shape {describe(predictions[:-1])} for "
+                                 f"predictions {describe(predictions)}, got {describe(labels)}",
+                         "with one-hot targets of the predictions' shape use cce(y_true, y_pred)")
+    broadcast(labels, predictions[:-1])
+    return SCALAR
 
 
 def _pair_to_scalar(x: Shape, y: Shape) -> Shape:
@@ -232,6 +256,8 @@ class ShapeChecker:
             return _user_rule(spec, arg_shapes)
         if spec is not None and spec.shape_rule in ("reduce", "pair_to_scalar"):
             return SCALAR if spec.shape_rule == "reduce" else _pair_to_scalar(*arg_shapes)
+        if isinstance(node, nodes.SparseCCE):
+            return _sparse_labels(*arg_shapes)
         if isinstance(node, nodes.DataLoss):
             return _pair_to_scalar(*arg_shapes)
         return broadcast(*arg_shapes)  # elementwise: sympy's own functions, Pow, and the rest

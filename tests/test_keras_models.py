@@ -144,3 +144,22 @@ def test_scalar_terms_are_logged_and_tensor_terms_are_not():
     x, y = rng.normal(size=(8, 5)).astype("float32"), rng.normal(size=(8, 1)).astype("float32")
     logs = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
     assert sorted(logs) == ["a", "loss", "ortho"]
+
+
+def test_sparse_labels_against_a_classifier():
+    """A model does not say its targets' shape: y_true given to sparse_cce is taken as class indices."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5,))
+    classifier = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="probs")(inputs))
+    formula = "sparse_cce(y_true, y_pred) + 0.1 * norm(probs.kernel)"
+    assert lossdsl.check(formula, model=classifier) == []
+    # one y_true cannot be both class indices and one-hot: mse(y_true, y_pred) then does not broadcast
+    assert [(d.code, d.message) for d in lossdsl.check("sparse_cce(y_true, y_pred) + mse(y_true, y_pred)",
+                                                       model=classifier)] == [
+        ("E301", "shapes (None,) and (None, 3) do not broadcast")]
+    model = lossdsl.attach(classifier, formula)
+    model.compile(optimizer="sgd")
+    x, labels = rng.normal(size=(8, 5)).astype("float32"), rng.integers(0, 3, size=(8,))
+    expected = float(keras.losses.sparse_categorical_crossentropy(labels, classifier(x)).numpy().mean()) \
+        + 0.1 * float(tf.norm(classifier.get_layer("probs").kernel))
+    assert model.evaluate(x, labels, batch_size=8, verbose=0) == pytest.approx(expected, rel=1e-5)

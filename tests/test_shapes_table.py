@@ -21,11 +21,19 @@ SHAPE_ERRORS = [
     ("mse(y_true, y_pred) + norm(y_pred - L1.bias)", "E301", 1, 28, "(None, 4) and (16,)"),
     ("dot(L1.bias, L2.bias)", "E301", 1, 1, "do not broadcast"),
     ("cosine(L1.kernel, L2.kernel)", "E301", 1, 1, "do not broadcast"),
+    # the batch (None) against a fixed size would work for one batch size only (a TF error at run time)
+    ("norm(L2.kernel + y_pred)", "E301", 1, 6, "known only at run time"),
+    ("norm(sq.kernel / sum(y_true[:, :2], axis=1))", "E301", 1, 6, "(8, 8) and (None,)"),
     # matrix products
     ("norm(L1.kernel @ L1.kernel)", "E302", 1, 6, "inner dimensions 16 and 10 differ"),
     ("norm(L1.kernel @ L2.kernel @ L1.kernel)", "E302", 1, 6, "(10, 4) @ (10, 16)"),
     ("norm(L1.bias @ L2.bias)", "E302", 1, 6, "16 and 4 differ"),
     ("norm(2 @ L1.kernel)", "E302", 1, 6, "use * to scale by a scalar"),
+    ("norm(y_pred.T @ L2.kernel.T)", "E302", 1, 6, "inner dimensions None and 4 differ"),
+    # sparse_cce takes class indices: the predictions' shape without the class axis
+    ("sparse_cce(y_true, y_pred)", "E308", 1, 1, "class indices of shape (None,) for predictions (None, 4)"),
+    ("sparse_cce(y_true[:, 0], y_pred[:, 0])", "E308", 1, 1, "got (None,)"),
+    ("sparse_cce(y_true[:, 0], 2)", "E308", 1, 1, "predictions with a class axis"),
     # the loss must be a scalar
     ("L1.kernel", "E303", 1, 1, "the loss has shape (10, 16)"),
     ("L1.kernel @ L2.kernel", "E303", 1, 1, "(10, 4)"),
@@ -80,6 +88,8 @@ def test_shape_error(diagnose, source, code, line, column, words):
     "norm(I @ sq.kernel) + norm(L1.kernel @ I) + norm(sq.kernel * I)",
     "norm(L2.kernel.T @ L1.kernel.T)",
     "sum(rows.kernel @ sq.kernel)",
+    "norm(y_pred.T @ y_true) + mean(y_pred * y_true) + norm(y_pred - L2.bias)",
+    "sparse_cce(y_true[:, 0], y_pred) + sparse_cce(y_true[:, :1], y_pred, from_logits=1)",
     "mse(y_true, y_pred) + mean(y_pred[:, 0])",
     "trace(sq.kernel) + sum(diag(L1.bias)) + sum(L1.kernel[0, 2:5]) + sum(L1.kernel[::-1])",
     "norm(L1.kernel, axis=0) @ L1.kernel[0]",

@@ -24,7 +24,8 @@ CODES: dict[str, str] = {
     "E107": "formula too long",
     "E108": "character not allowed",
     "E109": "statement out of place",
-    "E110": "number too large for a float",
+    "E110": "number beyond the float range",
+    "E111": "constant too large to compute exactly",
     # E2xx names
     "E201": "unknown function",
     "E202": "wrong number of arguments",

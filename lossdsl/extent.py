@@ -1,4 +1,4 @@
-"""Limits on the checked formula: its size with its named terms written out, and constants beyond floats.
+"""Limits on the checked formula: its size with its named terms written out (``Formula.expanded()``).
 
 The parser bounds each statement (MAX_NESTING), but a term that uses an earlier term inherits its depth,
 and a term used twice is copied twice: a chain of terms can nest far deeper than Python's stack allows,
@@ -8,12 +8,9 @@ the written-out formula, so both are measured here, without writing it out, befo
 
 from __future__ import annotations
 
-import math
-
 from .diagnostics import Diagnostic
 from .formula import Formula
 from .parser import MAX_NESTING  # noqa: F401  (the limits below are stated in its terms)
-from .ranges import FLOAT_FUNCTIONS
 
 #: Documented limits (README, "Reliability"). One statement can be 2 * MAX_NESTING + 1 sympy levels deep
 #: (a - (b - (...)) is an Add and a Mul a level); sympy's assumption queries recurse about five Python
@@ -62,52 +59,3 @@ def _extent(root, known: dict, memo: dict) -> tuple[int, int]:
             todo.append((node, True))
             todo.extend((arg, False) for arg in node.args)
     return known[root] if root in known else memo[root]
-
-
-def constant_overflow_problems(formula: Formula) -> list[Diagnostic]:
-    """E110 for each constant part that is beyond the float range although its operands are not.
-
-    ``1e308**1e3`` or ``exp(1e5)`` is inf in TensorFlow, and sympy, asked for its digits by the checks,
-    computes them at a precision of millions of bits (a minute and more).
-    """
-    found: list = []
-    memo: dict = {}
-    for expr in [*formula.terms.values(), formula.expr]:
-        _float_of(expr, memo, found)
-    return [Diagnostic("E110", f"the constant {_shortened(_written(formula, node))} is too large for a float",
-                       formula.span_of(node), "the largest float is about 1.8e308; write inf for infinity")
-            for node in found]
-
-
-def _written(formula: Formula, node) -> str:
-    """A node as the formula writes it, where its span is known."""
-    span = formula.spans.get(node)
-    return formula.source[span.start:span.end] if span is not None else str(node)
-
-
-def _float_of(node, memo: dict, found: list) -> float | None:
-    """The value of a constant part in Python floats (None for anything else), noting overflows in ``found``."""
-    if node in memo:
-        return memo[node]
-    value = None
-    if node.is_Number or node.is_NumberSymbol:
-        value = float(node)
-    elif node.args:
-        values = [_float_of(arg, memo, found) for arg in node.args]
-        if None not in values and (node.is_Add or node.is_Mul or node.is_Pow or type(node) in FLOAT_FUNCTIONS):
-            try:
-                value = math.fsum(values) if node.is_Add else math.prod(values) if node.is_Mul else \
-                    values[0] ** values[1] if node.is_Pow else FLOAT_FUNCTIONS[type(node)](*values)
-            except OverflowError:
-                value = math.inf
-            except (ArithmeticError, ValueError):  # 1/0, log(-1): the stability warnings' business
-                value = None
-            value = value if isinstance(value, float) else None  # a complex power: not a float constant
-            if value is not None and math.isinf(value) and all(math.isfinite(v) for v in values):
-                found.append(node)
-    memo[node] = value
-    return value
-
-
-def _shortened(text: str, width: int = 32) -> str:
-    return text if len(text) <= width else text[:width - 3] + "..."

@@ -8,7 +8,8 @@ from . import functions
 from .builder import build_formula
 from .diagnostics import Diagnostic, sort_key
 from .errors import raise_for
-from .extent import constant_overflow_problems, expanded_extent_problems
+from .constants import constant_problems
+from .extent import expanded_extent_problems
 from .formula import Formula
 from .parser import parse_tree
 
@@ -24,7 +25,7 @@ def analyze(text: str) -> tuple[Formula | None, tuple[Diagnostic, ...]]:
         formula, problems = build_formula(text, tree)
     if formula is not None:
         # before anything walks the written-out formula or asks sympy for the digits of a constant
-        too_large = expanded_extent_problems(formula) or constant_overflow_problems(formula)
+        too_large = expanded_extent_problems(formula) or constant_problems(formula)
         if too_large:
             formula, problems = None, problems + too_large
     return formula, tuple(sorted(problems, key=sort_key))

@@ -204,6 +204,14 @@ LIMITS = [
     ("a power beyond floats", "softplus(w - 1e308**1e3)", [("E110", 1, 14)]),
     ("a tower of nines", "a**(9**9**9)", [("E110", 1, 5)]),
     ("the largest float", "a * 2**1023 * 1.7e308", []),
+    # sympy computes constant powers exactly: ten billion digits, or more than Python will print
+    ("a power below floats", "a * 10**-10**10", [("E110", 1, 5)]),
+    ("a power that rounds to 0", "a + 2**-20000 * b", [("E110", 1, 5)]),
+    ("the smallest power kept", "a * 2**-1000", []),
+    ("a power too long to compute exactly", "a * (1000001/1000000)**100000", [("E111", 1, 5)]),
+    ("a sum of powers too long to compute exactly", "a * ((1000001/1000000)**400 + (1000003/1000002)**400)",
+     [("E111", 1, 6)]),
+    ("a float power is cheap", "a * 1.000001**100000", []),
 ]
 
 

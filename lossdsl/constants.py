@@ -1,0 +1,124 @@
+"""Constant parts that floats cannot hold or that exact arithmetic cannot afford (E110, E111).
+
+TensorFlow computes a formula in floats, but sympy, asked by the checks, computes a constant part exactly:
+``1e308**1e3`` at a precision of millions of bits, ``10**-10**10`` with ten billion digits, and even
+``(1000001/1000000)**100000``, about 1.105, with 600,000 digits in numerator and denominator (10 s). Each
+such part is reported at its span before any check evaluates it. Runs after the extent check, which
+bounds the depth of the recursion here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from .diagnostics import Diagnostic
+from .formula import Formula
+from .ranges import FLOAT_FUNCTIONS
+
+#: Bits of an exact numerator or denominator past which a constant is E111: sympy computes far below it in
+#: microseconds, and Python refuses to print integers of more than 4,300 digits (about 14,000 bits).
+MAX_EXACT_BITS = 10_000
+
+
+class _Value(NamedTuple):
+    number: float | None  # the part's value in floats; None if it is not a real constant
+    bits: tuple | None  # bounds on the bits of its exact numerator and denominator; None if not exact
+
+
+_NOT_CONSTANT = _Value(None, None)
+
+
+def constant_problems(formula: Formula) -> list[Diagnostic]:
+    """E110 for a constant part beyond the float range although its operands are not (too large, or a
+    non-zero power that rounds to 0); E111 for one whose exact value would have too many digits."""
+    walker = _Constants()
+    for expr in [*formula.terms.values(), formula.expr]:
+        walker.value(expr)
+    return [_diagnostic(formula, node, problem, value) for node, problem, value in walker.found]
+
+
+def _diagnostic(formula: Formula, node, problem: str, value: float) -> Diagnostic:
+    written = _shortened(_written(formula, node))
+    span = formula.span_of(node)
+    if problem == "large":
+        return Diagnostic("E110", f"the constant {written} is too large for a float", span,
+                          "the largest float is about 1.8e308; write inf for infinity")
+    if problem == "small":
+        return Diagnostic("E110", f"the constant {written} is too small for a float", span,
+                          "the smallest float is about 5e-324; write 0 for zero")
+    return Diagnostic("E111", f"the constant {written} is too large to compute exactly", span,
+                      f"write its value as a decimal number: {value:.6g}")
+
+
+class _Constants:
+    """Float value and exact size of every constant part, memoized; problems in ``found``."""
+
+    def __init__(self):
+        self.memo: dict = {}
+        self.found: list = []
+
+    def value(self, node) -> _Value:
+        if node not in self.memo:
+            self.memo[node] = self._value(node)
+        return self.memo[node]
+
+    def _value(self, node) -> _Value:
+        if node.is_Rational:
+            return _Value(float(node), (node.p.bit_length(), node.q.bit_length()))
+        if node.is_Number or node.is_NumberSymbol:
+            return _Value(float(node), None)  # a Float or pi: sympy computes it at a fixed precision
+        if not node.args:
+            return _NOT_CONSTANT
+        values = [self.value(arg) for arg in node.args]
+        numbers = [v.number for v in values]
+        if None in numbers or not (node.is_Add or node.is_Mul or node.is_Pow or type(node) in FLOAT_FUNCTIONS):
+            return _NOT_CONSTANT
+        number = _float_value(node, numbers)
+        bits = _exact_bits(node, values)
+        if number is not None and math.isinf(number) and all(math.isfinite(n) for n in numbers):
+            self.found.append((node, "large", number))
+        elif node.is_Pow and number == 0.0 and numbers[0] != 0.0 and math.isfinite(numbers[1]):
+            self.found.append((node, "small", number))
+        elif bits is not None and max(bits) > MAX_EXACT_BITS and number is not None:
+            self.found.append((node, "exact", number))
+            bits = None  # reported here, not again for every part around it
+        return _Value(number, bits)
+
+
+def _float_value(node, numbers: list[float]) -> float | None:
+    try:
+        value = math.fsum(numbers) if node.is_Add else math.prod(numbers) if node.is_Mul else \
+            numbers[0] ** numbers[1] if node.is_Pow else FLOAT_FUNCTIONS[type(node)](*numbers)
+    except OverflowError:
+        value = math.inf
+    except (ArithmeticError, ValueError):  # 1/0, log(-1): the stability warnings' business
+        value = None
+    return value if isinstance(value, float) else None  # a complex power is not a float constant
+
+
+def _exact_bits(node, values: list[_Value]) -> tuple | None:
+    """Bounds on the bits of the numerator and denominator sympy's exact result has, or None."""
+    bits = [v.bits for v in values]
+    if None in bits:
+        return None
+    if node.is_Mul:
+        return sum(n for n, _ in bits), sum(d for _, d in bits)
+    if node.is_Add:  # a/b + c/d = (a*d + c*b) / (b*d)
+        denominator = sum(d for _, d in bits)
+        return max(n + denominator - d for n, d in bits) + len(bits), denominator
+    exponent = values[1].number if node.is_Pow else None
+    if exponent is not None and exponent.is_integer():
+        (n, d), times = bits[0], abs(exponent)
+        return (n * times, d * times) if exponent >= 0 else (d * times, n * times)
+    return None  # 2**(1/2) stays a root; exp(1) and friends stay symbolic
+
+
+def _written(formula: Formula, node) -> str:
+    """A node as the formula writes it, where its span is known."""
+    span = formula.spans.get(node)
+    return formula.source[span.start:span.end] if span is not None else str(node)
+
+
+def _shortened(text: str, width: int = 32) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."

@@ -26,11 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import lossdsl  # noqa: E402
 from lossdsl import CODES, LossError  # noqa: E402
-from grammar_formulas import derive, mutate  # noqa: E402
-
-SHAPES = {"L0.kernel": [4, 4], "L1.kernel": [10, 16], "L2.kernel": [16, 4], "L1.bias": [16], "dense_1.kernel": [4, 3],
-          "`dense-1`.kernel": [4, 4], "sub.dense1.kernel": [8, 3], "out.kernel": [4, 1], "bn.moving_mean": [2],
-          "y_true": [None, 4], "y_pred": [None, 4]}
+from grammar_formulas import REFERENCE_SHAPES as SHAPES, derive, mutate  # noqa: E402
 BUDGET_CPU_SECONDS = 1.0
 HANG_CPU_SECONDS = 30  # a watchdog on CPU time (the stability check keeps the wall-clock timer for itself)
 

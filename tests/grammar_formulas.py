@@ -18,6 +18,10 @@ from lossdsl.functions import BUILTINS
 FUNCTIONS = {name: (len(spec.tensors), [o.name for o in spec.options]) for name, spec in BUILTINS.items()}
 REFERENCES = ["L0.kernel", "L1.kernel", "L2.kernel", "L1.bias", "dense_1.kernel", "`dense-1`.kernel",
               "sub.dense1.kernel", "y_true", "y_pred", "L1.kernel.T", "out.kernel", "bn.moving_mean"]
+#: A shape for each reference above: derived formulas that pass the checks against it must also run.
+REFERENCE_SHAPES = {"L0.kernel": [4, 4], "L1.kernel": [10, 16], "L2.kernel": [16, 4], "L1.bias": [16],
+                    "dense_1.kernel": [4, 3], "`dense-1`.kernel": [4, 4], "sub.dense1.kernel": [8, 3],
+                    "out.kernel": [4, 1], "bn.moving_mean": [2], "y_true": [None, 4], "y_pred": [None, 4]}
 PARAMETERS = ["a", "b", "s", "lam", "w_1"]
 CONSTANTS = ["I", "pi", "inf"]
 KINDS = ["real", "positive", "nonneg", "const", "(0, 1)", "(-1, 1)", "(2, 3)", "posit", "(1, 0)"]

@@ -1,0 +1,35 @@
+"""Runs a checked formula in TensorFlow on random tensors of the grammar's reference shapes: its value and
+the gradient with respect to every parameter. Shared by the suite and the long fuzz run of the lowering."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+import lossdsl
+from lossdsl.lower import lower
+
+from grammar_formulas import REFERENCE_SHAPES
+
+BATCH = 3
+
+
+def reference_values(seed: int = 0) -> dict[str, tf.Tensor]:
+    """A tensor for every reference; targets and predictions in (0, 1), as losses expect."""
+    rng = np.random.default_rng(seed)
+    values = {name: tf.constant(rng.normal(size=[BATCH if d is None else d for d in shape]), tf.float32)
+              for name, shape in REFERENCE_SHAPES.items()}
+    for target in ("y_true", "y_pred"):
+        values[target] = tf.constant(rng.uniform(0.05, 0.95, size=(BATCH, 4)), tf.float32)
+    return values
+
+
+def run_formula(text: str, references: dict[str, tf.Tensor]) -> tuple[tf.Tensor, list]:
+    """(loss, gradients) of a formula without errors; anything raised but LossError is a lossdsl bug."""
+    formula = lossdsl.parse(text)
+    lowered = lower(formula)
+    params = {name: tf.Variable(0.7) for name in formula.params}
+    inputs = {name: references[name] for name in formula.references}
+    with tf.GradientTape() as tape:
+        loss = lowered({**inputs, **{name: variable.read_value() for name, variable in params.items()}})[""]
+    return loss, tape.gradient(loss, list(params.values()))

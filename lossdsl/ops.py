@@ -303,15 +303,30 @@ def _slice_text(bounds) -> str:
     return ":".join(parts if parts[2] else parts[:2])
 
 
-def _data_loss(loss_class, **option_types):
-    """Keras' own per-sample loss, averaged over the batch (Keras' default reduction), in the formula's dtype."""
+def _data_loss(loss_class, same_shape: bool = True, **option_types):
+    """Keras' own per-sample loss, averaged over the batch (Keras' default reduction), in the formula's dtype.
+
+    The shape check lets the pair broadcast (``bce(y_true, logit)`` with one scalar logit), but some Keras
+    losses insist on equal ranks, so the pair is broadcast first; sparse_cce's labels have a rank less.
+    """
     def rule(node):
         options = {name: convert(value) for (name, convert), value in zip(option_types.items(), node.options)}
         shown = ", ".join(f"{k}={v}" for k, v in {**options, "reduction": None}.items())
+        prepare = _broadcast_pair if same_shape else lambda y_true, y_pred: (y_true, y_pred)
         return Op(lambda y_true, y_pred: tf.reduce_mean(
-            _keras_loss(loss_class, y_pred.dtype.name, **options)(y_true, y_pred)),
+            _keras_loss(loss_class, y_pred.dtype.name, **options)(*prepare(y_true, y_pred))),
             node.args[:2], f"tf.reduce_mean(keras.losses.{loss_class.__name__}({shown})({{0}}, {{1}}))")
     return rule
+
+
+def _broadcast_pair(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    if x.shape.as_list() == y.shape.as_list():  # the usual case: nothing to do, not even an op
+        return x, y
+    longer = x if x.shape.rank > y.shape.rank else y
+    if abs(x.shape.rank - y.shape.rank) == 1 and longer.shape[-1] == 1:
+        return x, y  # labels (n,) with predictions (n, 1): Keras squeezes the 1 itself, per sample
+    shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(y))
+    return tf.broadcast_to(x, shape), tf.broadcast_to(y, shape)
 
 
 def registered(node):
@@ -370,6 +385,6 @@ OPS: dict[type, Callable] = {
     nodes.Huber: _data_loss(keras.losses.Huber, delta=float),
     nodes.BCE: _data_loss(keras.losses.BinaryCrossentropy, from_logits=bool),
     nodes.CCE: _data_loss(keras.losses.CategoricalCrossentropy, from_logits=bool),
-    nodes.SparseCCE: _data_loss(keras.losses.SparseCategoricalCrossentropy, from_logits=bool),
+    nodes.SparseCCE: _data_loss(keras.losses.SparseCategoricalCrossentropy, same_shape=False, from_logits=bool),
     nodes.KLD: _data_loss(keras.losses.KLDivergence),
 }

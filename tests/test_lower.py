@@ -208,6 +208,18 @@ def test_data_loss_value_and_gradient(src, kind, np_reference, tf_reference):
                              lambda t: tf_reference(t.y_true, t.y_pred))
 
 
+@pytest.mark.parametrize("src, kind, np_reference, tf_reference", [
+    ("bce(y_true, b, from_logits=1)", "binary",
+     lambda e: (np.maximum(e.b, 0) - e.b * e.y_true + np.log1p(np.exp(-np.abs(e.b)))).mean(),
+     lambda t: tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(t.y_true, t.b + tf.zeros_like(t.y_true)))),
+    ("mse(y_true, b)", "regression", lambda e: ((e.y_true - e.b) ** 2).mean(),
+     lambda t: tf.reduce_mean(tf.square(t.y_true - t.b))),
+])
+def test_a_data_loss_broadcasts_its_pair(src, kind, np_reference, tf_reference):
+    """The shape check lets a scalar stand for every prediction; Keras' bce alone insists on equal ranks."""
+    check_value_and_gradient(src, {**_targets(kind), "b": np.float32(0.3)}, np_reference, tf_reference)
+
+
 def env_of(**short):
     return {NAMES[k]: tf.constant(v) for k, v in short.items()}
 

@@ -320,10 +320,13 @@ def _data_loss(loss_class, same_shape: bool = True, **option_types):
 
 
 def _broadcast_pair(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    if x.shape.rank == 0 and y.shape.rank == 0:  # mse(3, b): Keras reduces over the last axis, so give it one
+        return tf.reshape(x, [1]), tf.reshape(y, [1])
     if x.shape.as_list() == y.shape.as_list():  # the usual case: nothing to do, not even an op
         return x, y
-    longer = x if x.shape.rank > y.shape.rank else y
-    if abs(x.shape.rank - y.shape.rank) == 1 and longer.shape[-1] == 1:
+    longer, shorter = (x, y) if x.shape.rank > y.shape.rank else (y, x)
+    if longer.shape.rank == shorter.shape.rank + 1 and longer.shape[-1] == 1 and \
+            longer.shape[:-1].is_compatible_with(shorter.shape):
         return x, y  # labels (n,) with predictions (n, 1): Keras squeezes the 1 itself, per sample
     shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(y))
     return tf.broadcast_to(x, shape), tf.broadcast_to(y, shape)

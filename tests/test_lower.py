@@ -214,6 +214,12 @@ def test_data_loss_value_and_gradient(src, kind, np_reference, tf_reference):
      lambda t: tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(t.y_true, t.b + tf.zeros_like(t.y_true)))),
     ("mse(y_true, b)", "regression", lambda e: ((e.y_true - e.b) ** 2).mean(),
      lambda t: tf.reduce_mean(tf.square(t.y_true - t.b))),
+    ("mse(y_true[:, :1], b * y_pred[0])", "regression",  # (5, 1) against (3,): a (5, 3) broadcast
+     lambda e: ((e.y_true[:, :1] - e.b * e.y_pred[0]) ** 2).mean(),
+     lambda t: tf.reduce_mean(tf.square(t.y_true[:, :1] - t.b * t.y_pred[0]))),
+    ("mae(y_true[0, 0], b) + huber(0.5, b)", "regression",  # scalar pairs: Keras wants a last axis
+     lambda e: np.abs(e.y_true[0, 0] - e.b) + _huber(np.asarray(e.b - 0.5), 1.0),
+     lambda t: tf.abs(t.y_true[0, 0] - t.b) + 0.5 * tf.square(t.b - 0.5)),
 ])
 def test_a_data_loss_broadcasts_its_pair(src, kind, np_reference, tf_reference):
     """The shape check lets a scalar stand for every prediction; Keras' bce alone insists on equal ranks."""

@@ -13,12 +13,14 @@ from grammar_formulas import REFERENCE_SHAPES, derive, mutate
 
 
 def accepted_formulas(seed: int, count: int) -> Iterator[str]:
-    """``count`` derivations (some mutated) that check() accepts against REFERENCE_SHAPES (about 1 in 11)."""
+    """``count`` derivations (some hostile, some mutated) that check() accepts against REFERENCE_SHAPES
+    (about 1 in 11) and that name no output beyond them (``y_pred.kernel`` selects an output)."""
     rng = random.Random(seed)
     while count:
-        text = derive(rng, max_depth=rng.choice([2, 3, 4, 5]), hostile=False)
+        text = derive(rng, max_depth=rng.choice([2, 3, 4, 5]), hostile=rng.random() < 0.3)
         text = mutate(rng, text) if rng.random() < 0.3 else text
-        if not any(d.is_error for d in lossdsl.check(text, shapes=REFERENCE_SHAPES)):
+        if not any(d.is_error for d in lossdsl.check(text, shapes=REFERENCE_SHAPES)) and \
+                set(lossdsl.parse(text).references) <= set(REFERENCE_SHAPES):
             count -= 1
             yield text
 

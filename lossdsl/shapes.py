@@ -300,7 +300,7 @@ class ShapeChecker:
         if any(identities) and shape is not None:
             if shape == SCALAR:
                 raise _unsized_identity()
-            if len(shape) != 2 or None not in shape and shape[0] != shape[1]:
+            if len(shape) != 2 or shape[0] != shape[1]:  # (None, 4): square for a batch of 4 only
                 raise ShapeError("E307", f"I cannot be sized from {describe(shape)}: it needs a square matrix",
                                  "use eye(n) for an identity of a chosen size")
         return shape

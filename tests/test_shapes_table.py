@@ -60,6 +60,7 @@ SHAPE_ERRORS = [
     ("norm(I)", "E307", 1, 1, "I has no size here"),
     ("I", "E307", 1, 1, "eye(n)"),
     ("norm(L1.kernel - I)", "E307", 1, 6, "cannot be sized from (10, 16)"),
+    ("norm(y_pred * I)", "E307", 1, 6, "cannot be sized from (None, 4)"),
     ("norm(L1.bias - I)", "E307", 1, 6, "(16,)"),
     ("norm(I + 1)", "E307", 1, 6, "no size"),
     ("trace(I)", "E307", 1, 1, "no size"),

@@ -163,3 +163,15 @@ def test_sparse_labels_against_a_classifier():
     expected = float(keras.losses.sparse_categorical_crossentropy(labels, classifier(x)).numpy().mean()) \
         + 0.1 * float(tf.norm(classifier.get_layer("probs").kernel))
     assert model.evaluate(x, labels, batch_size=8, verbose=0) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_warning_on_load_points_at_the_load_model_line(tmp_path):
+    with pytest.warns(lossdsl.LossWarning):
+        model = lossdsl.attach(models.functional(), "mse(y_true, y_pred) + a * norm(hidden.kernel)\nwhere a: real")
+    path = tmp_path / "unbounded.keras"
+    model.save(path)
+    with pytest.warns(lossdsl.LossWarning, match="W401") as caught:
+        line = sys._getframe().f_lineno + 1
+        keras.models.load_model(path)
+    assert [(w.filename, w.lineno) for w in caught if issubclass(w.category, lossdsl.LossWarning)] == \
+        [(__file__, line)]

@@ -16,7 +16,7 @@ from .diagnostics import Diagnostic
 from .formula import DEFAULT_INIT, IDENTITY, LAYER_INDEX, TARGETS, Formula, Parameter, Reference, \
     parameter_symbol, term_symbol
 from .parser import span_of as parser_span_of
-from .source import Source, Span
+from .source import Source, Span, shortened
 
 CONSTANTS = {"pi": sympy.pi}
 RESERVED = {*TARGETS, "I", "pi", "inf"}
@@ -105,7 +105,7 @@ class FormulaBuilder:
         value = float(token)
         if math.isfinite(value):
             return value
-        self.report("E110", f"the number {_shortened(str(token))} is too large for a float", span_of(token),
+        self.report("E110", f"the number {shortened(str(token), 24)} is too large for a float", span_of(token),
                     "the largest float is about 1.8e308; write inf for infinity")
         return None
 
@@ -311,11 +311,6 @@ class FormulaBuilder:
 def _needs_quotes(part: str) -> bool:
     """A name part written in backticks in a reference's text: not an identifier, or one that reads as L<i>."""
     return not part.isidentifier() or LAYER_INDEX.fullmatch(part) is not None
-
-
-def _shortened(text: str, width: int = 24) -> str:
-    return text if len(text) <= width else text[:width - 3] + "..."
-
 
 def build_formula(text: str, tree: Tree) -> tuple[Formula | None, list[Diagnostic]]:
     """The Formula for a parse tree, and every diagnostic found while building it."""

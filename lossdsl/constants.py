@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 from .diagnostics import Diagnostic
 from .formula import Formula
-from .ranges import FLOAT_FUNCTIONS
+from .ranges import FLOAT_FUNCTIONS, float_operation
+from .source import shortened
 
 #: Bits of an exact numerator or denominator past which a constant is E111: sympy computes far below it in
 #: microseconds, and Python refuses to print integers of more than 4,300 digits (about 14,000 bits).
@@ -39,7 +40,7 @@ def constant_problems(formula: Formula) -> list[Diagnostic]:
 
 
 def _diagnostic(formula: Formula, node, problem: str, value: float) -> Diagnostic:
-    written = _shortened(_written(formula, node))
+    written = shortened(_written(formula, node), 32)
     span = formula.span_of(node)
     if problem == "large":
         return Diagnostic("E110", f"the constant {written} is too large for a float", span,
@@ -88,8 +89,7 @@ class _Constants:
 
 def _float_value(node, numbers: list[float]) -> float | None:
     try:
-        value = math.fsum(numbers) if node.is_Add else math.prod(numbers) if node.is_Mul else \
-            numbers[0] ** numbers[1] if node.is_Pow else FLOAT_FUNCTIONS[type(node)](*numbers)
+        value = float_operation(node, numbers)
     except OverflowError:
         value = math.inf
     except (ArithmeticError, ValueError):  # 1/0, log(-1): the stability warnings' business
@@ -118,7 +118,3 @@ def _written(formula: Formula, node) -> str:
     """A node as the formula writes it, where its span is known."""
     span = formula.spans.get(node)
     return formula.source[span.start:span.end] if span is not None else str(node)
-
-
-def _shortened(text: str, width: int = 32) -> str:
-    return text if len(text) <= width else text[:width - 3] + "..."

@@ -294,6 +294,21 @@ FLOAT_FUNCTIONS = {sympy.exp: math.exp, sympy.log: math.log, sympy.Abs: abs, sym
                    sympy.cos: math.cos, sympy.tanh: math.tanh}
 
 
+def float_operation(expr: sympy.Basic, values: list[float]) -> float | complex:
+    """``expr``'s own operation (a sum, product, power or FLOAT_FUNCTIONS) on its arguments' float values.
+
+    Raises what Python raises: OverflowError, ZeroDivisionError, ValueError (log(-1)), KeyError for an
+    operation with no float version; a negative number to a fractional power is complex.
+    """
+    if expr.is_Add:
+        return math.fsum(values)
+    if expr.is_Mul:
+        return math.prod(values)
+    if expr.is_Pow:
+        return values[0] ** values[1]
+    return FLOAT_FUNCTIONS[type(expr)](*values)
+
+
 def _float_value(expr: sympy.Basic) -> float | None:
     """A constant in Python floats (None if it overflows, is complex or has no float version)."""
     try:
@@ -302,9 +317,7 @@ def _float_value(expr: sympy.Basic) -> float | None:
         values = [_float_value(arg) for arg in expr.args]
         if None in values:
             return None
-        if expr.is_Add or expr.is_Mul:
-            return math.fsum(values) if expr.is_Add else math.prod(values)
-        value = values[0] ** values[1] if expr.is_Pow else FLOAT_FUNCTIONS[type(expr)](*values)
+        value = float_operation(expr, values)
         return value if isinstance(value, float) else float(value) if isinstance(value, int) else None
     except (ArithmeticError, ValueError, TypeError, KeyError):  # OverflowError, log(-1), complex powers
         return None

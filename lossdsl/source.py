@@ -23,6 +23,11 @@ class Span:
         return Span(min(self.start, other.start), max(self.end, other.end))
 
 
+def shortened(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters with "..." when longer, for quoting user text in a message."""
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 @dataclass(frozen=True)
 class Position:
     """A 1-based line and column."""

@@ -6,9 +6,9 @@ import functools
 
 from . import functions
 from .builder import build_formula
+from .constants import constant_problems
 from .diagnostics import Diagnostic, sort_key
 from .errors import raise_for
-from .constants import constant_problems
 from .extent import expanded_extent_problems
 from .formula import Formula
 from .parser import parse_tree

@@ -17,7 +17,7 @@ from .diagnostics import render_text, sort_key
 from .errors import LossError, raise_for, warn
 from .frontend import parse
 from .parameters import constrain, unconstrain
-from .shapes import infer_shapes
+from .shapes import infer_shapes, is_scalar
 from .source import Source
 
 
@@ -148,11 +148,6 @@ class FormulaTerm(keras.layers.Layer):
         return {**children, **{f"parameter_{name}": raw for name, raw in self._raw.items()}}
 
 
-def _is_scalar(shape: tuple | None) -> bool:
-    """Known to hold one value: () or all ones. An unknown shape counts, so nothing is silently dropped."""
-    return shape is None or all(d == 1 for d in shape)
-
-
 def _select_output(value, resolved):
     """One output of a multi-output model's targets or predictions (a dict by name, or a list)."""
     if resolved.output_index is None or value is None:
@@ -176,7 +171,7 @@ class FormulaModel(keras.Model):
                                 name="formula")
         self.term.bind(model)
         # Scalar terms are logged (SPEC 2): the mean of a tensor term (W.T @ W - I) says little and costs a step.
-        names = [name for name, shape in self.term.term_shapes.items() if name and _is_scalar(shape)]
+        names = [name for name, shape in self.term.term_shapes.items() if name and is_scalar(shape)]
         names += list(self.term.formula.params)
         self.formula_metrics = {name: keras.metrics.Mean(name=log) for name, log in _log_names(names).items()}
 

@@ -51,6 +51,11 @@ def _is_shape(shape) -> bool:
         d is None or isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
 
 
+def is_scalar(shape: Shape) -> bool:
+    """Not known to hold more than one value: () or all ones, or an unknown shape (nothing to report)."""
+    return shape is None or all(d == 1 for d in shape)
+
+
 def describe(shape: Shape) -> str:
     if shape is None:
         return "unknown"
@@ -214,7 +219,7 @@ class ShapeChecker:
             result[name] = self.shape(definition)
             self.shapes[term_symbol(name, definition)] = result[name]
         loss = result[""] = self.shape(self.formula.expr)
-        if loss is not None and any(d != 1 for d in loss):
+        if not is_scalar(loss):
             self.problem(self.formula.expr, "E303", f"the loss has shape {describe(loss)}; it must be a scalar",
                          "reduce it, for example with sum(...), mean(...) or norm(...)")
         return result

@@ -21,8 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from lossdsl import LossError  # noqa: E402
-from formula_runner import reference_values, run_formula  # noqa: E402
-from test_lower_fuzz import accepted_formulas  # noqa: E402
+from formula_runner import accepted_formulas, reference_values, run_formula  # noqa: E402
 
 
 def run(count: int, seed: int, failures_path: Path) -> dict:

@@ -1,7 +1,11 @@
-"""Runs a checked formula in TensorFlow on random tensors of the grammar's reference shapes: its value and
-the gradient with respect to every parameter. Shared by the suite and the long fuzz run of the lowering."""
+"""Formulas the checks accept, run in TensorFlow on random tensors of the grammar's reference shapes: their
+value and the gradient with respect to every parameter. Shared by the suite and the long fuzz run of the
+lowering (benchmarks/fuzz_lower.py)."""
 
 from __future__ import annotations
+
+import random
+from typing import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -9,9 +13,22 @@ import tensorflow as tf
 import lossdsl
 from lossdsl.lower import lower
 
-from grammar_formulas import REFERENCE_SHAPES
+from grammar_formulas import REFERENCE_SHAPES, derive, mutate
 
 BATCH = 3
+
+
+def accepted_formulas(seed: int, count: int) -> Iterator[str]:
+    """``count`` derivations (some hostile, some mutated) that check() accepts against REFERENCE_SHAPES
+    (about 1 in 11) and that name no output beyond them (``y_pred.kernel`` selects an output)."""
+    rng = random.Random(seed)
+    while count:
+        text = derive(rng, max_depth=rng.choice([2, 3, 4, 5]), hostile=rng.random() < 0.3)
+        text = mutate(rng, text) if rng.random() < 0.3 else text
+        if not any(d.is_error for d in lossdsl.check(text, shapes=REFERENCE_SHAPES)) and \
+                set(lossdsl.parse(text).references) <= set(REFERENCE_SHAPES):
+            count -= 1
+            yield text
 
 
 def reference_values(seed: int = 0) -> dict[str, tf.Tensor]:

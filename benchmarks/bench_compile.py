@@ -23,9 +23,9 @@ import warnings
 import keras
 
 import lossdsl
-from lossdsl import stability
-from lossdsl.frontend import analyze
-from lossdsl.lower import lower
+from lossdsl.analysis import stability
+from lossdsl.language.frontend import analyze
+from lossdsl.lowering.lower import lower
 from timing import row
 
 CLASSIC = "a*norm(L1.kernel)+norm(L2.kernel)"

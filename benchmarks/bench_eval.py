@@ -48,7 +48,7 @@ def compiled(src: str, model, jit: bool):
 def weighted_norms(model, jit: bool, rounds: int, calls: int) -> dict:
     """Sum of 8 weighted kernel norms: compiled against hand-written."""
     import tensorflow as tf
-    from lossdsl.parameters import unconstrain
+    from lossdsl.lowering.parameters import unconstrain
     term, ours = compiled(weighted_norms_formula(), model, jit)
     kernels = [layer.kernel for layer in model.layers]
     raws = [tf.Variable(unconstrain(term.formula.params[f"a{i}"], 0.5 + 0.1 * i)) for i in range(LAYERS)]
@@ -69,7 +69,7 @@ REPEATED = "norm(L0.kernel)**2 + a*norm(L0.kernel) + norm(L0.kernel)*norm(L1.ker
 def repeated_subexpression(model, jit: bool, rounds: int, calls: int) -> dict:
     """A formula using norm(W1) three times, against hand-written code that computes it three times."""
     import tensorflow as tf
-    from lossdsl.parameters import unconstrain
+    from lossdsl.lowering.parameters import unconstrain
     term, ours = compiled(REPEATED, model, jit)
     w1, w2 = model.layers[0].kernel, model.layers[1].kernel
     raw = tf.Variable(unconstrain(term.formula.params["a"], 0.5))

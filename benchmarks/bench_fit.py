@@ -21,8 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 import lossdsl
-from lossdsl.formula import Parameter
-from lossdsl.parameters import unconstrain
+from lossdsl.language.formula import Parameter
+from lossdsl.lowering.parameters import unconstrain
 from timing import print_results, row
 
 FIT_GOAL = 1.03

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 import lossdsl
-from lossdsl.extent import MAX_EXPANDED_DEPTH
-from lossdsl.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
+from lossdsl.language.extent import MAX_EXPANDED_DEPTH
+from lossdsl.language.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
 
 BUDGET = 1.0  # CPU seconds for one formula
 
@@ -54,7 +54,7 @@ def measure() -> list[dict]:
     lossdsl.check("a")  # the parser's tables, sympy's imports
     rows = []
     for name, text in inputs().items():
-        lossdsl.frontend.analyze.cache_clear()
+        lossdsl.language.frontend.analyze.cache_clear()
         started = time.process_time()
         diagnostics = lossdsl.check(text)
         seconds = time.process_time() - started

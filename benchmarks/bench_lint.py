@@ -78,7 +78,7 @@ def generate_formulas(count: int, seed: int = 0) -> list[str]:
 def lint_rate(count: int = 2000, seed: int = 0) -> dict:
     """Formulas checked per second by ``lossdsl.check`` in one process, every text distinct (no cache hits)."""
     import lossdsl
-    from lossdsl.frontend import analyze
+    from lossdsl.language.frontend import analyze
     formulas = generate_formulas(count, seed)
     lossdsl.check("norm(L0.kernel)")  # builds the parser once, as any long-running process would
     analyze.cache_clear()  # a second run in the same process must not find the texts cached

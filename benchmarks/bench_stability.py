@@ -23,7 +23,7 @@ BIG_GOAL_S = 1.0  # a formula of 50 terms and 10 parameters
 
 
 def _forget() -> None:
-    from lossdsl import stability
+    from lossdsl.analysis import stability
     stability._check.cache_clear()
     stability._VERDICTS.clear()
 
@@ -31,12 +31,12 @@ def _forget() -> None:
 def typical(count: int, rounds: int) -> list[dict]:
     """Microseconds per formula: the first pass (nothing remembered) and the best later pass."""
     import lossdsl
-    from lossdsl.stability import check_stability
+    from lossdsl.analysis.stability import check_stability
     formulas = [lossdsl.parse(text) for text in generate_formulas(count)]
     check_stability(lossdsl.parse("a*norm(L0.kernel)"))  # sympy's own first-use costs
     passes = []
     for round_ in range(rounds):
-        from lossdsl import stability
+        from lossdsl.analysis import stability
         stability._check.cache_clear()  # each pass checks every formula again...
         if round_ == 0:
             _forget()  # ...and the first one also without the verdicts remembered by shape
@@ -53,7 +53,7 @@ def typical(count: int, rounds: int) -> list[dict]:
 def big(rounds: int) -> dict:
     """Seconds for the 50-term, 10-parameter formula of the tests, nothing remembered."""
     import lossdsl
-    from lossdsl.stability import check_stability
+    from lossdsl.analysis.stability import check_stability
     from test_stability import big_formula
     formula = lossdsl.parse(big_formula(broken=True))
     times = []

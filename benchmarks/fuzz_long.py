@@ -92,7 +92,7 @@ def run(count: int, seed: int, failures_path: Path) -> dict:
         for index in range(count):
             kind, text = generate(rng)
             kinds[kind] += 1
-            lossdsl.frontend.analyze.cache_clear()  # time each input from scratch
+            lossdsl.language.frontend.analyze.cache_clear()  # time each input from scratch
             cpu, wall = time.process_time(), time.perf_counter()
             signal.setitimer(signal.ITIMER_VIRTUAL, HANG_CPU_SECONDS)
             try:

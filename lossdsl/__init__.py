@@ -5,13 +5,13 @@ The pipeline, one module per stage: ``parser`` (text -> tree) -> ``builder`` (tr
 Importing this package does not import TensorFlow.
 """
 
-from .checks import check
-from .diagnostics import CODES, Diagnostic
-from .errors import LossError, LossNameError, LossShapeError, LossSyntaxError, LossWarning
-from .formula import Formula, Parameter, Reference
-from .frontend import parse
-from .functions import register_function, unregister_function
-from .source import Source, Span
+from .analysis.checks import check
+from .language.diagnostics import CODES, Diagnostic
+from .language.errors import LossError, LossNameError, LossShapeError, LossSyntaxError, LossWarning
+from .language.formula import Formula, Parameter, Reference
+from .language.frontend import parse
+from .language.functions import register_function, unregister_function
+from .language.source import Source, Span
 
 __all__ = [
     "CODES", "Diagnostic", "Formula", "LossError", "LossNameError", "LossShapeError", "LossSyntaxError",

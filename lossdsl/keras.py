@@ -11,14 +11,14 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from . import lower as lowering
-from .checks import check
-from .diagnostics import render_text, sort_key
-from .errors import LossError, raise_for, warn
-from .frontend import parse
-from .parameters import constrain, unconstrain
-from .shapes import infer_shapes, is_scalar
-from .source import Source
+from .lowering import lower as lowering
+from .analysis.checks import check
+from .language.diagnostics import render_text, sort_key
+from .language.errors import LossError, raise_for, warn
+from .language.frontend import parse
+from .lowering.parameters import constrain, unconstrain
+from .analysis.shapes import infer_shapes, is_scalar
+from .language.source import Source
 
 
 @tf.custom_gradient
@@ -67,7 +67,7 @@ class FormulaTerm(keras.layers.Layer):
     # ----------------------------------------------------------------- binding
     def bind(self, model) -> FormulaTerm:
         """Resolve the formula's references against ``model`` and lower it; raise LossError if it cannot be."""
-        from .resolve import resolve_references
+        from .analysis.resolve import resolve_references
         diagnostics = check(self.source, model=model)
         raise_for(diagnostics, self.source)
         for finding in diagnostics:  # warnings do not stop training, but they are said once, with the fix
@@ -84,7 +84,7 @@ class FormulaTerm(keras.layers.Layer):
     @property
     def term_shapes(self) -> dict[str, tuple | None]:
         """The static shape of each named term and of the loss (key ``""``), from the bound model."""
-        from .resolve import resolved_shapes
+        from .analysis.resolve import resolved_shapes
         shapes, _ = infer_shapes(self.formula, resolved_shapes(self.formula, self._resolved))
         return shapes
 

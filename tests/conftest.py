@@ -3,7 +3,7 @@
 import pytest
 
 import lossdsl
-from lossdsl.source import Source
+from lossdsl.language.source import Source
 
 
 def where(source: str, diagnostic) -> tuple:

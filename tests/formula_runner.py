@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 import lossdsl
-from lossdsl.lower import lower
+from lossdsl.lowering.lower import lower
 
 from grammar_formulas import REFERENCE_SHAPES, derive, mutate
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import re
 
-from lossdsl.functions import BUILTINS
+from lossdsl.language.functions import BUILTINS
 
 FUNCTIONS = {name: (len(spec.tensors), [o.name for o in spec.options]) for name, spec in BUILTINS.items()}
 REFERENCES = ["L0.kernel", "L1.kernel", "L2.kernel", "L1.bias", "dense_1.kernel", "`dense-1`.kernel",

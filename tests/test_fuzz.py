@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import lossdsl
 from lossdsl import CODES, Diagnostic, Source
-from lossdsl.diagnostics import render_github, render_json, render_text
-from lossdsl.shapes import check_shapes
+from lossdsl.language.diagnostics import render_github, render_json, render_text
+from lossdsl.analysis.shapes import check_shapes
 
 from grammar_formulas import REPLACEMENTS, TOKEN_EDITS, derive, edit_tokens, mutate, tokens
 from test_parse_table import PARSES, TERMS
@@ -171,7 +171,7 @@ PATHOLOGICAL = {
 @pytest.mark.parametrize("name", list(PATHOLOGICAL))
 def test_pathological_input_is_diagnosed_quickly(name):
     text, codes = PATHOLOGICAL[name]
-    lossdsl.frontend.analyze.cache_clear()
+    lossdsl.language.frontend.analyze.cache_clear()
     started = time.perf_counter()
     diagnostics = check_well_formed(text)
     elapsed = time.perf_counter() - started
@@ -194,9 +194,9 @@ MANY_PARAMETERS = {
 @pytest.mark.parametrize("name", list(MANY_PARAMETERS))
 def test_thousands_of_parameters_in_the_front_end(name):
     text = MANY_PARAMETERS[name]
-    lossdsl.frontend.analyze.cache_clear()
+    lossdsl.language.frontend.analyze.cache_clear()
     started = time.perf_counter()
-    formula, diagnostics = lossdsl.frontend.analyze(text)
+    formula, diagnostics = lossdsl.language.frontend.analyze(text)
     shape_problems = check_shapes(formula, {})
     elapsed = time.perf_counter() - started
     print(f"{name}: {elapsed:.3f} s")

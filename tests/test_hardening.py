@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import lossdsl
-from lossdsl.asymptotics import MAX_NESTED_FUNCTIONS
+from lossdsl.analysis.asymptotics import MAX_NESTED_FUNCTIONS
 from lossdsl.cli import main as lossdsl_main
-from lossdsl.extent import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES
-from lossdsl.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
-from lossdsl.stability import WORK_LIMIT
+from lossdsl.language.extent import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES
+from lossdsl.language.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
+from lossdsl.analysis.stability import WORK_LIMIT
 
 from conftest import where
 
@@ -54,7 +54,7 @@ def _has_string_argument(call: ast.Call) -> bool:
 
 
 def test_the_package_never_evaluates_code():
-    sources = sorted(PACKAGE.glob("*.py"))
+    sources = sorted(PACKAGE.rglob("*.py"))
     assert len(sources) > 10
     assert [use for path in sources for use in forbidden_uses(path)] == []
 
@@ -262,7 +262,7 @@ def in_a_deep_stack(depth: int, function):
 def test_a_formula_at_the_depth_limit_works_from_a_deep_caller():
     """Everything that walks the written-out formula stays inside Python's recursion limit."""
     import tensorflow as tf
-    from lossdsl.lower import lower
+    from lossdsl.lowering.lower import lower
     text = chain_of_terms(MAX_EXPANDED_DEPTH - 1, function="sin")
 
     def use():
@@ -271,7 +271,7 @@ def test_a_formula_at_the_depth_limit_works_from_a_deep_caller():
 
     diagnostics, latex, expanded, lowered = in_a_deep_stack(150, use)
     assert not [d for d in diagnostics if d.is_error]
-    assert latex.count(r"\sin") == MAX_EXPANDED_DEPTH - 1 and expanded.count(lossdsl.nodes.sympy.sin) == 159
+    assert latex.count(r"\sin") == MAX_EXPANDED_DEPTH - 1 and expanded.count(lossdsl.language.nodes.sympy.sin) == 159
     expected = 0.5
     for _ in range(MAX_EXPANDED_DEPTH - 1):
         expected = np.sin(expected)
@@ -291,8 +291,8 @@ def test_a_formula_at_the_depth_limit_works_from_a_deep_caller():
 def test_formerly_crashing_inputs_are_handled(text):
     for seed in range(5):  # sympy shuffles its assumption handlers with the global random generator
         random.seed(seed)
-        lossdsl.frontend.analyze.cache_clear()
-        lossdsl.stability._check.cache_clear()
+        lossdsl.language.frontend.analyze.cache_clear()
+        lossdsl.analysis.stability._check.cache_clear()
         diagnostics = lossdsl.check(text)
         assert all(0 <= d.span.start <= d.span.end <= len(text) for d in diagnostics)
         if not any(d.is_error for d in diagnostics):

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import lossdsl
-from lossdsl.parameters import constrain, unconstrain
+from lossdsl.lowering.parameters import constrain, unconstrain
 
 softplus = tf.math.softplus
 

@@ -9,9 +9,9 @@ import sympy
 import tensorflow as tf
 
 import lossdsl
-from lossdsl import nodes
-from lossdsl.lower import lower
-from lossdsl.ops import OPS
+from lossdsl.language import nodes
+from lossdsl.lowering.lower import lower
+from lossdsl.lowering.ops import OPS
 
 rng = np.random.default_rng(0)
 # Short names for the test tensors, and the reference text each stands for in formulas.

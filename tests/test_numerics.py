@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import lossdsl
 import lossdsl.keras
-from lossdsl.lower import lower
+from lossdsl.lowering.lower import lower
 
 INF, NAN = math.inf, math.nan
 

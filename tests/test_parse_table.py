@@ -12,9 +12,10 @@ import sympy
 from sympy import Float, Integer, Rational, Symbol, Tuple, oo, pi, srepr
 
 import lossdsl
-from lossdsl import functions, nodes
-from lossdsl.formula import IDENTITY
-from lossdsl.source import Span
+from lossdsl.language import functions
+from lossdsl.language import nodes
+from lossdsl.language.formula import IDENTITY
+from lossdsl.language.source import Span
 
 
 # ------------------------------------------------------------------ tree builders

@@ -6,8 +6,8 @@ import pytest
 
 import lossdsl
 from lossdsl.cli import main
-from lossdsl.pyscan import find_formulas
-from lossdsl.source import Source
+from lossdsl.cli.pyscan import find_formulas
+from lossdsl.language.source import Source
 
 # Line numbers below are those of this text; columns are counted by hand.
 MODULE = '''\

@@ -5,12 +5,12 @@ import re
 
 import pytest
 
-from lossdsl.asymptotics import MAX_NESTED_FUNCTIONS
-from lossdsl.diagnostics import CODES
-from lossdsl.extent import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES
-from lossdsl.functions import BUILTINS
-from lossdsl.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
-from lossdsl.stability import WORK_LIMIT
+from lossdsl.analysis.asymptotics import MAX_NESTED_FUNCTIONS
+from lossdsl.language.diagnostics import CODES
+from lossdsl.language.extent import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES
+from lossdsl.language.functions import BUILTINS
+from lossdsl.language.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
+from lossdsl.analysis.stability import WORK_LIMIT
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

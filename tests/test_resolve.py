@@ -6,11 +6,11 @@ import keras
 import pytest
 
 import lossdsl
-from lossdsl.formula import Parameter
-from lossdsl.frontend import analyze
-from lossdsl.resolve import reference_names, resolve_references, shapes_from_model, similar_name_warnings
-from lossdsl.shapes import check_shapes
-from lossdsl.source import Source
+from lossdsl.language.formula import Parameter
+from lossdsl.language.frontend import analyze
+from lossdsl.analysis.resolve import reference_names, resolve_references, shapes_from_model, similar_name_warnings
+from lossdsl.analysis.shapes import check_shapes
+from lossdsl.language.source import Source
 
 import models
 

@@ -5,7 +5,7 @@ import re
 import pytest
 
 import lossdsl
-from lossdsl.shapes import infer_shapes
+from lossdsl.analysis.shapes import infer_shapes
 
 SHAPES = {
     "L1.kernel": [10, 16], "L1.bias": [16], "L2.kernel": [16, 4], "L2.bias": [4], "L3.kernel": [3, 3, 8],

@@ -10,7 +10,7 @@ import pytest
 
 import lossdsl
 from lossdsl import Source
-from lossdsl.stability import check_stability
+from lossdsl.analysis.stability import check_stability
 
 BOUNDEDNESS = ("W401", "W405")
 DOMAIN = ("W402", "W403")

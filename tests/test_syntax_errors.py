@@ -3,8 +3,8 @@
 import pytest
 
 from lossdsl import CODES
-from lossdsl.extent import MAX_EXPANDED_NODES
-from lossdsl.parser import MAX_TOKENS
+from lossdsl.language.extent import MAX_EXPANDED_NODES
+from lossdsl.language.parser import MAX_TOKENS
 
 # The limits move as the front end gets faster: the inputs below are sized from them.
 DOUBLING = (MAX_EXPANDED_NODES + 1).bit_length() - 1  # the first t<k> = t<k-1> + t<k-1> over the node limit

@@ -38,11 +38,11 @@ import time
 
 import sympy
 
-from . import nodes
+from ..language import nodes
 from .asymptotics import ZERO, End, Expander, Series, add
-from .diagnostics import Diagnostic
-from .formula import Formula, Parameter
-from .limits import BUDGET as LIMIT_BUDGET, bounded_at
+from ..language.diagnostics import Diagnostic
+from ..language.formula import Formula, Parameter
+from .limit_fallback import BUDGET as LIMIT_BUDGET, bounded_at
 from .ranges import NONNEG, POSITIVE, REAL, Range, RangeFinder, make, number_of, point
 from .witness import can_be_negative
 

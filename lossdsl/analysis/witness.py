@@ -15,8 +15,9 @@ from typing import Callable
 
 import sympy
 
-from . import nodes
-from .ranges import FLOAT_FUNCTIONS, Range, RangeFinder
+from ..language import nodes
+from ..language.floats import FLOAT_FUNCTIONS
+from .ranges import Range, RangeFinder
 
 TRIES = 512
 WORK = 50_000  # sampled values per coefficient, at most (TRIES times the atoms, for a large coefficient)

@@ -7,8 +7,8 @@ import difflib
 import re
 from typing import Iterable
 
-from .diagnostics import Diagnostic
-from .formula import LAYER_INDEX, TARGETS, Formula
+from ..language.diagnostics import Diagnostic
+from ..language.formula import LAYER_INDEX, TARGETS, Formula
 
 SIMILAR = 0.8  # difflib ratio above which an implicit parameter's name looks like a model name
 

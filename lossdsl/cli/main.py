@@ -13,13 +13,13 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checks import check
-from .diagnostics import Diagnostic, as_records, render_github, render_text, sort_key
-from .formula import Formula
-from .frontend import analyze
+from ..analysis.checks import check
+from ..language.diagnostics import Diagnostic, as_records, render_github, render_text, sort_key
+from ..language.formula import Formula
+from ..language.frontend import analyze
 from .pyscan import Snippet, find_formulas, whole_text
-from .shapes import validate_shapes_table
-from .source import Source
+from ..analysis.shapes import validate_shapes_table
+from ..language.source import Source
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 
@@ -114,7 +114,7 @@ def load_model(path: str | None):
         raise InputError(f"cannot read {path}: no such file")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the report
     import keras
-    from . import keras as _lossdsl_layers  # noqa: F401  registered with Keras, so a model saved with a formula loads
+    from .. import keras as _lossdsl_layers  # noqa: F401  registered with Keras, so a model saved with a formula loads
     try:
         return keras.models.load_model(path, safe_mode=True)
     except Exception as error:  # Keras raises many kinds for a bad file; all mean "cannot use this input"
@@ -176,7 +176,7 @@ def run_explain(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     details = None
     if model is not None:
-        from .resolve import resolve_references, shapes_from_model  # imports Keras
+        from ..analysis.resolve import resolve_references, shapes_from_model  # imports Keras
         shapes = {**(shapes or {}), **shapes_from_model(formula, model)[0]}
         details = {text: resolved_columns(r) for text, r in resolve_references(formula, model)[0].items()}
     print(explanation(formula, source, diagnostics, shapes, details, lowered_ops(formula)))
@@ -193,8 +193,8 @@ def resolved_columns(resolved) -> dict:
 
 def lowered_ops(formula: Formula) -> list[str]:
     """The TensorFlow ops the formula lowers to (imports TensorFlow: explain is not a fast path)."""
-    from .errors import LossError
-    from .lower import lower
+    from ..language.errors import LossError
+    from ..lowering.lower import lower
     try:
         return lower(formula).ops
     except LossError as error:
@@ -226,7 +226,7 @@ def reference_rows(formula: Formula, shapes: dict | None = None, details: dict |
     ``details`` maps reference text to extra columns (for example the layer path, variable and
     trainability found by resolving against a model).
     """
-    from .shapes import describe
+    from ..analysis.shapes import describe
     rows = []
     for text, reference in formula.references.items():
         row = {"name": text, "path": describe_path(reference.path),
@@ -243,7 +243,7 @@ def describe_path(path: tuple) -> str:
 
 
 def shape_lines(formula: Formula, shapes: dict) -> list[str]:
-    from .shapes import describe, infer_shapes
+    from ..analysis.shapes import describe, infer_shapes
     inferred, _ = infer_shapes(formula, shapes)  # problems are among the diagnostics already
     return [f"{name or 'loss'}: {describe(shape)}" for name, shape in inferred.items()]
 
@@ -287,7 +287,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
     return __version__
 
 

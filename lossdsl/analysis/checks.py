@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .diagnostics import Diagnostic, sort_key
-from .frontend import analyze
+from ..language.diagnostics import Diagnostic, sort_key
+from ..language.frontend import analyze
 from .shapes import check_shapes, validate_shapes_table
 from .similar import similar_name_warnings
 from .stability import check_stability

@@ -14,10 +14,10 @@ from typing import Iterable
 
 import keras
 
-from . import nodes
-from .diagnostics import Diagnostic
+from ..language import nodes
+from ..language.diagnostics import Diagnostic
 from .similar import similar_name_warnings
-from .formula import Formula, Reference
+from ..language.formula import Formula, Reference
 from .model_tree import (ModelOutput, attribute, build_if_possible, children, layer_attributes, layer_chains,
                          model_outputs, owned_variables, path_text, variable_name)
 from .shapes import describe

@@ -11,10 +11,10 @@ import itertools
 
 import sympy
 
-from . import functions, nodes
-from .calls import INVALID
-from .diagnostics import Diagnostic
-from .formula import IDENTITY, Formula, term_symbol
+from ..language import functions, nodes
+from ..language.calls import INVALID
+from ..language.diagnostics import Diagnostic
+from ..language.formula import IDENTITY, Formula, term_symbol
 
 Shape = tuple | None
 SCALAR: tuple = ()

@@ -15,8 +15,9 @@ from typing import Callable, NamedTuple
 
 import sympy
 
-from . import nodes
-from .formula import IDENTITY
+from ..language import nodes
+from ..language.floats import float_operation
+from ..language.formula import IDENTITY
 
 INF = math.inf
 
@@ -288,25 +289,6 @@ def number_of(expr: sympy.Basic) -> sympy.Number | None:
     value = expr.doit()
     value = value if value.is_Number else value.evalf()  # pi/2
     return value if value.is_Number else None
-
-
-FLOAT_FUNCTIONS = {sympy.exp: math.exp, sympy.log: math.log, sympy.Abs: abs, sympy.sin: math.sin,
-                   sympy.cos: math.cos, sympy.tanh: math.tanh}
-
-
-def float_operation(expr: sympy.Basic, values: list[float]) -> float | complex:
-    """``expr``'s own operation (a sum, product, power or FLOAT_FUNCTIONS) on its arguments' float values.
-
-    Raises what Python raises: OverflowError, ZeroDivisionError, ValueError (log(-1)), KeyError for an
-    operation with no float version; a negative number to a fractional power is complex.
-    """
-    if expr.is_Add:
-        return math.fsum(values)
-    if expr.is_Mul:
-        return math.prod(values)
-    if expr.is_Pow:
-        return values[0] ** values[1]
-    return FLOAT_FUNCTIONS[type(expr)](*values)
 
 
 def _float_value(expr: sympy.Basic) -> float | None:

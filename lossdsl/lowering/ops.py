@@ -18,8 +18,8 @@ import keras
 import sympy
 import tensorflow as tf
 
-from . import nodes
-from .formula import IDENTITY
+from ..language import nodes
+from ..language.formula import IDENTITY
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,9 @@ NO_DEPTH = {"group", "arguments", "subscripts", "keyword", "signed_number"}
 
 def grammar_path() -> Path:
     """The grammar file: inside the installed package, or at the top of a source checkout."""
-    here = Path(__file__).resolve().parent
-    installed = here / "grammar" / "lossdsl.lark"
-    return installed if installed.exists() else here.parent / "grammar" / "lossdsl.lark"
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "grammar" / "lossdsl.lark"
+    return installed if installed.exists() else package.parent / "grammar" / "lossdsl.lark"
 
 
 class _BracketNewlines(PostLex):

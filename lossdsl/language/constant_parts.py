@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from .diagnostics import Diagnostic
 from .formula import Formula
-from .ranges import FLOAT_FUNCTIONS, float_operation
+from .floats import FLOAT_FUNCTIONS, float_operation
 from .source import shortened
 
 #: Bits of an exact numerator or denominator past which a constant is E111: sympy computes far below it in

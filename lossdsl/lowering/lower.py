@@ -21,9 +21,9 @@ from typing import Callable, Mapping
 import sympy
 import tensorflow as tf
 
-from .diagnostics import Diagnostic
-from .errors import LossError
-from .formula import IDENTITY, Formula, term_symbol
+from ..language.diagnostics import Diagnostic
+from ..language.errors import LossError
+from ..language.formula import IDENTITY, Formula, term_symbol
 from .ops import OPS, Unsupported, identity_without_partner, registered
 
 

@@ -10,7 +10,7 @@ import math
 
 import tensorflow as tf
 
-from .formula import Parameter
+from ..language.formula import Parameter
 
 
 def constrain(param: Parameter, raw: tf.Tensor) -> tf.Tensor:

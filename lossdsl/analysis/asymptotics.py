@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple
 
 import sympy
 
-from . import nodes
+from ..language import nodes
 from .ranges import number_of
 
 ZERO = (0, 0, 0)

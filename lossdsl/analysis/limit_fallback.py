@@ -12,7 +12,7 @@ from typing import Callable
 
 import sympy
 
-from . import nodes
+from ..language import nodes
 from .asymptotics import End
 from .ranges import RangeFinder
 

@@ -6,7 +6,7 @@ import functools
 
 from . import functions
 from .builder import build_formula
-from .constants import constant_problems
+from .constant_parts import constant_problems
 from .diagnostics import Diagnostic, sort_key
 from .errors import raise_for
 from .extent import expanded_extent_problems

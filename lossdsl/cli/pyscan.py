@@ -10,8 +10,8 @@ import ast
 import re
 from dataclasses import dataclass
 
-from .diagnostics import Diagnostic
-from .source import Span
+from ..language.diagnostics import Diagnostic
+from ..language.source import Span
 
 #: The public functions that take a formula, and the position of the formula among their arguments.
 FORMULA_ARGUMENT = {"check": 0, "parse": 0, "compile": 0, "attach": 1}

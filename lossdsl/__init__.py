@@ -6,7 +6,8 @@ Importing this package does not import TensorFlow.
 """
 
 from .analysis.checks import check
-from .language.diagnostics import CODES, Diagnostic
+from .language.catalogue import CODES
+from .language.diagnostics import Diagnostic
 from .language.errors import LossError, LossNameError, LossShapeError, LossSyntaxError, LossWarning
 from .language.formula import Formula, Parameter, Reference
 from .language.frontend import parse

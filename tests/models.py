@@ -48,6 +48,13 @@ def functional() -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(1, name="out")(odd), name="func")
 
 
+def hidden_out() -> keras.Model:
+    """The docs' model: Input(4) -> Dense(8, name="hidden") -> Dense(2, name="out"); L0 is the InputLayer."""
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, name="hidden")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(2, name="out")(hidden))
+
+
 def subclassed() -> keras.Model:
     """A subclassed SubModel called once on a batch of 4 features: dense1 (4 -> 3), dense2, dense3."""
     model = SubModel(name="subclassed")

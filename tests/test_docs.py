@@ -6,7 +6,6 @@ import pathlib
 import re
 import shlex
 
-import keras
 import pytest
 
 import lossdsl
@@ -18,6 +17,7 @@ from lossdsl.language.catalogue import CODES, CONTEXTS, ENTRIES, EXAMPLE_SHAPES,
 from lossdsl.language.extent import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES
 from lossdsl.language.functions import BUILTINS
 from lossdsl.language.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
+from models import hidden_out, multi_output, twin_blocks, unbuilt_sequential
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -103,16 +103,6 @@ def test_the_api_examples_print_what_they_show(block):
 
 
 # ------------------------------------------------------------------------------ cli.md
-@pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
-    """m.keras of the command line page."""
-    inputs = keras.Input((4,))
-    hidden = keras.layers.Dense(8, name="hidden")(inputs)
-    path = tmp_path_factory.mktemp("docs") / "m.keras"
-    keras.Model(inputs, keras.layers.Dense(2, name="out")(hidden)).save(path)
-    return str(path)
-
-
 def shell_sessions(text: str) -> list[tuple[list[str], str]]:
     """(arguments, output) of every ``$ lossdsl ...`` command shown; a quoted argument may span lines."""
     sessions = []
@@ -151,26 +141,10 @@ def test_the_diagnostics_page_holds_the_catalogue():
     assert list(CODES) == [entry.code for entry in ENTRIES] and lossdsl.CODES is CODES
 
 
-def example_models() -> dict:
-    """The models the catalogue's contexts describe, by context."""
-    inputs = keras.Input((4,))
-    hidden = keras.layers.Dense(8, name="hidden")(inputs)
-    hidden_out = keras.Model(inputs, keras.layers.Dense(2, name="out")(hidden))
-    unbuilt = keras.Sequential([keras.layers.Dense(3, name="first"), keras.layers.Dense(1, name="second")])
-    inputs = keras.Input((3,))
-    blocks = [keras.Sequential([keras.layers.Dense(2, name="proj")], name=name)(inputs)
-              for name in ("block_a", "block_b")]
-    twins = keras.Model(inputs, keras.layers.Add()(blocks))
-    inputs = keras.Input((4,))
-    trunk = keras.layers.Dense(3, name="trunk")(inputs)
-    outputs = keras.Model(inputs, {"weight": keras.layers.Dense(2, name="weight")(trunk),
-                                   "height": keras.layers.Dense(1, name="height")(trunk)})
-    return {"model": hidden_out, "unbuilt": unbuilt, "twins": twins, "outputs": outputs}
-
-
 @pytest.fixture(scope="module")
 def models():
-    return example_models()
+    """The models the catalogue's contexts describe, by context."""
+    return {"model": hidden_out(), "unbuilt": unbuilt_sequential(), "twins": twin_blocks(), "outputs": multi_output()}
 
 
 def checked_with(context: str, models: dict) -> dict:

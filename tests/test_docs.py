@@ -147,6 +147,12 @@ def models():
     return {"model": hidden_out(), "unbuilt": unbuilt_sequential(), "twins": twin_blocks(), "outputs": multi_output()}
 
 
+def test_every_code_written_in_the_package_is_in_the_catalogue():
+    sources = [path.read_text() for path in (ROOT / "lossdsl").rglob("*.py")]
+    written = {code for source in sources for code in re.findall(r'"([A-Z]\d{3})"', source)}
+    assert written and written <= set(CODES), written - set(CODES)
+
+
 def checked_with(context: str, models: dict) -> dict:
     """The arguments of check() besides the formula that a context of the catalogue stands for."""
     if context == "":
@@ -169,6 +175,13 @@ def test_only_the_size_limits_have_no_example():
 
 
 # ------------------------------------------------------------------------------ stability.md
+@pytest.mark.parametrize("code, example", [
+    (code, example) for code, _, examples, _ in table_rows(page("stability"), "| code | finding | example | fix |")
+    for example in re.findall(r"`([^`]+)`", examples)])
+def test_every_stability_code_s_example_gets_it(code, example):
+    assert [d.code for d in lossdsl.check(example)] == [code]
+
+
 def stability_cases() -> list[tuple[str, str]]:
     """(formula with its declarations, result) of the page's table of verdicts."""
     cases = []

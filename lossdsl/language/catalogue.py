@@ -117,7 +117,8 @@ class Message:
 
         >>> finding = FLOAT_TOO_LARGE.at(Span(4, 9), what="number", written="1e400")
         >>> finding.code, finding.message, finding.hint
-        ('E110', 'the number 1e400 is too large for a float', 'the largest float is about 1.8e308; write inf for infinity')
+        ('E110', 'the number 1e400 is too large for a float',
+         'the largest float is about 1.8e308; write inf for infinity')
         """
         code, message, hint = self.parts(**fields)
         return Diagnostic(code, message, span, hint)

@@ -172,7 +172,8 @@ def run_explain(args: argparse.Namespace) -> int:
     if analysis.formula is None:
         print(render_text(list(analysis.diagnostics), source))
         return EXIT_FINDINGS
-    print(explanation(analysis, source, lowered_ops(analysis.formula)))
+    # a formula with errors is not lowered: its program would be as wrong as the formula
+    print(explanation(analysis, source, None if analysis.has_errors else lowered_ops(analysis.formula)))
     return EXIT_FINDINGS if analysis.has_errors else EXIT_CLEAN
 
 
@@ -194,8 +195,15 @@ def lowered_ops(formula: Formula) -> list[str]:
         return [f"cannot lower: {d.code} {d.message}" for d in error.diagnostics]
 
 
+NOT_DERIVED = "not shown: the formula has errors"
+
+
 def explanation(analysis: Analysis, source: Source, ops: list[str] | None = None) -> str:
-    """The whole ``explain`` report: one titled section per aspect of the analysed formula."""
+    """The whole ``explain`` report: one titled section per aspect of the analysed formula.
+
+    After an error it shows what was parsed and found, and nothing derived from the broken formula:
+    no term shapes and no lowered program.
+    """
     formula, shapes = analysis.formula, analysis.reference_shapes
     details = None
     if analysis.resolved is not None:
@@ -205,9 +213,9 @@ def explanation(analysis: Analysis, source: Source, ops: list[str] | None = None
         ("latex", [formula.latex()]),
         ("references", table(reference_rows(formula, shapes, details)) or ["none"]),
         ("parameters", [p.describe() for p in formula.params.values()] or ["none"]),
-        ("shapes", shape_lines(analysis.shapes) if shapes is not None else ["unknown: pass --shapes or --model"]),
+        ("shapes", shape_lines(analysis)),
         ("diagnostics", render_text(list(analysis.diagnostics), source).splitlines() or ["none"]),
-        ("lowered to TensorFlow", ops or ["not shown"]),
+        ("lowered to TensorFlow", [NOT_DERIVED] if analysis.has_errors else ops or ["not shown"]),
     ]
     return "\n\n".join(title + "\n" + "\n".join("  " + line for line in lines) for title, lines in sections)
 
@@ -238,12 +246,14 @@ def describe_path(path: tuple) -> str:
     return " / ".join(f"layers[{part}]" if isinstance(part, int) else str(part) for part in path)
 
 
-def shape_lines(inferred: dict | None) -> list[str]:
+def shape_lines(analysis: Analysis) -> list[str]:
     """The inferred shape of each named term and of the loss."""
     from ..analysis.shapes import describe
-    if inferred is None:
-        return ["unknown: a reference did not resolve"]
-    return [f"{name or 'loss'}: {describe(shape)}" for name, shape in inferred.items()]
+    if analysis.has_errors:
+        return [NOT_DERIVED]
+    if analysis.shapes is None:
+        return ["unknown: pass --shapes or --model"]
+    return [f"{name or 'loss'}: {describe(shape)}" for name, shape in analysis.shapes.items()]
 
 
 def table(rows: list[dict]) -> list[str]:

@@ -118,3 +118,12 @@ def test_the_command_line_resolves_and_infers_shapes_once(command, saved_model, 
     if command == "explain":
         assert "  hidden.kernel  hidden / kernel  variable  (5, 4)     hidden          kernel    yes" in \
             capsys.readouterr().out
+
+
+def test_lint_finds_formulas_passed_to_analyze_in_python_files(tmp_path, capsys):
+    script = tmp_path / "train.py"
+    script.write_text('import lossdsl\nfrom lossdsl import analyze\n\nlossdsl.analyze("nrom(L1.kernel)")\n'
+                      'analyze(src="a*norm(L1.kernel")\n')
+    assert main(["lint", str(script)]) == 1
+    out = capsys.readouterr().out
+    assert f"{script}:4:18: E201 unknown function 'nrom'" in out and f"{script}:5:20: E101" in out

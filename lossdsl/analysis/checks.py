@@ -8,6 +8,7 @@ shape a second time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..language import frontend
 from ..language.diagnostics import Diagnostic, sort_key
@@ -16,6 +17,9 @@ from ..language.formula import Formula
 from .shapes import Shape, infer_shapes, validate_shapes_table
 from .similar import similar_name_warnings
 from .stability import check_stability
+
+if TYPE_CHECKING:
+    from .resolve import ResolvedReference  # imports Keras: only for the annotation
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class Analysis:
     source: str
     formula: Formula | None
     diagnostics: tuple[Diagnostic, ...]
-    resolved: dict | None = None
+    resolved: dict[str, ResolvedReference] | None = None
     reference_shapes: dict[str, Shape] | None = None
     shapes: dict[str, Shape] | None = None
 

@@ -92,7 +92,9 @@ def analyze(src: str, model=None, shapes: dict | None = None) -> Analysis:
 
 
 def check(src: str, model=None, shapes: dict | None = None) -> list[Diagnostic]:
-    """All diagnostics for ``src`` (the diagnostics of :func:`analyze`), sorted by position.
+    """All diagnostics for ``src``, sorted by position: syntax and names always; shapes given a model or a
+    ``shapes`` table (``{"L1.kernel": [10, 16]}``). The diagnostics of :func:`analyze`; without a model,
+    TensorFlow is not imported.
 
     >>> import lossdsl
     >>> [d.code for d in lossdsl.check("a*norm(L0.kernel")]

@@ -1,11 +1,11 @@
 """lossdsl: losses written as formula strings over a Keras model's weights, checked and compiled.
 
-The pipeline, one module per stage: ``parser`` (text -> tree) -> ``builder`` (tree -> Formula) ->
-``shapes`` / ``stability`` (checks) -> ``lower`` (TensorFlow closure) -> ``keras`` (layers, attach).
-Importing this package does not import TensorFlow.
+The pipeline, one folder per stage: ``language`` (text -> Formula) -> ``analysis`` (names, shapes,
+stability: one :class:`Analysis` record) -> ``lowering`` (TensorFlow closure) -> ``keras`` (layers,
+attach). Importing this package does not import TensorFlow.
 """
 
-from .analysis.checks import check
+from .analysis.checks import Analysis, analyze, check
 from .language.catalogue import CODES
 from .language.diagnostics import Diagnostic
 from .language.errors import LossError, LossNameError, LossShapeError, LossSyntaxError, LossWarning
@@ -15,10 +15,9 @@ from .language.functions import register_function, unregister_function
 from .language.source import Source, Span
 
 __all__ = [
-    "CODES", "Diagnostic", "Formula", "LossError", "LossNameError", "LossShapeError", "LossSyntaxError",
-    "LossWarning",
-    "Parameter", "Reference", "Source", "Span", "attach", "check", "compile", "parse", "register_function",
-    "unregister_function",
+    "Analysis", "CODES", "Diagnostic", "Formula", "LossError", "LossNameError", "LossShapeError", "LossSyntaxError",
+    "LossWarning", "Parameter", "Reference", "Source", "Span", "analyze", "attach", "check", "compile", "parse",
+    "register_function", "unregister_function",
 ]
 __version__ = "0.1.0"
 

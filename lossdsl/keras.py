@@ -12,12 +12,12 @@ import keras
 import tensorflow as tf
 
 from .lowering import lower as lowering
-from .analysis.checks import check
-from .language.diagnostics import render_text, sort_key
-from .language.errors import LossError, raise_for, warn
+from .analysis.checks import Analysis, analyze
+from .language.diagnostics import render_text
+from .language.errors import LossError, warn
 from .language.frontend import parse
 from .lowering.parameters import constrain, unconstrain
-from .analysis.shapes import infer_shapes, is_scalar
+from .analysis.shapes import is_scalar
 from .language.source import Source
 
 
@@ -60,20 +60,18 @@ class FormulaTerm(keras.layers.Layer):
                 name=param.name, shape=(), trainable=param.trainable, autocast=False, dtype="float32",
                 initializer=keras.initializers.Constant(unconstrain(param, param.init)))
         self.built = True
-        self._resolved = None
+        self.analysis: Analysis | None = None  # set by bind(): the references and shapes found in the model
         self._lowered = None
         self._function = None
 
     # ----------------------------------------------------------------- binding
     def bind(self, model) -> FormulaTerm:
         """Resolve the formula's references against ``model`` and lower it; raise LossError if it cannot be."""
-        from .analysis.resolve import resolve_references
-        diagnostics = check(self.source, model=model)
-        raise_for(diagnostics, self.source)
-        for finding in diagnostics:  # warnings do not stop training, but they are said once, with the fix
+        analysis = analyze(self.source, model=model)
+        analysis.raise_for_errors()
+        for finding in analysis.diagnostics:  # warnings do not stop training, but they are said once, with the fix
             warn(render_text([finding], Source(self.source, "<formula>")))
-        self._resolved, problems = resolve_references(self.formula, model)
-        raise_for(sorted(problems, key=sort_key), self.source)
+        self.analysis = analysis
         self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics)
         # autograph=False: the lowered program has no Python control flow on tensors, and converting it
         # (and everything it calls) took ~1.7 s of the first call.
@@ -84,9 +82,7 @@ class FormulaTerm(keras.layers.Layer):
     @property
     def term_shapes(self) -> dict[str, tuple | None]:
         """The static shape of each named term and of the loss (key ``""``), from the bound model."""
-        from .analysis.resolve import resolved_shapes
-        shapes, _ = infer_shapes(self.formula, resolved_shapes(self.formula, self._resolved))
-        return shapes
+        return self.analysis.shapes
 
     @property
     def uses_targets(self) -> bool:
@@ -111,7 +107,7 @@ class FormulaTerm(keras.layers.Layer):
     def _evaluate(self, y_true, y_pred) -> dict:
         env = {name: constrain(self.formula.params[name], read_before_update(raw.value))
                for name, raw in self._raw.items()}
-        for text, resolved in self._resolved.items():
+        for text, resolved in self.analysis.resolved.items():
             if resolved.variable is not None:
                 env[text] = read_before_update(resolved.variable.value)
             else:

@@ -176,10 +176,16 @@ def test_explain_with_shapes(capsys, tmp_path):
     assert "shapes\n  data: scalar ()\n  reg: (10, 12)\n  loss: scalar ()\n" in out
 
 
-def test_explain_shows_shape_errors_and_fails(capsys, shapes_file):
+def test_explain_after_an_error_shows_what_was_parsed_and_nothing_derived(capsys, shapes_file):
     code, out, _ = run_cli(capsys, "explain", MATMUL, "--shapes", shapes_file)
     assert code == 1
-    assert "shapes\n  loss: scalar ()\n" in out and "<arg1>:1:6: E302" in out
+    sections = dict(block.split("\n", 1) for block in out.strip().split("\n\n"))
+    assert sections["parsed"] == "  loss = Norm(MatrixProduct(L1.kernel, L2.kernel), 2, ())"
+    assert sections["references"].splitlines()[1:] == ["  L1.kernel  layers[1] / kernel  variable  (10, 16)",
+                                                       "  L2.kernel  layers[2] / kernel  variable  (10, 4)"]
+    assert sections["diagnostics"].startswith("  <arg1>:1:6: E302 (10, 16) @ (10, 4): inner dimensions 16 and 10")
+    # no "loss: scalar ()" inferred from a product that has no shape, and no program for it
+    assert sections["shapes"] == sections["lowered to TensorFlow"] == "  not shown: the formula has errors"
 
 
 def test_explain_invalid_formula_prints_only_diagnostics(capsys):

@@ -30,3 +30,15 @@ def test_explain_with_a_model_shows_resolved_references_and_ops(saved_model, cap
     assert ["L1.kernel", "layers[1]", "/", "kernel", "variable", "(4,", "8)", "hidden", "kernel", "yes"] in rows
     assert ["y_pred", "y_pred", "target", "(None,", "2)", "(model", "output)"] in rows
     assert out.rstrip().splitlines()[-1].startswith("  loss = ")
+
+
+def test_explain_with_a_model_after_a_name_error_shows_the_references_it_found(saved_model, capsys):
+    code = main(["explain", "--model", saved_model, "norm(L9.kernel) + norm(hidden.kernel)"])
+    out = capsys.readouterr().out
+    assert code == 1
+    sections = dict(block.split("\n", 1) for block in out.strip().split("\n\n"))
+    assert sections["references"].splitlines()[1:] == [
+        "  L9.kernel      layers[9] / kernel  variable  unknown",
+        "  hidden.kernel  hidden / kernel     variable  (4, 8)   hidden  kernel    yes"]
+    assert sections["diagnostics"].startswith("  <arg1>:1:6: E209 L9 is out of range: the model has 3 layers")
+    assert sections["shapes"] == sections["lowered to TensorFlow"] == "  not shown: the formula has errors"

@@ -13,10 +13,9 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..analysis.checks import check
+from ..analysis.checks import Analysis, analyze, check
 from ..language.diagnostics import Diagnostic, as_records, render_github, render_text, sort_key
 from ..language.formula import Formula
-from ..language.frontend import analyze
 from .pyscan import Snippet, find_formulas, whole_text
 from ..analysis.shapes import validate_shapes_table
 from ..language.source import Source
@@ -169,18 +168,13 @@ def run_explain(args: argparse.Namespace) -> int:
     name = "<stdin>" if given == "-" else args.file or "<arg1>"
     shapes, model = load_shapes(args.shapes), load_model(args.model)
     source = Source(text, name)
-    diagnostics = check(text, model=model, shapes=shapes)
-    formula, _ = analyze(text)
-    if formula is None:
-        print(render_text(diagnostics, source))
+    analysis = analyze(text, model=model, shapes=shapes)
+    if analysis.formula is None:
+        print(render_text(list(analysis.diagnostics), source))
         return EXIT_FINDINGS
-    details = None
-    if model is not None:
-        from ..analysis.resolve import resolve_references, shapes_from_model  # imports Keras
-        shapes = {**(shapes or {}), **shapes_from_model(formula, model)[0]}
-        details = {text: resolved_columns(r) for text, r in resolve_references(formula, model)[0].items()}
-    print(explanation(formula, source, diagnostics, shapes, details, lowered_ops(formula)))
-    return EXIT_FINDINGS if any(d.is_error for d in diagnostics) else EXIT_CLEAN
+    # a formula with errors is not lowered: its program would be as wrong as the formula
+    print(explanation(analysis, source, None if analysis.has_errors else lowered_ops(analysis.formula)))
+    return EXIT_FINDINGS if analysis.has_errors else EXIT_CLEAN
 
 
 def resolved_columns(resolved) -> dict:
@@ -201,17 +195,27 @@ def lowered_ops(formula: Formula) -> list[str]:
         return [f"cannot lower: {d.code} {d.message}" for d in error.diagnostics]
 
 
-def explanation(formula: Formula, source: Source, diagnostics: list[Diagnostic], shapes: dict | None = None,
-                details: dict | None = None, ops: list[str] | None = None) -> str:
-    """The whole ``explain`` report: one titled section per aspect of the formula."""
+NOT_DERIVED = "not shown: the formula has errors"
+
+
+def explanation(analysis: Analysis, source: Source, ops: list[str] | None = None) -> str:
+    """The whole ``explain`` report: one titled section per aspect of the analysed formula.
+
+    After an error it shows what was parsed and found, and nothing derived from the broken formula:
+    no term shapes and no lowered program.
+    """
+    formula, shapes = analysis.formula, analysis.reference_shapes
+    details = None
+    if analysis.resolved is not None:
+        details = {text: resolved_columns(r) for text, r in analysis.resolved.items()}
     sections = [
         ("parsed", parsed_lines(formula)),
         ("latex", [formula.latex()]),
         ("references", table(reference_rows(formula, shapes, details)) or ["none"]),
         ("parameters", [p.describe() for p in formula.params.values()] or ["none"]),
-        ("shapes", shape_lines(formula, shapes) if shapes is not None else ["unknown: pass --shapes or --model"]),
-        ("diagnostics", render_text(diagnostics, source).splitlines() or ["none"]),
-        ("lowered to TensorFlow", ops or ["not shown"]),
+        ("shapes", shape_lines(analysis)),
+        ("diagnostics", render_text(list(analysis.diagnostics), source).splitlines() or ["none"]),
+        ("lowered to TensorFlow", [NOT_DERIVED] if analysis.has_errors else ops or ["not shown"]),
     ]
     return "\n\n".join(title + "\n" + "\n".join("  " + line for line in lines) for title, lines in sections)
 
@@ -242,10 +246,14 @@ def describe_path(path: tuple) -> str:
     return " / ".join(f"layers[{part}]" if isinstance(part, int) else str(part) for part in path)
 
 
-def shape_lines(formula: Formula, shapes: dict) -> list[str]:
-    from ..analysis.shapes import describe, infer_shapes
-    inferred, _ = infer_shapes(formula, shapes)  # problems are among the diagnostics already
-    return [f"{name or 'loss'}: {describe(shape)}" for name, shape in inferred.items()]
+def shape_lines(analysis: Analysis) -> list[str]:
+    """The inferred shape of each named term and of the loss."""
+    from ..analysis.shapes import describe
+    if analysis.has_errors:
+        return [NOT_DERIVED]
+    if analysis.shapes is None:
+        return ["unknown: pass --shapes or --model"]
+    return [f"{name or 'loss'}: {describe(shape)}" for name, shape in analysis.shapes.items()]
 
 
 def table(rows: list[dict]) -> list[str]:

@@ -14,7 +14,7 @@ from ..language.diagnostics import Diagnostic
 from ..language.source import Span
 
 #: The public functions that take a formula, and the position of the formula among their arguments.
-FORMULA_ARGUMENT = {"check": 0, "parse": 0, "compile": 0, "attach": 1}
+FORMULA_ARGUMENT = {"analyze": 0, "check": 0, "parse": 0, "compile": 0, "attach": 1}
 FORMULA_KEYWORD = "src"
 
 _PREFIX = re.compile(r"[rRuUbB]*")

@@ -12,6 +12,7 @@ from .language.formula import Formula, Parameter, Reference
 from .language.frontend import parse
 from .language.functions import register_function, unregister_function
 from .language.source import Source, Span
+from .registration import register_when_keras_loads
 
 __all__ = [
     "CODES", "Diagnostic", "Formula", "LossError", "LossNameError", "LossShapeError", "LossSyntaxError",
@@ -51,3 +52,6 @@ def attach(model, src: str, jit_compile: bool = False, check_numerics: bool = Fa
     """
     from .keras import attach_formula
     return attach_formula(model, src, jit_compile=jit_compile, check_numerics=check_numerics)
+
+
+register_when_keras_loads()  # so `import lossdsl` is enough for keras.models.load_model

@@ -8,8 +8,12 @@ can never update a variable before the formula has read it.
 
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
+try:
+    import keras
+    import tensorflow as tf
+except ImportError as error:  # lint, explain and check stay usable without the backend
+    raise ImportError('lossdsl.keras needs TensorFlow with Keras 3, which is an extra: pip install "lossdsl[tensorflow]"'
+                      f" ({error})") from error
 
 from .lowering import lower as lowering
 from .analysis.checks import check

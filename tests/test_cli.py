@@ -55,7 +55,7 @@ def test_lint_text(capsys, argv, exit_code, shown):
     for text in shown:
         assert text in out
     if exit_code == 0 and not shown:
-        assert out == ""
+        assert out == f"{len(argv) - 1} formula{'s' * (len(argv) > 2)}: clean\n"
 
 
 def test_lint_never_runs_the_formula(capsys, tmp_path, monkeypatch):

@@ -148,12 +148,20 @@ def render_reports(reports: list[tuple[Source, list[Diagnostic]]], output_format
     blocks = [render(found, source) for source, found in reports if found]
     if output_format == "text" and blocks:
         blocks.append(summary([d for _, found in reports for d in found], checked))
+    elif output_format == "text":  # so that "found no formula" and "clean" read differently
+        blocks.append(clean_summary(checked, sum(not source.name.startswith("<") for source, _ in reports)))
     return "\n".join(blocks)
 
 
 def summary(found: list[Diagnostic], checked: int) -> str:
     errors = sum(d.is_error for d in found)
     return f"{_count(errors, 'error')}, {_count(len(found) - errors, 'warning')} in {_count(checked, 'formula')}"
+
+
+def clean_summary(checked: int, files: int) -> str:
+    """``3 formulas in 2 files: clean``, or ``no formula found in 2 files``."""
+    where = f" in {_count(files, 'file')}" if files else ""
+    return f"{_count(checked, 'formula')}{where}: clean" if checked else f"no formula found{where}"
 
 
 def _count(n: int, noun: str) -> str:

@@ -229,3 +229,11 @@ def test_console_script(formula, exit_code, tmp_path):
                           cwd=tmp_path, env={**os.environ, "PYTHONWARNINGS": "error"})
     assert done.returncode == exit_code
     assert ("<arg1>:1:7: E101" in done.stdout) == (exit_code == 1)
+
+
+def test_a_file_name_given_as_a_formula_is_a_usage_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loss.txt").write_text("nrom(L1.kernel)\n")
+    for argv in (["lint", "loss.txt"], ["lint", "--strict", "loss.txt"]):
+        code, out, err = run_cli(capsys, *argv)
+        assert (code, out, err) == (2, "", "lossdsl: error: loss.txt is a file, not a formula: did you mean -f loss.txt?\n")

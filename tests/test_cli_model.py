@@ -40,3 +40,25 @@ def test_explain_with_a_model_shows_resolved_references_and_ops(saved_model, cap
     assert ["L1.kernel", "layers[1]", "/", "kernel", "variable", "(4,", "8)", "hidden", "kernel", "yes"] in rows
     assert ["y_pred", "y_pred", "target", "(None,", "2)", "(model", "output)"] in rows
     assert out.rstrip().splitlines()[-1].startswith("  loss = ")
+
+
+def test_a_corrupt_model_file_is_named_as_such(tmp_path, capsys):
+    path = tmp_path / "broken.keras"
+    path.write_bytes(b"not a zip archive")
+    assert main(["lint", "--model", str(path), "norm(L1.kernel)"]) == 2
+    assert capsys.readouterr().err == f"lossdsl: error: {path} is not a Keras model file (a .keras file is a zip archive written by model.save)\n"
+
+
+def test_tensorflow_start_up_noise_stays_out_of_the_report(saved_model, tmp_path):
+    """In a fresh process (TensorFlow not yet loaded): oneDNN, cuInit and absl lines would come first."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    run = subprocess.run([sys.executable, "-m", "lossdsl", "lint", "--model", saved_model, "norm(hidden.kernel)"],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert (run.returncode, run.stdout, run.stderr) == (0, "1 formula: clean\n", "")
+    env["TF_CPP_MIN_LOG_LEVEL"] = "0"  # the user asked to see TensorFlow's logging: it is not hidden
+    run = subprocess.run([sys.executable, "-m", "lossdsl", "lint", "--model", saved_model, "norm(hidden.kernel)"],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert run.returncode == 0 and run.stderr != ""

@@ -62,3 +62,15 @@ def test_tensorflow_start_up_noise_stays_out_of_the_report(saved_model, tmp_path
     run = subprocess.run([sys.executable, "-m", "lossdsl", "lint", "--model", saved_model, "norm(hidden.kernel)"],
                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert run.returncode == 0 and run.stderr != ""
+
+
+def test_a_model_saved_after_attach_resolves_against_the_users_model(tmp_path, capsys):
+    import lossdsl
+    formula = "mse(y_true, y_pred) + 0.1 * (norm(L2.kernel) + norm(L3.kernel))"
+    inner = keras.Sequential([keras.Input((4,)), *(keras.layers.Dense(3, name=f"d{i}") for i in range(4))])
+    path = tmp_path / "attached.keras"
+    lossdsl.attach(inner, formula).save(path)
+    assert main(["lint", "--model", str(path), formula]) == 0
+    assert capsys.readouterr().out == "1 formula: clean\n"
+    assert main(["lint", "--model", str(path), "norm(L4.kernel)"]) == 1
+    assert "E209 L4 is out of range: the model has 4 layers, L0..L3" in capsys.readouterr().out

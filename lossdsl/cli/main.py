@@ -125,9 +125,11 @@ def load_model(path: str | None):
         except ImportError as error:
             raise InputError(f"--model needs TensorFlow: {_reason(error)}") from None
         try:
-            return keras.models.load_model(path, safe_mode=True)
+            model = keras.models.load_model(path, safe_mode=True)
         except Exception as error:  # Keras raises many kinds for a bad file; all mean "cannot use this input"
             raise InputError(f"cannot load model {path}: {_reason(error)}") from None
+    # A model saved after attach() is lossdsl's wrapper: its formula was resolved against the user's model.
+    return model.inner if isinstance(model, _lossdsl_layers.FormulaModel) else model
 
 
 def _reason(error: Exception) -> str:

@@ -16,6 +16,7 @@ import keras
 
 from ..language import nodes
 from ..language.diagnostics import Diagnostic
+from .shadowing import shadowed_attribute_warnings
 from .similar import similar_name_warnings
 from ..language.formula import Formula, Reference
 from .model_tree import (ModelOutput, attribute, build_if_possible, children, layer_attributes, layer_chains,
@@ -250,7 +251,8 @@ def shapes_from_model(formula: Formula, model) -> tuple[dict[str, tuple], list[D
     """{reference text: shape} for ``lossdsl.shapes.check_shapes`` (None when unresolved), with the
     resolution diagnostics and the W501 warnings for implicit parameters named like the model's names."""
     resolved, problems = resolve_references(formula, model)
-    return resolved_shapes(formula, resolved), problems + similar_name_warnings(formula, reference_names(model))
+    return resolved_shapes(formula, resolved), (problems + similar_name_warnings(formula, reference_names(model))
+                                                + shadowed_attribute_warnings(formula, model))
 
 
 def resolved_shapes(formula: Formula, resolved: dict) -> dict[str, tuple | None]:

@@ -63,6 +63,7 @@ CODES: dict[str, str] = {
     "W405": "could not decide boundedness",
     # W5xx style
     "W501": "implicit parameter looks like a layer name",
+    "W502": "implicit parameter named like a variable the model keeps as an attribute",
 }
 
 

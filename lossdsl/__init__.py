@@ -6,7 +6,7 @@ Importing this package does not import TensorFlow.
 """
 
 from .analysis.checks import check
-from .language.diagnostics import CODES, Diagnostic
+from .language.diagnostics import CODES, Diagnostic, render_text
 from .language.errors import LossError, LossNameError, LossShapeError, LossSyntaxError, LossWarning
 from .language.formula import Formula, Parameter, Reference
 from .language.frontend import parse
@@ -18,7 +18,7 @@ __all__ = [
     "CODES", "Diagnostic", "Formula", "LossError", "LossNameError", "LossShapeError", "LossSyntaxError",
     "LossWarning",
     "Parameter", "Reference", "Source", "Span", "attach", "check", "compile", "parse", "register_function",
-    "unregister_function",
+    "render_text", "unregister_function",
 ]
 __version__ = "0.1.0"
 

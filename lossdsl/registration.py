@@ -12,8 +12,6 @@ when the second of them has finished executing.
 
 from __future__ import annotations
 
-import importlib
-import importlib.abc
 import sys
 import warnings
 
@@ -42,13 +40,13 @@ def _register() -> None:
     for finder in [f for f in sys.meta_path if isinstance(f, _KerasWatcher)]:
         sys.meta_path.remove(finder)
     try:
-        importlib.import_module("lossdsl.keras")
+        from . import keras  # noqa: F401  defining lossdsl's classes registers them with Keras
     except Exception as error:  # never break the user's own `import keras`
         warnings.warn(f"lossdsl could not register its Keras classes ({error!r}); import lossdsl.keras "
                       "before keras.models.load_model to load a model saved with a formula", stacklevel=3)
 
 
-class _KerasWatcher(importlib.abc.MetaPathFinder):
+class _KerasWatcher:  # a sys.meta_path finder (importlib's protocol; its base classes add nothing)
     """Finds nothing itself: it wraps the loader of ``keras`` and ``tensorflow`` so that, when the last
     of the two has executed, lossdsl's Keras classes get registered."""
 
@@ -71,7 +69,7 @@ def _spec_from_other_finders(watcher, name, path, target):
     return None
 
 
-class _RegisteringLoader(importlib.abc.Loader):
+class _RegisteringLoader:  # a loader that delegates to the real one
     def __init__(self, loader):
         self._loader = loader
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..language.diagnostics import Diagnostic, sort_key
+from ..language.diagnostics import Diagnostic, placed, sort_key
+from ..language.source import Source
 from ..language.frontend import analyze
 from .shapes import check_shapes, validate_shapes_table
 from .similar import similar_name_warnings
@@ -24,7 +25,7 @@ def check(src: str, model=None, shapes: dict | None = None) -> list[Diagnostic]:
     formula, diagnostics = analyze(src)
     found = list(diagnostics)
     if formula is None:
-        return found
+        return placed(found, Source(src))
     found += check_stability(formula)
     if model is not None:
         from .resolve import shapes_from_model  # imports Keras
@@ -35,4 +36,4 @@ def check(src: str, model=None, shapes: dict | None = None) -> list[Diagnostic]:
         found += similar_name_warnings(formula, shapes)
     if shapes is not None:
         found += check_shapes(formula, shapes)
-    return sorted(found, key=sort_key)
+    return placed(sorted(found, key=sort_key), Source(src))

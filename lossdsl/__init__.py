@@ -7,17 +7,18 @@ attach). Importing this package does not import TensorFlow.
 
 from .analysis.checks import Analysis, analyze, check
 from .language.catalogue import CODES
-from .language.diagnostics import Diagnostic
+from .language.diagnostics import Diagnostic, render_text
 from .language.errors import LossError, LossNameError, LossShapeError, LossSyntaxError, LossWarning
 from .language.formula import Formula, Parameter, Reference
 from .language.frontend import parse
 from .language.functions import register_function, unregister_function
 from .language.source import Source, Span
+from .registration import register_when_keras_loads
 
 __all__ = [
     "Analysis", "CODES", "Diagnostic", "Formula", "LossError", "LossNameError", "LossShapeError", "LossSyntaxError",
     "LossWarning", "Parameter", "Reference", "Source", "Span", "analyze", "attach", "check", "compile", "parse",
-    "register_function", "unregister_function",
+    "register_function", "render_text", "unregister_function",
 ]
 __version__ = "0.1.0"
 
@@ -51,3 +52,6 @@ def attach(model, src: str, jit_compile: bool = False, check_numerics: bool = Fa
     """
     from .keras import attach_formula
     return attach_formula(model, src, jit_compile=jit_compile, check_numerics=check_numerics)
+
+
+register_when_keras_loads()  # so `import lossdsl` is enough for keras.models.load_model

@@ -8,8 +8,12 @@ can never update a variable before the formula has read it.
 
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
+try:
+    import keras
+    import tensorflow as tf
+except ImportError as error:  # lint, explain and check stay usable without the backend
+    raise ImportError('lossdsl.keras needs TensorFlow with Keras 3, which is an extra: pip install "lossdsl[tensorflow]"'
+                      f" ({error})") from error
 
 from .lowering import lower as lowering
 from .analysis.checks import Analysis, analyze
@@ -97,7 +101,12 @@ class FormulaTerm(keras.layers.Layer):
         return self.evaluate(y_true, y_pred)[""]
 
     def evaluate(self, y_true=None, y_pred=None) -> dict:
-        """The loss (key ``""``) and every named term, for one batch."""
+        """The loss (key ``""``) and every named term, for one batch: how to read the named terms of a
+        formula that uses the targets (``term.terms`` has no batch to read them from).
+
+        >>> values = model.term.evaluate(y, model(x))  # doctest: +SKIP
+        >>> float(values[""]), float(values["data"])   # doctest: +SKIP
+        """
         if self._lowered is None:
             raise LossError([], self.source, "this term is not bound to a model yet: call bind(model) first")
         if tf.inside_function():
@@ -116,7 +125,11 @@ class FormulaTerm(keras.layers.Layer):
 
     @property
     def terms(self) -> dict:
-        """The named terms' current values (computed now, without targets when the formula needs none)."""
+        """The named terms' current values, for a formula without ``y_true``/``y_pred`` (for one with
+        them, ``evaluate(y_true, y_pred)`` gives every named term for a batch)."""
+        if self.uses_targets:
+            raise LossError([], self.source, "this formula uses y_true/y_pred, so its terms need a batch: "
+                                             "term.evaluate(y_true, y_pred) returns every named term and the loss")
         values = self.evaluate()
         return {name: value for name, value in values.items() if name}
 

@@ -55,7 +55,7 @@ def test_lint_text(capsys, argv, exit_code, shown):
     for text in shown:
         assert text in out
     if exit_code == 0 and not shown:
-        assert out == ""
+        assert out == f"{len(argv) - 1} formula{'s' * (len(argv) > 2)}: clean\n"
 
 
 def test_lint_never_runs_the_formula(capsys, tmp_path, monkeypatch):
@@ -235,3 +235,11 @@ def test_console_script(formula, exit_code, tmp_path):
                           cwd=tmp_path, env={**os.environ, "PYTHONWARNINGS": "error"})
     assert done.returncode == exit_code
     assert ("<arg1>:1:7: E101" in done.stdout) == (exit_code == 1)
+
+
+def test_a_file_name_given_as_a_formula_is_a_usage_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loss.txt").write_text("nrom(L1.kernel)\n")
+    for argv in (["lint", "loss.txt"], ["lint", "--strict", "loss.txt"]):
+        code, out, err = run_cli(capsys, *argv)
+        assert (code, out, err) == (2, "", "lossdsl: error: loss.txt is a file, not a formula: did you mean -f loss.txt?\n")

@@ -17,7 +17,7 @@ from lossdsl.language.catalogue import CODES, CONTEXTS, ENTRIES, EXAMPLE_SHAPES,
 from lossdsl.language.extent import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES
 from lossdsl.language.functions import BUILTINS
 from lossdsl.language.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
-from models import hidden_out, multi_output, twin_blocks, unbuilt_sequential
+from models import hidden_out, multi_output, raw_attribute, twin_blocks, unbuilt_sequential
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -59,7 +59,8 @@ def test_the_readme_starts_with_the_two_commands_and_ci_runs_the_same():
     first_block = README.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
     assert len(first_block) == 2 and "examples/classic_cross_layer.py" in first_block[0]
     ci = (ROOT / ".ci" / "run").read_text()
-    assert 'pip install --quiet ".[test]"' in ci and first_block[1] in ci
+    assert 'pip install --quiet ".[tensorflow,test]"' in ci and first_block[1] in ci
+    assert 'pip install ".[tensorflow,test]"' in first_block[0]
 
 
 def test_the_readme_is_a_front_page_that_links_every_docs_page():
@@ -144,7 +145,8 @@ def test_the_diagnostics_page_holds_the_catalogue():
 @pytest.fixture(scope="module")
 def models():
     """The models the catalogue's contexts describe, by context."""
-    return {"model": hidden_out(), "unbuilt": unbuilt_sequential(), "twins": twin_blocks(), "outputs": multi_output()}
+    return {"model": hidden_out(), "unbuilt": unbuilt_sequential(), "twins": twin_blocks(), "outputs": multi_output(),
+            "attribute": raw_attribute()}
 
 
 def test_every_code_written_in_the_package_is_in_the_catalogue():

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..language import frontend
-from ..language.diagnostics import Diagnostic, sort_key
+from ..language.diagnostics import Diagnostic, placed, sort_key
 from ..language.errors import raise_for
 from ..language.formula import Formula
+from ..language.source import Source
 from .shapes import Shape, infer_shapes, validate_shapes_table
 from .similar import similar_name_warnings
 from .stability import check_stability
@@ -74,7 +75,7 @@ def analyze(src: str, model=None, shapes: dict | None = None) -> Analysis:
         validate_shapes_table(shapes)
     formula, front_end_findings = frontend.analyze(src)
     if formula is None:
-        return Analysis(src, None, front_end_findings)
+        return Analysis(src, None, tuple(placed(front_end_findings, Source(src))))
     found = [*front_end_findings, *check_stability(formula)]
     resolved, inferable = None, shapes is not None
     if model is not None:
@@ -88,7 +89,8 @@ def analyze(src: str, model=None, shapes: dict | None = None) -> Analysis:
     if inferable:
         inferred, problems = infer_shapes(formula, shapes)
         found += problems
-    return Analysis(src, formula, tuple(sorted(found, key=sort_key)), resolved, shapes, inferred)
+    found = placed(sorted(found, key=sort_key), Source(src))  # str(d) then reads "line:col: CODE message"
+    return Analysis(src, formula, tuple(found), resolved, shapes, inferred)
 
 
 def check(src: str, model=None, shapes: dict | None = None) -> list[Diagnostic]:

@@ -16,6 +16,7 @@ import keras
 
 from ..language import nodes
 from ..language.diagnostics import Diagnostic
+from .shadowing import shadowed_attribute_warnings
 from .similar import similar_name_warnings
 from ..language.formula import Formula, Reference
 from .model_tree import (ModelOutput, attribute, build_if_possible, children, layer_attributes, layer_chains,
@@ -249,10 +250,10 @@ def resolve_references(formula: Formula, model) -> tuple[dict[str, ResolvedRefer
 def resolve_formula(formula: Formula, model) -> tuple[dict[str, ResolvedReference], dict[str, tuple | None],
                                                      list[Diagnostic]]:
     """Every reference of ``formula`` resolved against ``model``, its shape (None when unresolved or
-    unknown), and the diagnostics: resolution errors and W501 for implicit parameters named like the
-    model's names."""
+    unknown), and the diagnostics: resolution errors, W501 for implicit parameters named like the
+    model's names and W502 for those named like a variable the model keeps as a plain attribute."""
     resolved, problems = resolve_references(formula, model)
-    warnings = similar_name_warnings(formula, reference_names(model))
+    warnings = similar_name_warnings(formula, reference_names(model)) + shadowed_attribute_warnings(formula, model)
     return resolved, resolved_shapes(formula, resolved), problems + warnings
 
 

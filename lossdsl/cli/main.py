@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import tokenize
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ..analysis.checks import Analysis, analyze, check
 from ..language.diagnostics import Diagnostic, as_records, render_github, render_text, sort_key
 from ..language.formula import Formula
 from .pyscan import Snippet, find_formulas, whole_text
+from .quiet import quiet_tensorflow
 from ..analysis.shapes import validate_shapes_table
 from ..language.source import Source
 
@@ -79,6 +81,8 @@ def lint_targets(arguments: list[str], files: list[str]) -> list[Target]:
             path = Path(argument)
             paths = python_files(path) if path.is_dir() else [path]
             targets += [python_target(p) for p in paths]
+        elif os.path.exists(argument):  # `lint loss.txt` would lint the reference `loss.txt`, clean
+            raise InputError(f"{argument} is a file, not a formula: did you mean -f {argument}?")
         else:
             targets.append(text_target(argument, f"<arg{number}>"))
     targets += [text_target(read_text(f), "<stdin>" if f == "-" else f) for f in files]
@@ -111,13 +115,20 @@ def load_model(path: str | None):
         return None
     if not Path(path).is_file():
         raise InputError(f"cannot read {path}: no such file")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the report
-    import keras
-    from .. import keras as _lossdsl_layers  # noqa: F401  registered with Keras, so a model saved with a formula loads
-    try:
-        return keras.models.load_model(path, safe_mode=True)
-    except Exception as error:  # Keras raises many kinds for a bad file; all mean "cannot use this input"
-        raise InputError(f"cannot load model {path}: {_reason(error)}") from None
+    if path.endswith(".keras") and not zipfile.is_zipfile(path):  # Keras would say "File not found"
+        raise InputError(f"{path} is not a Keras model file (a .keras file is a zip archive written by model.save)")
+    with quiet_tensorflow():
+        try:
+            import keras
+            from .. import keras as _lossdsl_layers  # noqa: F401  registered with Keras, so a saved formula loads
+        except ImportError as error:
+            raise InputError(f"--model needs TensorFlow: {_reason(error)}") from None
+        try:
+            model = keras.models.load_model(path, safe_mode=True)
+        except Exception as error:  # Keras raises many kinds for a bad file; all mean "cannot use this input"
+            raise InputError(f"cannot load model {path}: {_reason(error)}") from None
+    # A model saved after attach() is lossdsl's wrapper: its formula was resolved against the user's model.
+    return model.inner if isinstance(model, _lossdsl_layers.FormulaModel) else model
 
 
 def _reason(error: Exception) -> str:
@@ -147,12 +158,20 @@ def render_reports(reports: list[tuple[Source, list[Diagnostic]]], output_format
     blocks = [render(found, source) for source, found in reports if found]
     if output_format == "text" and blocks:
         blocks.append(summary([d for _, found in reports for d in found], checked))
+    elif output_format == "text":  # so that "found no formula" and "clean" read differently
+        blocks.append(clean_summary(checked, sum(not source.name.startswith("<") for source, _ in reports)))
     return "\n".join(blocks)
 
 
 def summary(found: list[Diagnostic], checked: int) -> str:
     errors = sum(d.is_error for d in found)
     return f"{_count(errors, 'error')}, {_count(len(found) - errors, 'warning')} in {_count(checked, 'formula')}"
+
+
+def clean_summary(checked: int, files: int) -> str:
+    """``3 formulas in 2 files: clean``, or ``no formula found in 2 files``."""
+    where = f" in {_count(files, 'file')}" if files else ""
+    return f"{_count(checked, 'formula')}{where}: clean" if checked else f"no formula found{where}"
 
 
 def _count(n: int, noun: str) -> str:

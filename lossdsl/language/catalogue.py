@@ -40,6 +40,7 @@ CONTEXTS = {
     "unbuilt": 'an unbuilt `Sequential([Dense(3, name="first"), Dense(1, name="second")])`',
     "twins": 'a model with two nested blocks, `block_a` and `block_b`, each holding a layer named `proj`',
     "outputs": 'a model with two outputs, `{"weight": (None, 2), "height": (None, 1)}`',
+    "attribute": 'a subclassed model that keeps `self.a = tf.Variable(1.0)` beside its layer `dense`',
 }
 
 ENTRIES = [
@@ -93,6 +94,8 @@ ENTRIES = [
     Entry("W405", "could not decide boundedness", "a*cos(a)"),
     # W5xx style
     Entry("W501", "implicit parameter looks like a layer name", "norm(out.kernel) + hiden**2", "model"),
+    Entry("W502", "implicit parameter named like a variable the model keeps as an attribute",
+          "mse(y_true, y_pred) + a**2 * norm(dense.kernel)", "attribute"),
 ]
 
 #: Every code lossdsl can report, with its title (public as ``lossdsl.CODES``).

@@ -1,5 +1,7 @@
 """lossdsl lint / explain --model against a saved .keras file (these import TensorFlow)."""
 
+import keras
+
 from lossdsl.cli import main
 
 # saved_model (conftest.py): Input(4) -> Dense(8, name="hidden") -> Dense(2, name="out"), saved as m.keras

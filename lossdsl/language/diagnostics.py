@@ -115,8 +115,13 @@ def render_github(diagnostics: Iterable[Diagnostic], source: Source) -> str:
     return "\n".join(lines)
 
 
+#: Line breaks besides \r and \n (U+2028 in a backtick name, say): shown as \uXXXX so an annotation stays
+#: one line for whatever reads it (GitHub decodes only %25, %0D and %0A).
+_OTHER_LINE_BREAKS = {ord(c): f"\\u{ord(c):04x}" for c in "\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A").translate(_OTHER_LINE_BREAKS)
 
 
 def _escape_property(text: str) -> str:

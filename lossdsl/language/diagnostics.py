@@ -26,6 +26,7 @@ CODES: dict[str, str] = {
     "E109": "statement out of place",
     "E110": "number beyond the float range",
     "E111": "constant too large to compute exactly",
+    "E112": "TensorFlow or Keras code instead of formula syntax",
     # E2xx names
     "E201": "unknown function",
     "E202": "wrong number of arguments",

@@ -57,6 +57,7 @@ ENTRIES = [
     Entry("E109", "statement out of place", "t = norm(L1.kernel)"),
     Entry("E110", "number beyond the float range", "a * 1e400"),
     Entry("E111", "constant too large to compute exactly", "a * (1000001/1000000)**100000"),
+    Entry("E112", "TensorFlow or Keras code instead of formula syntax", "tf.reduce_sum(L1.kernel)"),
     # E2xx names
     Entry("E201", "unknown function", "nrom(L1.kernel)"),
     Entry("E202", "wrong number of arguments", "mse(y_true)"),

@@ -12,7 +12,7 @@ from sympy.printing.precedence import PRECEDENCE
 from .. import intervals as iv
 from .. import shape_algebra as shapes
 from ..floats import number_of
-from .base import (LINEAR, NONNEGATIVE, POSITIVE, POWER, PRODUCT, SUM, UNDECIDED, FunctionSpec, NodeKind,
+from .base import (LINEAR, NONNEGATIVE, POWER, PRODUCT, SUM, UNDECIDED, FunctionSpec, NodeKind,
                    TensorFunction, declare, elementwise_shape)
 
 

@@ -50,6 +50,7 @@ def test_every_node_class_is_declared_with_every_facet(cls):
     assert isinstance(kind.asymptotic, kinds.Unary) or kind.asymptotic in ASYMPTOTIC_MARKERS
     assert callable(kind.plain) or kind.plain is kinds.UNDECIDED
     assert kind.sign in ("positive", "nonnegative", None) or callable(kind.sign)
+    assert kind.domain is None or isinstance(kind.domain, float)
     if issubclass(cls, nodes.TensorFunction):  # sympy prints its own classes; lossdsl's say how they print
         assert isinstance(kind.latex, str) or callable(kind.latex)
 

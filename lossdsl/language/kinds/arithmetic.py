@@ -13,7 +13,7 @@ from .. import intervals as iv
 from .. import shape_algebra as shapes
 from ..floats import number_of
 from .base import (LINEAR, NONNEGATIVE, POWER, PRODUCT, SUM, UNDECIDED, FunctionSpec, NodeKind,
-                   TensorFunction, declare, elementwise_shape)
+                   declare, elementwise_shape, node_class)
 
 
 def _all_nonnegative(node, sign_of) -> str | None:
@@ -61,10 +61,8 @@ declare(NodeKind(
            FunctionSpec("square", lambda x: sympy.Pow(x, 2, evaluate=False), summary="x**2"))))
 
 
-class Index(TensorFunction):
-    """x[i, a:b:c]: the second argument is a Tuple of integers and (start, stop, step) Tuples."""
-
-    nargs = 2
+Index = node_class("Index", __name__, 2,
+                   doc="x[i, a:b:c]: the second argument is a Tuple of integers and (start, stop, step) Tuples")
 
 
 def _latex_index(node, printer) -> str:

@@ -100,6 +100,7 @@ class NodeKind:
     - ``plain``: the node's form in plain sympy, from its converted arguments (``sympy.limit``), or UNDECIDED.
     - ``lower(node, lib)``: an ``lib.Op``, or an equal sympy node to lower instead.
     - ``latex``: the LaTeX name (``\\operatorname{sum}``), ``latex(node, printer)``, or None where sympy prints it.
+    - ``domain``: the bound its argument must stay above (log: 0, log1p: -1), checked as W402; None if any.
     """
 
     node: type
@@ -112,6 +113,7 @@ class NodeKind:
     lower: Callable
     latex: str | Callable | None = None
     calls: tuple[FunctionSpec, ...] = ()  # how a formula calls it (sqrt and square build a power); () for an operator
+    domain: float | None = None
 
     def sign_of(self, node, sign_of: Callable) -> str | None:
         """The sign fact of ``node``, given what ``sign_of(argument)`` knows of its arguments."""
@@ -202,6 +204,13 @@ def latex_option(option, printer) -> str:
 
 
 # ------------------------------------------------------------------ helpers for declarations
+def node_class(name: str, module: str, nargs: int, tensor_arity: int = 1, base: type | None = None,
+               doc: str = "") -> type:
+    """A sympy node class for a declaration: ``nargs`` arguments, the first ``tensor_arity`` of them tensors."""
+    return type(name, (base or TensorFunction,), {"nargs": nargs, "tensor_arity": tensor_arity,
+                                                 "__module__": module, "__doc__": doc})
+
+
 def build(cls) -> Callable:
     """A call's builder: the node of ``cls`` on the bound arguments, as written (not evaluated)."""
     return lambda *args: cls(*args, evaluate=False)

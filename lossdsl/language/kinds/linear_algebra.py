@@ -9,7 +9,7 @@ from sympy.printing.precedence import PRECEDENCE
 from .. import intervals as iv
 from .. import shape_algebra as shapes
 from .base import (LINEAR, NONNEGATIVE, UNDECIDED, FunctionSpec, NodeKind, Option, TensorFunction, build, declare,
-                   on_ranges, tf_op)
+                   node_class, on_ranges, tf_op)
 
 
 class MatrixProduct(TensorFunction):
@@ -30,8 +30,7 @@ declare(NodeKind(
     latex=_latex_product))
 
 
-class Transposed(TensorFunction):
-    nargs = 1
+Transposed = node_class("Transposed", __name__, 1, doc="x.T: a matrix transposed")
 
 
 declare(NodeKind(
@@ -40,32 +39,11 @@ declare(NodeKind(
     latex=lambda node, printer: printer.parenthesize(node.args[0], PRECEDENCE["Pow"]) + "^{T}"))
 
 
-class MatrixTrace(TensorFunction):
-    nargs = 1
-
-
-class Diagonal(TensorFunction):
-    nargs = 1
-
-
-class DotProduct(TensorFunction):
-    """dot(x, y): the sum of the elementwise product, a scalar."""
-
-    nargs = 2
-    tensor_arity = 2
-
-
-class Cosine(TensorFunction):
-    """cosine(x, y): cosine similarity of the flattened tensors, a scalar in [-1, 1]."""
-
-    nargs = 2
-    tensor_arity = 2
-
-
-def _function(cls, name: str, summary: str, latex: str, shape, value_range, asymptotic, lower,
-              tensors=("x",)) -> None:
-    declare(NodeKind(cls, summary, shape, None, on_ranges(value_range), asymptotic, UNDECIDED, lower, latex,
-                     calls=(FunctionSpec(name, build(cls), tensors, summary=summary),)))
+def _function(name: str, call: str, summary: str, latex: str, shape, value_range, asymptotic, lower,
+              tensors=("x",)) -> type:
+    cls = node_class(name, __name__, len(tensors), len(tensors), doc=f"{call}({', '.join(tensors)}): {summary}")
+    return declare(NodeKind(cls, summary, shape, None, on_ranges(value_range), asymptotic, UNDECIDED, lower, latex,
+                            calls=(FunctionSpec(call, build(cls), tensors, summary=summary),)))
 
 
 def _trace_shape(node, x):
@@ -73,26 +51,22 @@ def _trace_shape(node, x):
     return shapes.SCALAR
 
 
-_function(MatrixTrace, "trace", "sum of a matrix's diagonal", r"\operatorname{tr}", _trace_shape, iv.total, LINEAR,
-          tf_op("tf.linalg.trace"))
-_function(Diagonal, "diag", "diagonal of a matrix, or the matrix with a vector on its diagonal",
-          r"\operatorname{diag}", lambda node, x: shapes.diagonal(x), iv.with_zero, LINEAR,
-          lambda node, lib: lib.Op(lambda x: lib.tf.linalg.diag(x) if x.shape.rank == 1 else
-                                   lib.tf.linalg.diag_part(x), node.tensors, "diag({0})"))
-_function(DotProduct, "dot", "sum of x * y", r"\operatorname{dot}", lambda node, x, y: shapes.pair_to_scalar(x, y),
-          lambda x, y: iv.total(iv.multiply(x, y)), LINEAR,
-          lambda node, lib: lib.Op(lambda x, y: lib.tf.reduce_sum(x * y), node.tensors, "tf.reduce_sum({0} * {1})"),
-          tensors=("x", "y"))
-_function(Cosine, "cosine", "cosine similarity of x and y, flattened", r"\cos\angle",
-          lambda node, x, y: shapes.pair_to_scalar(x, y), lambda x, y: iv.UNIT, UNDECIDED,
-          tf_op("cosine_similarity"), tensors=("x", "y"))
+MatrixTrace = _function("MatrixTrace", "trace", "sum of a matrix's diagonal", r"\operatorname{tr}", _trace_shape,
+                        iv.total, LINEAR, tf_op("tf.linalg.trace"))
+Diagonal = _function("Diagonal", "diag", "diagonal of a matrix, or the matrix with a vector on its diagonal",
+                     r"\operatorname{diag}", lambda node, x: shapes.diagonal(x), iv.with_zero, LINEAR,
+                     lambda node, lib: lib.Op(lambda x: lib.tf.linalg.diag(x) if x.shape.rank == 1 else
+                                              lib.tf.linalg.diag_part(x), node.tensors, "diag({0})"))
+DotProduct = _function("DotProduct", "dot", "sum of x * y", r"\operatorname{dot}",
+                       lambda node, x, y: shapes.pair_to_scalar(x, y), lambda x, y: iv.total(iv.multiply(x, y)),
+                       LINEAR, lambda node, lib: lib.Op(lambda x, y: lib.tf.reduce_sum(x * y), node.tensors,
+                                                        "tf.reduce_sum({0} * {1})"), tensors=("x", "y"))
+Cosine = _function("Cosine", "cosine", "cosine similarity of x and y, flattened", r"\cos\angle",
+                   lambda node, x, y: shapes.pair_to_scalar(x, y), lambda x, y: iv.UNIT, UNDECIDED,
+                   tf_op("cosine_similarity"), tensors=("x", "y"))
 
 
-class EyeMatrix(TensorFunction):
-    """eye(n): the n-by-n identity (its one argument is an option)."""
-
-    nargs = 1
-    tensor_arity = 0
+EyeMatrix = node_class("EyeMatrix", __name__, 1, 0, doc="eye(n): the n-by-n identity (its one argument is an option)")
 
 
 declare(NodeKind(

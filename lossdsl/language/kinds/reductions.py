@@ -8,7 +8,7 @@ from sympy import Tuple
 from .. import intervals as iv
 from .. import shape_algebra as shapes
 from .base import (ABSOLUTELY_LINEAR, LINEAR, NONNEGATIVE, POSITIVE, UNDECIDED, FunctionSpec, NodeKind, Option,
-                   TensorFunction, build, declare, latex_option, on_ranges, same_sign)
+                   TensorFunction, build, declare, latex_option, node_class, on_ranges, same_sign)
 
 AXIS = Option("axis", "axis", Tuple())
 
@@ -47,49 +47,27 @@ declare(NodeKind(
                       summary="2-norm of all entries (ord=1 or inf for other norms)"),)))
 
 
-class ReduceSum(TensorFunction):
-    nargs = 2
+def _reduction(name: str, call: str, summary: str, value_range, asymptotic, path: str, sign=None) -> type:
+    """A reduction ``call(x, axis=None)`` computed by the TensorFlow reduction at ``path``."""
+    cls = node_class(name, __name__, 2, doc=f"{call}(x, axis): {summary}")
+    return declare(NodeKind(cls, summary, shape=lambda node, x: shapes.reduce(x, node.args[1]), sign=sign,
+                            range=on_ranges(value_range), asymptotic=asymptotic, plain=UNDECIDED,
+                            lower=tf_reduction(path), latex=rf"\operatorname{{{call}}}",
+                            calls=(FunctionSpec(call, build(cls), options=(AXIS,), summary=summary),)))
 
 
-class ReduceMean(TensorFunction):
-    nargs = 2
-
-
-class ReduceMax(TensorFunction):
-    nargs = 2
-
-
-class ReduceMin(TensorFunction):
-    nargs = 2
-
-
-class LogSumExp(TensorFunction):
-    """logsumexp(x, axis): log(sum(exp(x))), computed without overflow."""
-
-    nargs = 2
-
-
-def _reduction(cls, name: str, summary: str, value_range, asymptotic, path: str, sign=None) -> None:
-    declare(NodeKind(cls, summary, shape=lambda node, x: shapes.reduce(x, node.args[1]), sign=sign,
-                     range=on_ranges(value_range), asymptotic=asymptotic, plain=UNDECIDED,
-                     lower=tf_reduction(path), latex=rf"\operatorname{{{name}}}",
-                     calls=(FunctionSpec(name, build(cls), options=(AXIS,), summary=summary),)))
-
-
-_reduction(ReduceSum, "sum", "sum of entries", iv.total, LINEAR, "tf.reduce_sum")
-_reduction(ReduceMean, "mean", "mean of entries", lambda x: x, LINEAR, "tf.reduce_mean")
-_reduction(ReduceMax, "max", "largest entry", lambda x: x, UNDECIDED, "tf.reduce_max")
-_reduction(ReduceMin, "min", "smallest entry", lambda x: x, UNDECIDED, "tf.reduce_min")
+ReduceSum = _reduction("ReduceSum", "sum", "sum of entries", iv.total, LINEAR, "tf.reduce_sum")
+ReduceMean = _reduction("ReduceMean", "mean", "mean of entries", lambda x: x, LINEAR, "tf.reduce_mean")
+ReduceMax = _reduction("ReduceMax", "max", "largest entry", lambda x: x, UNDECIDED, "tf.reduce_max")
+ReduceMin = _reduction("ReduceMin", "min", "smallest entry", lambda x: x, UNDECIDED, "tf.reduce_min")
 # max(x) <= logsumexp(x) <= max(x) + log(count): at least the least entry, and unbounded above (the count
 # of entries is not known here). Its sign is the entries' sign: logsumexp(x) >= max(x).
-_reduction(LogSumExp, "logsumexp", "log(sum(exp(x))), computed without overflow",
-           lambda x: iv.make(x.lo, iv.INF, x.lo_closed), UNDECIDED, "tf.reduce_logsumexp", sign=same_sign(0))
+LogSumExp = _reduction("LogSumExp", "logsumexp", "log(sum(exp(x))), computed without overflow",
+                       lambda x: iv.make(x.lo, iv.INF, x.lo_closed), UNDECIDED, "tf.reduce_logsumexp",
+                       sign=same_sign(0))
 
 
-class Softmax(TensorFunction):
-    """softmax(x, axis): exp(x) / sum(exp(x), axis), along one axis."""
-
-    nargs = 2
+Softmax = node_class("Softmax", __name__, 2, doc="softmax(x, axis): exp(x) / sum(exp(x), axis), along one axis")
 
 
 def _lower_softmax(node, lib):

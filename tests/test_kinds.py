@@ -1,6 +1,8 @@
 """Every node kind is declared whole: each facet is a rule or an explicit marker, and every marker that
 stands for "not known" ends in a diagnostic, never in a crash."""
 
+import itertools
+
 import numpy as np
 import pytest
 import sympy
@@ -8,6 +10,7 @@ import tensorflow as tf
 
 import lossdsl
 from lossdsl.language import functions, kinds, nodes
+from lossdsl.language.intervals import sign_range
 from lossdsl.language.kinds.base import NodeKind
 from lossdsl.lowering.lower import lower
 
@@ -53,6 +56,33 @@ def test_every_node_class_is_declared_with_every_facet(cls):
     assert kind.domain is None or isinstance(kind.domain, float)
     if issubclass(cls, nodes.TensorFunction):  # sympy prints its own classes; lossdsl's say how they print
         assert isinstance(kind.latex, str) or callable(kind.latex)
+
+
+SIGNS = ("positive", "nonnegative", None)
+
+
+def _sample_nodes():
+    """Each kind's node on symbols standing for its tensor arguments (options at their defaults)."""
+    x, y = sympy.symbols("x y")
+    yield kinds.kind_of(sympy.Add), sympy.Add(x, y, evaluate=False)
+    yield kinds.kind_of(sympy.Mul), sympy.Mul(x, y, evaluate=False)
+    for kind in kinds.BUILTIN_KINDS.values():
+        for spec in kind.calls:
+            if spec.tensors and all(option.default is not None for option in spec.options):
+                yield kind, spec.build(*sympy.symbols(" ".join(spec.tensors), seq=True),
+                                       *(option.default for option in spec.options))
+
+
+@pytest.mark.parametrize("kind, node", list(_sample_nodes()), ids=lambda v: str(v)[:40])
+def test_sign_facts_agree_with_range_facts(kind, node):
+    """Whatever the arguments' signs, a sign a kind claims is one its value range proves."""
+    arguments = kinds.tensor_args(node)
+    for signs in itertools.product(SIGNS, repeat=len(arguments)):
+        given = dict(zip(arguments, signs))
+        claimed = kind.sign_of(node, given.get)
+        proved = kind.range(node, lambda arg: sign_range(given[arg]))
+        assert claimed != "positive" or proved.positive, (signs, proved)
+        assert claimed != "nonnegative" or proved.nonnegative, (signs, proved)
 
 
 def test_the_function_table_is_the_declared_calls():

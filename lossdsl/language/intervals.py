@@ -140,7 +140,8 @@ def part_above(a: Range, bound: float) -> Range:
 
 
 def maximum(a: Range, b: Range) -> Range:
-    lo, lo_in = max((a.lo, a.lo_closed), (b.lo, b.lo_closed))
+    # at equal lower ends the larger of the two reaches the end only if both do: max(x > 0, y >= 0) > 0
+    lo, lo_in = max((a.lo, a.lo_closed), (b.lo, b.lo_closed)) if a.lo != b.lo else (a.lo, a.lo_closed and b.lo_closed)
     hi, hi_in = max((a.hi, a.hi_closed), (b.hi, b.hi_closed))
     return make(lo, hi, lo_in, hi_in)
 

@@ -60,7 +60,7 @@ Relu = _function("Relu", "relu", "max(x, 0)", r"\operatorname{relu}", sign=NONNE
                  plain=lambda x: sympy.Max(x, 0), lower=tf_op("tf.nn.relu"))
 # min(max(...)) rather than clip_by_value: lo and hi may be tensors that broadcast x to a larger shape
 Clip = _function("Clip", "clip", "x limited to [lo, hi]", r"\operatorname{clip}", tensors=("x", "lo", "hi"),
-                 sign=lambda node, sign_of: NONNEGATIVE if sign_of(node.args[1]) else None,
+                 sign=lambda node, sign_of: NONNEGATIVE if sign_of(node.args[1]) and sign_of(node.args[2]) else None,
                  value_range=lambda x, lo, hi: iv.minimum(iv.maximum(x, lo), hi),
                  lower=lambda node, lib: lib.Op(lambda x, lo, hi: lib.tf.minimum(lib.tf.maximum(x, lo), hi),
                                                 node.tensors, "tf.minimum(tf.maximum({0}, {1}), {2})"))

@@ -39,7 +39,7 @@ class Op:
 
 
 def resolve(path: str) -> Callable:
-    """The function a lowering facet names: ``tf.nn.softmax``, or a helper of this module (``euclidean_norm``)."""
+    """The function a lowering facet names: ``tf.math.log1p``, or a helper of this module (``euclidean_norm``)."""
     return functools.reduce(getattr, path.split("."), sys.modules[__name__])
 
 

@@ -11,6 +11,7 @@ from .diagnostics import Diagnostic, sort_key
 from .errors import raise_for
 from .extent import expanded_extent_problems
 from .formula import Formula
+from .pasted_code import pasted_tensorflow
 
 
 @functools.lru_cache(maxsize=4096)
@@ -19,6 +20,9 @@ def analyze(text: str) -> tuple[Formula | None, tuple[Diagnostic, ...]]:
     if not isinstance(text, str):
         raise TypeError(f"a formula is a str, not {type(text).__name__}")
     formula, problems = build_formula(text)
+    pasted = pasted_tensorflow(text) if formula is None else []
+    if pasted:  # say what to write instead, not where the parser stopped; the rest shows once that is fixed
+        problems = pasted + [p for p in problems if not p.is_error]
     if formula is not None:
         # before anything walks the written-out formula or asks sympy for the digits of a constant
         too_large = expanded_extent_problems(formula) or constant_problems(formula)

@@ -23,7 +23,7 @@ from .diagnostics import Diagnostic
 from .formula import DEFAULT_INIT, IDENTITY, LAYER_INDEX, TARGETS, Formula, Parameter, Reference, \
     parameter_symbol, term_symbol
 from .parser import MAX_NESTING, Scan, lark_parser, nesting_problems, scan
-from .reductions import Piece, Reductions, _Chain, _Name, _Path, _Slice, span_of
+from .reductions import AttributePath, Chain, Identifier, Piece, Reductions, Slice, span_of
 from .source import Source, Span, shortened
 from .syntax_errors import syntax_error
 
@@ -117,7 +117,7 @@ class FormulaBuilder(Reductions):
     # ------------------------------------------------------------ statements
     def start(self, statements: list[Piece]) -> None:
         """The whole formula: named terms (already defined), the loss, where clauses (already read)."""
-        # A statement's deepest node is one level above its piece's levels: the statement is at depth 0.
+        # A statement is at depth 0, so the deepest node in it is at depth levels - 1.
         self.too_deep = any(piece.levels - 1 > MAX_NESTING for piece in statements)
         if not self.too_deep:
             loss = next(piece for piece in statements if piece.value is not None)  # statements' values are None
@@ -198,18 +198,18 @@ class FormulaBuilder(Reductions):
         """Close an identifier, attribute chain or operator chain into the sympy value it stands for."""
         item = piece.value
         kind = type(item)
-        if kind is _Name:
+        if kind is Identifier:
             return self.name_value(item, piece.span)
-        if kind is _Path:
+        if kind is AttributePath:
             return self.reference(item.parts, piece.span)
-        if kind is _Chain:
+        if kind is Chain:
             return self.located(item.cls(*item.args, evaluate=False), piece.span)
-        if kind is Keyword or kind is _Slice:
+        if kind is Keyword or kind is Slice:
             return self.report("E100", "a keyword or slice is not allowed here", piece.span,
                                "keywords go inside calls (norm(x, ord=1)), slices inside brackets (x[0:2])")
         return item
 
-    def name_value(self, name: _Name, span: Span) -> sympy.Expr:
+    def name_value(self, name: Identifier, span: Span) -> sympy.Expr:
         text = name.text
         if name.quoted or LAYER_INDEX.fullmatch(text):
             return self.report("E212", f"'{text}' is a layer, not a value", span,

@@ -42,7 +42,7 @@ class Piece:
 
 
 @dataclass
-class _Name:
+class Identifier:
     """An identifier not yet known to be a parameter, a term, a target or a layer."""
 
     text: str
@@ -50,14 +50,14 @@ class _Name:
 
 
 @dataclass
-class _Path:
+class AttributePath:
     """An attribute chain such as ``sub.dense1.kernel``, not yet closed."""
 
     parts: list
 
 
 @dataclass
-class _Chain:
+class Chain:
     """The operands of a left-associative chain (a + b - c), closed into one n-ary node when used.
 
     Building the node once at the end keeps a chain of n operands linear; rebuilding it at every
@@ -69,7 +69,7 @@ class _Chain:
 
 
 @dataclass
-class _Slice:
+class Slice:
     parts: tuple  # start, stop, step: pieces or None
 
 
@@ -99,11 +99,11 @@ class Reductions:
 
     def name(self, children) -> Piece:
         token = children[0]
-        return Piece(_Name(str(token)), span_of(token))
+        return Piece(Identifier(str(token)), span_of(token))
 
     def quoted_name(self, children) -> Piece:
         token = children[0]
-        return Piece(_Name(str(token)[1:-1], quoted=True), span_of(token))
+        return Piece(Identifier(str(token)[1:-1], quoted=True), span_of(token))
 
     def group(self, children) -> Piece:
         opening, inner, closing = children
@@ -116,27 +116,27 @@ class Reductions:
         if name == "T" and not quoted:
             return Piece(self.located(nodes.Transposed(self.value(base), evaluate=False), span), span, base.levels)
         # Any other attribute is a step of a path, which becomes one symbol: no level, for it or its base.
-        if type(base.value) is _Name:
+        if type(base.value) is Identifier:
             root = base.value.text
             path = [int(root[1:]) if LAYER_INDEX.fullmatch(root) and not base.value.quoted else root]
-        elif type(base.value) is _Path:
+        elif type(base.value) is AttributePath:
             path = base.value.parts
         else:
-            return Piece(self.report("E216", f"'.{name}' cannot follow a computed value; only .T (transpose) can",
-                                     span_of(name), "attributes name layers and variables: L1.kernel, "
-                                                        "block.dense.bias"), span, base.height, flat=True)
+            problem = self.report("E216", f"'.{name}' cannot follow a computed value; only .T (transpose) can",
+                                  span_of(name), "attributes name layers and variables: L1.kernel, block.dense.bias")
+            return Piece(problem, span, base.height, flat=True)
         part = str(name)[1:-1] if quoted else int(name[1:]) if LAYER_INDEX.fullmatch(name) else str(name)
-        return Piece(_Path(path + [part]), span, base.height, flat=True)
+        return Piece(AttributePath(path + [part]), span, base.height, flat=True)
 
     def binary(self, cls: type, left: Piece, right_value: sympy.Expr, span: Span, right_levels: int) -> Piece:
         """One n-ary node per chain (a + b + c), so long formulas stay shallow; + * @ are associative."""
         chain = left.value
-        if type(chain) is _Chain and chain.cls is cls:  # the chain's own left operand is no level deeper
+        if type(chain) is Chain and chain.cls is cls:  # the chain's own left operand is no level deeper
             chain.args.append(right_value)  # each chain object has exactly one parent, so growing it is safe
             return Piece(chain, span, max(left.height, right_levels))
         value = self.value(left)
         args = [*value.args, right_value] if type(value) is cls else [value, right_value]
-        return Piece(_Chain(cls, args), span, max(left.levels, right_levels))
+        return Piece(Chain(cls, args), span, max(left.levels, right_levels))
 
     def add(self, children) -> Piece:
         left, _op, right = children
@@ -183,8 +183,11 @@ class Reductions:
         return Piece(Keyword(str(name), value), Span(name.start_pos, value.span.end), value.levels, flat=True)
 
     def arguments(self, pieces) -> Piece:
+        """A call's arguments, or an index's subscripts: the list of their pieces, which adds no level."""
         return Piece(pieces, Span(pieces[0].span.start, pieces[-1].span.end), max(p.levels for p in pieces),
                      flat=True)
+
+    subscripts = arguments
 
     def call(self, children) -> Piece:
         name, _open, arguments, closing = children
@@ -192,15 +195,11 @@ class Reductions:
         result = bind_call(self, str(name), span_of(name), [] if arguments is None else arguments.value)
         return Piece(self.located(result, span), span, 0 if arguments is None else arguments.height)
 
-    def subscripts(self, pieces) -> Piece:
-        return Piece(pieces, Span(pieces[0].span.start, pieces[-1].span.end), max(p.levels for p in pieces),
-                     flat=True)
-
     def slice(self, children) -> Piece:
         start, _colon, stop, _colon2, step = children
         written = [child for child in children if child is not None]  # a colon at least
         span = Span(span_of(written[0]).start, span_of(written[-1]).end)
-        return Piece(_Slice((start, stop, step)), span,
+        return Piece(Slice((start, stop, step)), span,
                      max((part.levels for part in (start, stop, step) if part is not None), default=0))
 
     def index(self, children) -> Piece:
@@ -214,7 +213,7 @@ class Reductions:
         return Piece(self.located(indexed, span), span, max(base.levels, subscripts.height))
 
     def subscript(self, item: Piece) -> sympy.Expr:
-        if type(item.value) is _Slice:
+        if type(item.value) is Slice:
             return Tuple(*(nodes.OMITTED if part is None else self.integer(part, item.span)
                            for part in item.value.parts))
         return self.integer(item, item.span)

@@ -13,6 +13,7 @@ import sympy
 
 from ..language import functions, nodes
 from ..language.calls import INVALID
+from ..language.catalogue import IDENTITY_NOT_SQUARE, IDENTITY_WITHOUT_SIZE
 from ..language.diagnostics import Diagnostic
 from ..language.formula import IDENTITY, Formula, term_symbol
 
@@ -306,8 +307,7 @@ class ShapeChecker:
             if shape == SCALAR:
                 raise _unsized_identity()
             if len(shape) != 2 or shape[0] != shape[1]:  # (None, 4): square for a batch of 4 only
-                raise ShapeError("E307", f"I cannot be sized from {describe(shape)}: it needs a square matrix",
-                                 "use eye(n) for an identity of a chosen size")
+                raise ShapeError(*IDENTITY_NOT_SQUARE.parts(shape=describe(shape)))
         return shape
 
     def is_scaled_identity(self, arg) -> bool:
@@ -322,9 +322,7 @@ class ShapeChecker:
 
 
 def _unsized_identity() -> ShapeError:
-    return ShapeError("E307", "I has no size here",
-                      "I takes its size from a square matrix it is added to, subtracted from or multiplied with "
-                      "(* or @), as in norm(W.T @ W - I); elsewhere write eye(n)")
+    return ShapeError(*IDENTITY_WITHOUT_SIZE.parts())
 
 
 def _user_rule(spec, arg_shapes) -> Shape:

@@ -19,6 +19,7 @@ import sympy
 import tensorflow as tf
 
 from ..language import nodes
+from ..language.catalogue import IDENTITY_WITHOUT_PARTNER
 from ..language.formula import IDENTITY
 
 
@@ -344,8 +345,7 @@ def registered(node):
 
 
 def identity_without_partner(node) -> Unsupported:
-    return Unsupported(node, "E307", "I has no matrix beside it to take its size from",
-                       "use eye(n) for an identity of a chosen size")
+    return Unsupported(node, *IDENTITY_WITHOUT_PARTNER.parts())
 
 
 #: sympy node class -> rule(node) -> Op, or an equal sympy node to lower instead. Symbols and numbers

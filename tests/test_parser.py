@@ -96,6 +96,7 @@ def test_a_where_clause_types_the_uses_before_it(source, symbol):
     "\n\n;; a\n\n\n;\n",
     "t = a;;; t + b\n\n# the end\n",
     "mean(L1.kernel[0,\n 1:3])",
+    "norm(L1.`T`\n)",  # a closed backtick name right before a line break
 ])
 def test_separators_that_mean_nothing(source):
     assert [d.code for d in lossdsl.check(source) if d.is_error] == []
@@ -105,6 +106,7 @@ def test_separators_that_mean_nothing(source):
     ("norm(a;\n; b)", "E100", Span(6, 7)),  # inside brackets ';' is still a separator, a line break is not
     ("norm(a\n+ `b\n)", "E100", Span(9, 11)),  # an unclosed backtick name is reported where it starts
     ("norm(a # x\n + `b\n)", "E100", Span(14, 16)),
+    ("f(``\n`x`)", "E100", Span(2, 4)),  # an empty one too
     ("a +\nb", "E103", Span(2, 3)),
 ])
 def test_separators_that_are_errors(source, code, span):

@@ -24,7 +24,7 @@ from .diagnostics import Diagnostic
 from .formula import DEFAULT_INIT, IDENTITY, LAYER_INDEX, TARGETS, Formula, Parameter, Reference, \
     parameter_symbol, term_symbol
 from .parser import MAX_NESTING, Scan, lark_parser, nesting_problems, scan
-from .expression_rules import AttributePath, Chain, Identifier, Piece, ExpressionRules, Slice, span_of
+from .expression_rules import AttributePath, Chain, ExpressionRules, Identifier, Piece, Slice, span_of
 from .source import Source, Span, shortened
 from .syntax_errors import syntax_error
 

@@ -9,7 +9,7 @@ import pytest
 from sympy import Symbol
 
 import lossdsl
-from lossdsl.language.builder import build_formula
+from lossdsl.language.builder import FormulaBuilder, build_formula
 from lossdsl.language.frontend import analyze
 from lossdsl.language.parser import MAX_NESTING, _check_depth, scan, tree_parser
 from lossdsl.language.source import Span
@@ -87,6 +87,13 @@ def test_a_where_clause_types_the_uses_before_it(source, symbol):
     formula = lossdsl.parse(source)
     assert set(formula.expr.free_symbols) - {formula.references[r].symbol for r in formula.references} == \
         ({symbol} if symbol is not None else set()) | ({Symbol("t", nonnegative=True)} if "t =" in source else set())
+
+
+def test_a_where_clause_the_scan_did_not_find_is_read_before_building_again():
+    text = "a * norm(L1.kernel)\nwhere a: positive"
+    formula, diagnostics = FormulaBuilder().build(scan(text), where=None)
+    assert formula.expr == lossdsl.parse(text).expr and diagnostics == []
+    assert formula.params["a"].kind == "positive"
 
 
 # ------------------------------------------------------------------------- separators blanked before parsing

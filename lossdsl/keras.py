@@ -71,7 +71,8 @@ class FormulaTerm(keras.layers.Layer):
         diagnostics = check(self.source, model=model)
         raise_for(diagnostics, self.source)
         for finding in diagnostics:  # warnings do not stop training, but they are said once, with the fix
-            warn(render_text([finding], Source(self.source, "<formula>")))
+            if not finding.is_note:  # notes (I4xx) are for lint and explain, not for every training run
+                warn(render_text([finding], Source(self.source, "<formula>")))
         self._resolved, problems = resolve_references(self.formula, model)
         raise_for(sorted(problems, key=sort_key), self.source)
         self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics)

@@ -10,6 +10,7 @@ from .source import Source, Span
 
 ERROR = "error"
 WARNING = "warning"
+INFO = "info"  # a note: shown and returned, never a failure (not even under --strict), never a LossWarning
 
 #: Every code lossdsl can report, with a short title. The first letter is the severity.
 CODES: dict[str, str] = {
@@ -61,6 +62,9 @@ CODES: dict[str, str] = {
     "W403": "division by a possibly zero value",
     "W404": "declared parameter is unused",
     "W405": "could not decide boundedness",
+    "W406": "parameter collapses to an end of its domain",
+    # I4xx stability notes
+    "I401": "bounded below only while the data is not fitted perfectly",
     # W5xx style
     "W501": "implicit parameter looks like a layer name",
 }
@@ -77,11 +81,15 @@ class Diagnostic:
 
     @property
     def severity(self) -> str:
-        return ERROR if self.code.startswith("E") else WARNING
+        return {"E": ERROR, "I": INFO}.get(self.code[0], WARNING)
 
     @property
     def is_error(self) -> bool:
         return self.severity == ERROR
+
+    @property
+    def is_note(self) -> bool:
+        return self.severity == INFO
 
     def shifted(self, delta: int) -> Diagnostic:
         """The same finding for a text embedded ``delta`` characters into a larger one."""
@@ -136,10 +144,13 @@ def render_github(diagnostics: Iterable[Diagnostic], source: Source) -> str:
     for r in as_records(diagnostics, source):
         message = r["message"] + (f" (hint: {r['hint']})" if r["hint"] else "")
         lines.append(
-            f"::{r['severity']} file={_escape_property(r['file'])},line={r['line']},col={r['column']},"
+            f"::{_GITHUB_LEVELS[r['severity']]} file={_escape_property(r['file'])},line={r['line']},col={r['column']},"
             f"endLine={r['end_line']},endColumn={r['end_column']},title={r['code']}::{_escape_data(message)}"
         )
     return "\n".join(lines)
+
+
+_GITHUB_LEVELS = {ERROR: "error", WARNING: "warning", INFO: "notice"}  # GitHub has no "info" annotation
 
 
 def _escape_data(text: str) -> str:

@@ -1,0 +1,216 @@
+"""Bounded below jointly in everything training moves (SPEC §5.9): W401 naming a path, I401 for data losses.
+
+The per-parameter analysis (stability.py) proves boundedness one parameter at a time with every tensor
+block fixed. Here all trainable parameters and every block built from trainable weights move together
+along rays (rays.py). The summands are first split into groups that share nothing that moves: the loss
+is unbounded below iff one group is, and a group whose summands are each bounded below (ranges with
+blocks allowed to reach 0) needs no ray at all, which is the common case and costs microseconds.
+
+Two passes per group: rays that keep every data loss away from 0 (a fall there is W401), then rays on
+which a data loss goes to 0 (a fall that needs a perfect fit is the note I401).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import sympy
+
+from ..language import nodes
+from ..language.diagnostics import Diagnostic
+from ..language.formula import Formula, Parameter
+from .asymptotics import LINEAR_NODES, End, Expander
+from .ranges import RangeFinder
+from .rays import Coordinate, describe_direction, directions, falls_along
+
+#: Keras' non-trainable layer variables: without a model to ask, these names stay fixed like constants.
+NONTRAINABLE_VARIABLES = {"moving_mean", "moving_variance"}
+
+
+class JointFinding(NamedTuple):
+    diagnostic: Diagnostic
+    moved: frozenset  # names of the parameters on the path
+
+
+def joint_findings(formula: Formula, summands: list, params: dict, finder: RangeFinder,
+                   strict: RangeFinder) -> list[JointFinding]:
+    """W401 (a path along which the loss falls) or I401 (only with a data loss at 0) for each group."""
+    trainable = {symbol: p for symbol, p in params.items() if p.trainable}
+    if all(finder.of(s).lo > -math.inf for s in summands):
+        return []  # every summand is bounded below even with blocks at 0: nothing can fall
+    space = _Space(formula, trainable, finder)
+    summands = [space.normalized(s) for s in summands]
+    found = []
+    for group in _groups(summands, space):
+        if all(finder.of(s).lo > -math.inf for s in group):
+            continue
+        coordinates = sorted({c for s in group for c in space.coordinates_of(s)}, key=space.order)
+        finding = _search(group, coordinates, space, strict)
+        if finding:
+            found.append(finding)
+    return found
+
+
+def _search(group: list, coordinates: list[Coordinate], space: _Space, strict: RangeFinder) -> JointFinding | None:
+    data = [i for i, c in enumerate(coordinates) if c.kind == "data"]
+    passes = [("W401", lambda d: all(d[i] >= 0 for i in data))]
+    if data:
+        passes.append(("I401", lambda d: any(d[i] < 0 for i in data)))
+    for code, allowed in passes:
+        for direction in directions(coordinates, allowed):
+            if falls_along(group, coordinates, direction, strict, space.scalars):
+                return _finding(code, coordinates, direction, space)
+    return None
+
+
+def _finding(code: str, coordinates: list[Coordinate], direction: tuple, space: _Space) -> JointFinding:
+    path = describe_direction(coordinates, direction)
+    moving = [c for c, d in zip(coordinates, direction) if d]
+    params = [space.trainable[c.node] for c in moving if not c.is_block]
+    span = params[0].span if params else space.formula.span_of(moving[0].node)
+    first = params[0].name if params else None
+    if code == "I401":
+        zero = next(c.label for c, d in zip(coordinates, direction) if c.kind == "data" and d < 0)
+        message = f"the loss is bounded below only while {zero} > 0: it tends to -inf as {path}" \
+                  f"{_others(coordinates, direction)}"
+        hint = "harmless unless the data can be fitted exactly; to keep the loss bounded even then, add a " \
+               f"small penalty that grows along the path, such as 0.1*{first}**2" if first else \
+               "harmless unless the data can be fitted exactly"
+    else:
+        message = f"the loss is unbounded below: it tends to -inf as {path}{_others(coordinates, direction)}"
+        hint = f"add a term that grows along this path (such as 0.1*{first}**2), weight the falling terms by " \
+               f"something bounded (sigmoid, softmax), or make '{first}' const" if first else _block_hint(coordinates, direction)
+    return JointFinding(Diagnostic(code, message, span, hint), frozenset(p.name for p in params))
+
+
+def _block_hint(coordinates: list[Coordinate], direction: tuple) -> str:
+    block = next(c.label for c, d in zip(coordinates, direction) if d)
+    still = [c.label for c, d in zip(coordinates, direction) if not d and not c.is_block]
+    if still:
+        return f"the weight of {block} can be negative: make it non-negative (exp, sigmoid, softplus, or " \
+               f"where {still[0]}: positive)"
+    return f"nothing stops {block}: penalize it with a term that grows faster (norm(W)**2 beats norm(W)), " \
+           "or drop the negative weight"
+
+
+def _others(coordinates: list[Coordinate], direction: tuple) -> str:
+    """The parameters that stay put on the path: their value matters (``a*norm(W)`` falls for a < 0)."""
+    still = [c.label for c, d in zip(coordinates, direction) if not d and not c.is_block]
+    return f" (for some value of {', '.join(still)})" if still else ""
+
+
+def _groups(summands: list, space: _Space) -> list[list]:
+    """Summands joined when they share a coordinate (union-find over coordinates), in formula order."""
+    parent: dict = {}
+
+    def root(c):
+        while parent.setdefault(c, c) != c:
+            c = parent[c]
+        return c
+
+    members = [space.coordinates_of(s) for s in summands]
+    for coordinates in members:
+        for c in coordinates[1:]:
+            parent[root(c)] = root(coordinates[0])
+    groups: dict = {}
+    for summand, coordinates in zip(summands, members):
+        if coordinates:
+            groups.setdefault(root(coordinates[0]), []).append(summand)
+    return list(groups.values())
+
+
+class _Space:
+    """The coordinates of a formula: its trainable parameters and the blocks training moves."""
+
+    def __init__(self, formula: Formula, trainable: dict, finder: RangeFinder):
+        self.formula, self.trainable, self.finder = formula, trainable, finder
+        self.scalars = frozenset(trainable)
+        self.references = {ref.symbol: ref for ref in formula.references.values()}
+        self.blocks: dict = {}  # node -> Coordinate, or None for a fixed block
+        self.memo: dict = {}
+        self.positions: dict = {}
+        # Pulls scalars out of linear tensor operations: sum(a*W) = a*sum(W), norm(a*W) = |a|*norm(W).
+        self.factoring = Expander(sympy.Dummy(), End(math.inf, -1), self.moves, finder.of, self.scalars)
+
+    def moves(self, node: sympy.Basic) -> bool:
+        return bool(node.free_symbols & self.scalars)
+
+    def order(self, c: Coordinate) -> tuple:
+        """Parameters in declaration order, then blocks as first met."""
+        if not c.is_block:
+            return (0, list(self.trainable).index(c.node), "")
+        return (1, self.positions[c.node], "")
+
+    def normalized(self, node: sympy.Basic) -> sympy.Basic:
+        """``node`` with scalars pulled out of linear tensor operations and stop(...) of parameters frozen."""
+        if not node.args or not self.moves(node):
+            return node
+        if isinstance(node, nodes.StopGradient):
+            return _frozen(node, self.finder)
+        found = node.func(*(self.normalized(arg) for arg in node.args))
+        if isinstance(found, LINEAR_NODES):
+            factor, rest = self.factoring.factor_out(found)
+            if factor is not None:
+                return factor * rest
+        return found
+
+    def coordinates_of(self, summand: sympy.Basic) -> list[Coordinate]:
+        if summand not in self.memo:
+            found: dict = {}
+            self._collect(summand, found)
+            self.memo[summand] = list(found)
+        return self.memo[summand]
+
+    def _collect(self, node: sympy.Basic, found: dict) -> None:
+        if node in self.trainable:
+            found[_parameter_coordinate(self.trainable[node])] = None
+        elif isinstance(node, nodes.TensorFunction) and not self.moves(node):
+            coordinate = self.block(node)
+            if coordinate is not None:
+                found[coordinate] = None
+        else:
+            for arg in node.args:
+                self._collect(arg, found)
+
+    def block(self, node: sympy.Basic) -> Coordinate | None:
+        if node not in self.blocks:
+            self.positions.setdefault(node, len(self.positions))
+            self.blocks[node] = self._classify(node)
+        return self.blocks[node]
+
+    def _classify(self, node: sympy.Basic) -> Coordinate | None:
+        """A coordinate for a block training can move over [0, +inf] or the whole line; None if fixed."""
+        if isinstance(node, nodes.StopGradient):
+            return None
+        refs = [self.references[s] for s in node.free_symbols if s in self.references]
+        roots = {ref.path[0] for ref in refs}
+        moved = "y_pred" in roots or any(not ref.is_target and ref.path[-1] not in NONTRAINABLE_VARIABLES
+                                         for ref in refs)
+        values = self.finder.of(node)
+        if not moved or values.hi < math.inf:
+            return None
+        span = self.formula.spans.get(node)
+        label = self.formula.source[span.start:span.end] if span else _written(node)
+        if values.lo >= 0:
+            return Coordinate(node, "data" if {"y_true", "y_pred"} <= roots else "weights", label)
+        return Coordinate(node, "signed", label) if values.lo == -math.inf else None
+
+
+def _parameter_coordinate(param: Parameter) -> Coordinate:
+    if param.kind == "interval":
+        return Coordinate(param.symbol, "interval", param.name, param.lower, param.upper)
+    return Coordinate(param.symbol, "real" if param.kind == "real" else "positive", param.name)
+
+
+def _frozen(node: sympy.Basic, finder: RangeFinder) -> sympy.Symbol:
+    """A symbol for ``stop(x)``: a constant for training, with the sign of its value."""
+    values = finder.of(node)
+    return sympy.Dummy(positive=True) if values.positive else sympy.Dummy(nonnegative=True) \
+        if values.nonnegative else sympy.Dummy(negative=True) if values.negative else sympy.Dummy(real=True)
+
+
+def _written(node: sympy.Basic) -> str:
+    """A block built by the analysis (norm(a*W) gave |a|*norm(W)) in the formula language, near enough."""
+    name = {nodes.ReduceSum: "sum", nodes.ReduceMean: "mean"}.get(type(node), type(node).__name__.lower())
+    return f"{name}({', '.join(str(arg) for arg in node.tensors)})"

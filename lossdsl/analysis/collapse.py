@@ -49,11 +49,13 @@ def _upper(param: Parameter) -> End:
 
 def _hint(param: Parameter, end: End) -> str:
     name = param.name
+    # 1/a rather than - log(a) at 0: a*norm(W) - log(a) has its minimum 1 + log(norm(W)), which still falls
+    # as training drives W to 0 (W401); a*norm(W) + 1/a has 2*sqrt(norm(W)) >= 0.
     if math.isinf(end.value):
         barrier = f"+ 0.1*{name}**2"
     elif end.side > 0:
-        barrier = f"- log({name})" if end.value == 0 else f"- log({name} - {end.value:g})"
+        barrier = f"+ 1/{name}" if end.value == 0 else f"+ 1/({name} - {end.value:g})"
     else:
-        barrier = f"- log({end.value:g} - {name})"
+        barrier = f"+ 1/({end.value:g} - {name})"
     return (f"a weight on a penalty cannot be learned from the same loss: add a barrier that grows at that end "
             f"({barrier}), use normalized weights (softmax), or fix it: where {name}: const = {param.init:g}")

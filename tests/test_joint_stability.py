@@ -174,3 +174,39 @@ def test_the_verdict_is_the_same_in_another_thread():
     worker.start()
     worker.join()
     assert there == here
+
+
+# ------------------------------------------------------------------ notes on the command line
+NOTE = "exp(-s)*mse(y_true, y_pred) + s"
+
+
+def run_cli(capsys, *argv):
+    from lossdsl.cli import main
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def test_lint_shows_a_note_and_strict_does_not_fail_on_it(capsys):
+    code, out = run_cli(capsys, "lint", "--strict", NOTE)
+    assert code == 0
+    assert "<arg1>:1:6: I401 the loss is bounded below only while mse(y_true, y_pred) > 0" in out
+    assert out.rstrip().endswith("0 errors, 0 warnings, 1 note in 1 formula")
+
+
+def test_strict_still_fails_on_a_warning_next_to_a_note(capsys):
+    code, _ = run_cli(capsys, "lint", "--strict", NOTE, "1/a\nwhere a: positive")
+    assert code == 1
+
+
+def test_a_note_in_json_and_github_formats(capsys):
+    import json
+    _, out = run_cli(capsys, "lint", "--format", "json", NOTE)
+    (record,) = json.loads(out)
+    assert (record["code"], record["severity"], record["line"], record["column"]) == ("I401", "info", 1, 6)
+    _, out = run_cli(capsys, "lint", "--format", "github", NOTE)
+    assert out.startswith("::notice file=<arg1>,line=1,col=6,") and "title=I401::" in out
+
+
+def test_explain_shows_the_note(capsys):
+    code, out = run_cli(capsys, "explain", NOTE)
+    assert code == 0 and "I401 the loss is bounded below only while" in out

@@ -24,7 +24,7 @@ def collapse_finding(param: Parameter, with_param: list, strict: RangeFinder) ->
     symbol = param.symbol
     try:
         slope = sympy.Add(*(sympy.diff(summand, symbol) for summand in with_param))
-    except (ArithmeticError, TypeError, ValueError):  # sympy's arithmetic on zoo or nan may raise
+    except (ArithmeticError, TypeError, ValueError, RecursionError):  # sympy on zoo or nan may raise
         return None
     if slope.has(sympy.Derivative, sympy.Subs):
         return None

@@ -129,6 +129,13 @@ def falls_along(summands: list, coordinates: list[Coordinate], direction: tuple,
                 scalars: frozenset) -> bool:
     """Whether the loss provably tends to -inf along the ray in ``direction``."""
     expander = _RayExpander({c.node: c.along(d) for c, d in zip(coordinates, direction) if d}, strict, scalars)
+    try:
+        return _falls(summands, expander, strict)
+    except (ArithmeticError, TypeError, ValueError):  # sympy's arithmetic on oo, zoo or nan may raise
+        return False
+
+
+def _falls(summands: list, expander: _RayExpander, strict: RangeFinder) -> bool:
     total, rescued = Series(), False
     for summand in summands:
         if not expander.contains(summand):

@@ -53,6 +53,9 @@ FORMULA_BUDGET = 0.5  # seconds of sympy.limit for one formula, all parameters t
 # Nodes of the summands examined, all parameters together (30-100 us each): the check is O(parameters x their
 # summands), and a product of 2,500 parameters took over ten minutes.
 WORK_LIMIT = 4_000
+# Nodes of a parameter's summands differentiated for W406, at most: a derivative through 150 nested
+# functions is a product of 150 factors whose sign interval arithmetic cannot prove anyway.
+COLLAPSE_WORK = 400
 
 
 def check_stability(formula: Formula) -> list[Diagnostic]:
@@ -101,10 +104,18 @@ def _check(formula: Formula) -> tuple[Diagnostic, ...]:
     if not any(d.code == "W401" for d in found):
         found = _with_joint_findings(formula, analysis, params, found)
     if not any(d.code == "W401" for d in found):  # an unbounded loss has worse problems than a collapse
-        undecided = {d.span for d in found if d.code == "W405"}
-        found += [d for symbol, param in trainable.items() if param.span not in undecided
-                  for d in [collapse_finding(param, analysis.with_param[symbol], analysis.strict)] if d]
+        found += _collapses(analysis, trainable, {d.span for d in found if d.code == "W405"})
     return tuple(found)
+
+
+def _collapses(analysis: _Boundedness, trainable: dict, undecided: set) -> list[Diagnostic]:
+    """W406 for each parameter small enough to differentiate (sympy.diff recurses through every level)."""
+    found = []
+    for symbol, param in trainable.items():
+        if param.span not in undecided and analysis.work(symbol) <= COLLAPSE_WORK:
+            finding = collapse_finding(param, analysis.with_param[symbol], analysis.strict)
+            found += [finding] if finding else []
+    return found
 
 
 def _with_joint_findings(formula: Formula, analysis: _Boundedness, params: dict, found: list) -> list[Diagnostic]:

@@ -23,9 +23,10 @@ BIG_GOAL_S = 1.0  # a formula of 50 terms and 10 parameters
 
 
 def _forget() -> None:
-    from lossdsl.analysis import stability
+    from lossdsl.analysis import joint, stability
     stability._check.cache_clear()
     stability._VERDICTS.clear()
+    joint._SEARCHED.clear()
 
 
 def typical(count: int, rounds: int) -> list[dict]:

@@ -26,6 +26,7 @@ from .rays import Coordinate, describe_direction, directions, falls_along
 
 #: Keras' non-trainable layer variables: without a model to ask, these names stay fixed like constants.
 NONTRAINABLE_VARIABLES = {"moving_mean", "moving_variance"}
+_SEARCHED: dict = {}  # shape of a group -> (code, direction) of its falling ray, or None
 
 
 class JointFinding(NamedTuple):
@@ -46,21 +47,53 @@ def joint_findings(formula: Formula, summands: list, params: dict, finder: Range
         if all(finder.of(s).lo > -math.inf for s in group):
             continue
         coordinates = sorted({c for s in group for c in space.coordinates_of(s)}, key=space.order)
-        finding = _search(group, coordinates, space, strict)
-        if finding:
-            found.append(finding)
+        # Only a ray that moves something in a summand without a lower bound can fall.
+        falling = {c for s in group if finder.of(s).lo == -math.inf for c in space.coordinates_of(s)}
+        key = _shape(group, coordinates, space, strict)
+        if key not in _SEARCHED:
+            if len(_SEARCHED) >= 10_000:
+                _SEARCHED.clear()
+            _SEARCHED[key] = _search(group, coordinates, [c in falling for c in coordinates], strict, space.scalars)
+        if _SEARCHED[key]:
+            code, direction = _SEARCHED[key]
+            found.append(_finding(code, coordinates, direction, space))
     return found
 
 
-def _search(group: list, coordinates: list[Coordinate], space: _Space, strict: RangeFinder) -> JointFinding | None:
+def _shape(group: list, coordinates: list[Coordinate], space: _Space, strict: RangeFinder) -> tuple:
+    """The group's structure with each symbol and block replaced by its number, range and coordinate kind.
+
+    The search sees an atom only through these, so groups of equal shape have equal results: formulas that
+    differ in layer or parameter names search once (the coordinates are numbered as the atoms are).
+    """
+    atoms: dict = {}
+
+    def walk(node: sympy.Basic) -> tuple:
+        if node.is_Number:
+            return (float(node),)
+        if node.is_Symbol or (isinstance(node, nodes.TensorFunction) and not space.moves(node)):
+            coordinate = space.block(node) if isinstance(node, nodes.TensorFunction) else \
+                _parameter_coordinate(space.trainable[node]) if node in space.trainable else None
+            kind = coordinate and (coordinate.kind, coordinate.lower, coordinate.upper)
+            return (atoms.setdefault(node, len(atoms)), strict.of(node), kind)
+        return (type(node), *(walk(arg) for arg in node.args))
+
+    summands = tuple(walk(summand) for summand in group)
+    return summands, tuple(atoms[c.node] for c in coordinates)
+
+
+def _search(group: list, coordinates: list[Coordinate], falling: list[bool], strict: RangeFinder,
+            scalars: frozenset) -> tuple[str, tuple] | None:
+    """(code, direction) of the first ray on which the loss falls, W401 before I401; None if none falls."""
     data = [i for i, c in enumerate(coordinates) if c.kind == "data"]
-    passes = [("W401", lambda d: all(d[i] >= 0 for i in data))]
+    moves_falling = [i for i, f in enumerate(falling) if f]
+    passes = [("W401", lambda d: all(d[i] >= 0 for i in data) and any(d[i] for i in moves_falling))]
     if data:
-        passes.append(("I401", lambda d: any(d[i] < 0 for i in data)))
+        passes.append(("I401", lambda d: any(d[i] < 0 for i in data) and any(d[i] for i in moves_falling)))
     for code, allowed in passes:
         for direction in directions(coordinates, allowed):
-            if falls_along(group, coordinates, direction, strict, space.scalars):
-                return _finding(code, coordinates, direction, space)
+            if falls_along(group, coordinates, direction, strict, scalars):
+                return code, direction
     return None
 
 
@@ -148,7 +181,9 @@ class _Space:
             return node
         if isinstance(node, nodes.StopGradient):
             return _frozen(node, self.finder)
-        found = node.func(*(self.normalized(arg) for arg in node.args))
+        args = [self.normalized(arg) for arg in node.args]
+        # rebuilt only when an argument changed: sympy re-evaluates (and re-sorts) every node it builds
+        found = node if all(new is old for new, old in zip(args, node.args)) else node.func(*args)
         if isinstance(found, LINEAR_NODES):
             factor, rest = self.factoring.factor_out(found)
             if factor is not None:

@@ -20,6 +20,8 @@ from bench_lint import RATE_GOAL, format_result, generate_formulas  # noqa: E402
 LINT_BUDGET_US = 1e6 / RATE_GOAL  # microseconds per formula for all of lint
 SHARE_GOAL = 0.25  # the stability checks may take a quarter of it
 BIG_GOAL_S = 1.0  # a formula of 50 terms and 10 parameters
+HARD_GOAL_MS = 50.0  # the slowest formula of the verdict tables, nothing remembered (SPEC §5.9, issue 14)
+PATHOLOGICAL_GOAL_S = 1.0  # a valley through 16 coupled parameters: a verdict within the work limits
 
 
 def _forget() -> None:
@@ -68,12 +70,62 @@ def big(rounds: int) -> dict:
             "ratio": seconds / BIG_GOAL_S, "goal": f"< {BIG_GOAL_S:g} s", "met": seconds < BIG_GOAL_S}
 
 
+def verdict_tables(rounds: int) -> list[dict]:
+    """The slowest formula of the stability test tables (nothing remembered), and how many are decided (no W405)."""
+    import sympy
+
+    import lossdsl
+    from lossdsl.analysis.stability import check_stability
+    import test_joint_stability as joint
+    import test_stability as first
+    texts = [src for src, _ in joint.JOINT + joint.GROWING + joint.NOTES + joint.COLLAPSE] + joint.CLEAN
+    texts += first.BOUNDED + [src for src, _ in first.UNBOUNDED]
+    check_stability(lossdsl.parse("exp(-s)*norm(L0.kernel) + s"))  # sympy's one-time costs (imports, tables)
+    slowest, undecided = 0.0, 0
+    for text in texts:
+        formula = lossdsl.parse(text)
+        times = []
+        for _ in range(rounds):
+            _forget()
+            sympy.core.cache.clear_cache()  # sympy's own memo too: as for a formula seen first
+            start = time.process_time()
+            codes = [d.code for d in check_stability(formula)]
+            times.append(time.process_time() - start)
+        slowest, undecided = max(slowest, max(times) * 1e3), undecided + ("W405" in codes)
+    decided = len(texts) - undecided
+    return [{"measure": "stability slowest case (ms)", "ours": slowest, "baseline": HARD_GOAL_MS,
+             "ratio": slowest / HARD_GOAL_MS, "goal": f"<= {HARD_GOAL_MS:g} ms", "met": slowest <= HARD_GOAL_MS},
+            {"measure": "table cases decided", "ours": decided, "baseline": len(texts),
+             "ratio": decided / len(texts), "goal": "all", "met": decided == len(texts)}]
+
+
+def pathological(rounds: int) -> dict:
+    """Seconds for a valley along 16 coupled parameters, sum((a_i - a_i+1)**2) - a_0 - ... - a_15."""
+    import lossdsl
+    from lossdsl.analysis.stability import check_stability
+    names = [f"a{i}" for i in range(16)]
+    text = " + ".join(f"({x} - {y})**2" for x, y in zip(names, names[1:])) + " - " + " - ".join(names)
+    formula = lossdsl.parse(text)
+    times = []
+    for _ in range(rounds):
+        _forget()
+        start = time.process_time()
+        check_stability(formula)
+        times.append(time.process_time() - start)
+    seconds = max(times)
+    return {"measure": "stability 16-param valley (s)", "ours": seconds, "baseline": PATHOLOGICAL_GOAL_S,
+            "ratio": seconds / PATHOLOGICAL_GOAL_S, "goal": f"< {PATHOLOGICAL_GOAL_S:g} s",
+            "met": seconds < PATHOLOGICAL_GOAL_S}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--formulas", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
-    for result in [*typical(args.formulas, args.rounds), big(args.rounds)]:
+    results = [*typical(args.formulas, args.rounds), big(args.rounds), *verdict_tables(min(args.rounds, 3)),
+               pathological(min(args.rounds, 3))]
+    for result in results:
         print(format_result(result))
 
 

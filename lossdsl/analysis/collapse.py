@@ -10,6 +10,7 @@ cannot write (a tensor node of the parameter without a derivative rule) gives no
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import sympy
 
@@ -19,11 +20,19 @@ from .asymptotics import End
 from .ranges import RangeFinder
 
 
-def collapse_finding(param: Parameter, with_param: list, strict: RangeFinder) -> Diagnostic | None:
-    """W406 when the loss is monotone in ``param`` over its whole domain; ``with_param`` are its summands."""
+def collapse_finding(param: Parameter, with_param: list, strict: RangeFinder,
+                     small: Callable[[sympy.Expr], bool]) -> Diagnostic | None:
+    """W406 when the loss is monotone in ``param`` over its whole domain; ``with_param`` are its summands.
+
+    ``small(summand)`` says whether sympy.diff may be spent on a summand that is not a plain weight ``p*X``.
+    """
     symbol = param.symbol
+    slopes = [_weighted(summand, symbol) for summand in with_param]
+    if any(slope is None and not small(summand) for slope, summand in zip(slopes, with_param)):
+        return None
     try:
-        slope = sympy.Add(*(_derivative(summand, symbol) for summand in with_param))
+        slope = sympy.Add(*(slope if slope is not None else sympy.diff(summand, symbol)
+                            for slope, summand in zip(slopes, with_param)))
     except (ArithmeticError, TypeError, ValueError, RecursionError):  # sympy on zoo or nan may raise
         return None
     if slope.has(sympy.Derivative, sympy.Subs):
@@ -37,8 +46,8 @@ def collapse_finding(param: Parameter, with_param: list, strict: RangeFinder) ->
                               f"domain, and training drives it to that end", param.span, _hint(param, end))
 
 
-def _derivative(summand: sympy.Expr, symbol: sympy.Symbol) -> sympy.Expr:
-    """d summand / d symbol; a weight ``p*X`` (X free of p) without sympy.diff, which costs milliseconds."""
+def _weighted(summand: sympy.Expr, symbol: sympy.Symbol) -> sympy.Expr | None:
+    """d summand / d symbol for ``p`` or a weight ``p*X`` with X free of p (sympy.diff costs milliseconds)."""
     if summand == symbol:
         return sympy.S.One
     if summand.is_Mul:
@@ -47,7 +56,7 @@ def _derivative(summand: sympy.Expr, symbol: sympy.Symbol) -> sympy.Expr:
             factors.remove(symbol)
             if not any(f.has(symbol) for f in factors):
                 return sympy.Mul(*factors)
-    return sympy.diff(summand, symbol)
+    return None
 
 
 def _lower(param: Parameter) -> End:

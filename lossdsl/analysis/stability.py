@@ -112,8 +112,9 @@ def _collapses(analysis: _Boundedness, trainable: dict, undecided: set) -> list[
     """W406 for each parameter small enough to differentiate (sympy.diff recurses through every level)."""
     found = []
     for symbol, param in trainable.items():
-        if param.span not in undecided and analysis.work(symbol) <= COLLAPSE_WORK:
-            finding = collapse_finding(param, analysis.with_param[symbol], analysis.strict)
+        if param.span not in undecided:
+            finding = collapse_finding(param, analysis.with_param[symbol], analysis.strict,
+                                       lambda summand: analysis.size(summand) <= COLLAPSE_WORK)
             found += [finding] if finding else []
     return found
 
@@ -208,10 +209,12 @@ class _Boundedness:
 
     def work(self, symbol: sympy.Symbol) -> int:
         """The nodes the analysis of one parameter walks: those of the summands it is in."""
-        for summand in self.with_param[symbol]:
-            if summand not in self.sizes:
-                self.sizes[summand] = sum(1 for _ in sympy.preorder_traversal(summand))
-        return sum(self.sizes[summand] for summand in self.with_param[symbol])
+        return sum(self.size(summand) for summand in self.with_param[symbol])
+
+    def size(self, summand: sympy.Expr) -> int:
+        if summand not in self.sizes:
+            self.sizes[summand] = sum(1 for _ in sympy.preorder_traversal(summand))
+        return self.sizes[summand]
 
     def needs_algebra(self, symbol: sympy.Symbol) -> bool:
         """False when every summand with the parameter is bounded below (value ranges, memoized: cheap)."""

@@ -53,51 +53,48 @@ def typical(count: int, rounds: int) -> list[dict]:
             for label, us in (("first pass", passes[0]), ("later pass", min(passes[1:] or passes)))]
 
 
-def big(rounds: int) -> dict:
-    """Seconds for the 50-term, 10-parameter formula of the tests, nothing remembered."""
-    import lossdsl
-    from lossdsl.analysis.stability import check_stability
-    from test_stability import big_formula
-    formula = lossdsl.parse(big_formula(broken=True))
-    times = []
-    for _ in range(rounds):
-        _forget()
-        start = time.process_time()
-        check_stability(formula)
-        times.append(time.process_time() - start)
-    seconds = max(times)
-    return {"measure": "stability 50 terms (s)", "ours": seconds, "baseline": BIG_GOAL_S,
-            "ratio": seconds / BIG_GOAL_S, "goal": f"< {BIG_GOAL_S:g} s", "met": seconds < BIG_GOAL_S}
-
-
-def verdict_tables(rounds: int) -> list[dict]:
-    """The slowest formula of the stability test tables (nothing remembered), and how many are decided (no W405)."""
+def _seconds(text: str, rounds: int) -> list[float]:
+    """CPU seconds of check_stability on ``text`` in each round, nothing remembered: lossdsl's memos and
+    sympy's own are cleared before each, as for a formula seen for the first time."""
     import sympy
 
     import lossdsl
     from lossdsl.analysis.stability import check_stability
+    formula = lossdsl.parse(text)
+    times = []
+    for _ in range(rounds):
+        _forget()
+        sympy.core.cache.clear_cache()
+        start = time.process_time()
+        check_stability(formula)
+        times.append(time.process_time() - start)
+    return times
+
+
+def _limit_row(measure: str, seconds: float, goal: float) -> dict:
+    return {"measure": measure, "ours": seconds, "baseline": goal, "ratio": seconds / goal,
+            "goal": f"< {goal:g} s", "met": seconds < goal}
+
+
+def big(rounds: int) -> dict:
+    """Seconds for the 50-term, 10-parameter formula of the tests, nothing remembered."""
+    from test_stability import big_formula
+    return _limit_row("stability 50 terms (s)", max(_seconds(big_formula(broken=True), rounds)), BIG_GOAL_S)
+
+
+def verdict_tables(rounds: int) -> list[dict]:
+    """The slowest formula of the stability test tables (nothing remembered), and how many are decided (no W405)."""
+    import lossdsl
     import test_joint_stability as joint
     import test_stability as first
     texts = [src for src, _ in joint.JOINT + joint.GROWING + joint.NOTES + joint.COLLAPSE] + joint.CLEAN
     texts += first.BOUNDED + [src for src, _ in first.UNBOUNDED]
     for text in ("exp(-s)*norm(L0.kernel) + s", "a**2*b**2 - a*b", "1/a\nwhere a: positive", "a*cos(a)"):
-        check_stability(lossdsl.parse(text))  # sympy's one-time costs (imports of Poly, diff, limit)
-    slowest, slowest_text, undecided = 0.0, "", 0
-    for text in texts:
-        formula = lossdsl.parse(text)
-        times = []
-        for _ in range(rounds):
-            _forget()
-            sympy.core.cache.clear_cache()  # sympy's own memo too: as for a formula seen first
-            start = time.process_time()
-            codes = [d.code for d in check_stability(formula)]
-            times.append(time.process_time() - start)
-        # the best of the rounds: each forgets lossdsl's and sympy's memos, the best also skips Python's
-        # one-time costs (a regex compiled on first use) that land on whichever formula comes first
-        if min(times) * 1e3 > slowest:
-            slowest, slowest_text = min(times) * 1e3, text
-        undecided += "W405" in codes
-    decided = len(texts) - undecided
+        _seconds(text, 1)  # sympy's one-time costs (imports of Poly, diff, limit)
+    # the best of the rounds per formula: each forgets every memo, the best also skips Python's one-time
+    # costs (a regex compiled on first use) that land on whichever formula comes first
+    slowest, slowest_text = max((min(_seconds(text, rounds)) * 1e3, text) for text in texts)
+    decided = sum("W405" not in [d.code for d in lossdsl.check(text)] for text in texts)
     return [{"measure": f"stability slowest case (ms): {slowest_text!r}", "ours": slowest, "baseline": HARD_GOAL_MS,
              "ratio": slowest / HARD_GOAL_MS, "goal": f"<= {HARD_GOAL_MS:g} ms", "met": slowest <= HARD_GOAL_MS},
             {"measure": "table cases decided", "ours": decided, "baseline": len(texts),
@@ -106,21 +103,9 @@ def verdict_tables(rounds: int) -> list[dict]:
 
 def pathological(rounds: int) -> dict:
     """Seconds for a valley along 16 coupled parameters, sum((a_i - a_i+1)**2) - a_0 - ... - a_15."""
-    import lossdsl
-    from lossdsl.analysis.stability import check_stability
     names = [f"a{i}" for i in range(16)]
     text = " + ".join(f"({x} - {y})**2" for x, y in zip(names, names[1:])) + " - " + " - ".join(names)
-    formula = lossdsl.parse(text)
-    times = []
-    for _ in range(rounds):
-        _forget()
-        start = time.process_time()
-        check_stability(formula)
-        times.append(time.process_time() - start)
-    seconds = max(times)
-    return {"measure": "stability 16-param valley (s)", "ours": seconds, "baseline": PATHOLOGICAL_GOAL_S,
-            "ratio": seconds / PATHOLOGICAL_GOAL_S, "goal": f"< {PATHOLOGICAL_GOAL_S:g} s",
-            "met": seconds < PATHOLOGICAL_GOAL_S}
+    return _limit_row("stability 16-param valley (s)", max(_seconds(text, rounds)), PATHOLOGICAL_GOAL_S)
 
 
 def main(argv: list[str] | None = None) -> None:

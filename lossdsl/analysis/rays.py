@@ -28,6 +28,7 @@ from .ranges import RangeFinder
 from .witness import can_be_negative
 
 BOUNDED, UNBOUNDED, UNKNOWN = "bounded", "unbounded", "unknown"
+RISING = "rising"  # bounded, and tending to +inf: no optimum lies at that end
 #: Rays tried per group of coupled coordinates and per pass (a count, not a clock: the same verdict on
 #: every machine and in every thread). A ray of a typical group costs 0.2-1 ms.
 RAYS = 48
@@ -169,13 +170,13 @@ class _RayExpander(Expander):
 
 
 def decide_series(x: Series, strict: RangeFinder) -> str:
-    """Bounded below iff the first growing term that is not 0 has a positive coefficient."""
+    """Bounded below iff the first growing term that is not 0 has a positive coefficient (then RISING)."""
     must_vanish = []
     for growth in sorted((g for g in x.terms if g > ZERO), reverse=True):
         coefficient = x.terms[growth]
         sign = strict.of(coefficient)
         if sign.positive:
-            return BOUNDED
+            return RISING
         if sign.nonnegative:  # 0 for some values: then the next term decides
             must_vanish.append(coefficient)
             continue

@@ -46,7 +46,7 @@ from .limit_fallback import BUDGET as LIMIT_BUDGET, bounded_at
 from .ranges import NONNEG, POSITIVE, REAL, Range, RangeFinder, make, number_of, point
 from .collapse import collapse_finding
 from .joint import joint_findings
-from .rays import BOUNDED, UNBOUNDED, UNKNOWN, decide_series, square_completes, summands
+from .rays import BOUNDED, RISING, UNBOUNDED, UNKNOWN, decide_series, square_completes, summands
 
 _VERDICTS: dict = {}  # (shape of the summands with p, end, domain of p) -> verdict
 FORMULA_BUDGET = 0.5  # seconds of sympy.limit for one formula, all parameters together
@@ -112,7 +112,7 @@ def _collapses(analysis: _Boundedness, trainable: dict, undecided: set) -> list[
     """W406 for each parameter small enough to differentiate (sympy.diff recurses through every level)."""
     found = []
     for symbol, param in trainable.items():
-        if param.span not in undecided:
+        if param.span not in undecided and symbol not in analysis.rising:
             finding = collapse_finding(param, analysis.with_param[symbol], analysis.strict,
                                        lambda summand: analysis.size(summand) <= COLLAPSE_WORK)
             found += [finding] if finding else []
@@ -206,6 +206,7 @@ class _Boundedness:
                 self.with_param[symbol].append(summand)
         self.sympy_budget = FORMULA_BUDGET
         self.sizes: dict = {}  # summand -> node count, for the parameters that need algebra only
+        self.rising: set = set()  # parameters whose loss tends to +inf at both ends of their domain
 
     def work(self, symbol: sympy.Symbol) -> int:
         """The nodes the analysis of one parameter walks: those of the summands it is in."""
@@ -226,6 +227,8 @@ class _Boundedness:
             return []  # every summand with the parameter is bounded below: no algebra needed
         shape = self.shape(with_p, symbol)
         verdicts = {end: self.verdict(with_p, symbol, end, use_sympy, shape) for end in ends(param)}
+        if all(v == RISING for v in verdicts.values()):
+            self.rising.add(symbol)  # +inf at both ends: an optimum inside, no collapse to look for
         falling = [end for end, v in verdicts.items() if v == UNBOUNDED]
         undecided = [end for end, v in verdicts.items() if v == UNKNOWN]
         name = param.name

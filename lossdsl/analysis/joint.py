@@ -27,6 +27,7 @@ from .rays import Coordinate, describe_direction, directions, falls_along
 #: Keras' non-trainable layer variables: without a model to ask, these names stay fixed like constants.
 NONTRAINABLE_VARIABLES = {"moving_mean", "moving_variance"}
 _SEARCHED: dict = {}  # shape of a group -> (code, direction) of its falling ray, or None
+_NOT_SEARCHED = object()
 
 
 class JointFinding(NamedTuple):
@@ -50,12 +51,14 @@ def joint_findings(formula: Formula, summands: list, params: dict, finder: Range
         # Only a ray that moves something in a summand without a lower bound can fall.
         falling = {c for s in group if finder.of(s).lo == -math.inf for c in space.coordinates_of(s)}
         key = _shape(group, coordinates, space, strict)
-        if key not in _SEARCHED:
+        result = _SEARCHED.get(key, _NOT_SEARCHED)  # one read: another thread may clear the memo meanwhile
+        if result is _NOT_SEARCHED:
+            result = _search(group, coordinates, [c in falling for c in coordinates], strict, space.scalars)
             if len(_SEARCHED) >= 10_000:
                 _SEARCHED.clear()
-            _SEARCHED[key] = _search(group, coordinates, [c in falling for c in coordinates], strict, space.scalars)
-        if _SEARCHED[key]:
-            code, direction = _SEARCHED[key]
+            _SEARCHED[key] = result
+        if result:
+            code, direction = result
             found.append(_finding(code, coordinates, direction, space))
     return found
 

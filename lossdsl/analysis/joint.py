@@ -18,9 +18,10 @@ from typing import NamedTuple
 import sympy
 
 from ..language import nodes
+from ..language.kinds import kind_of
 from ..language.diagnostics import Diagnostic
 from ..language.formula import Formula, Parameter
-from .asymptotics import LINEAR_NODES, End, Expander
+from .asymptotics import End, Expander
 from .ranges import RangeFinder
 from .rays import Coordinate, describe_direction, directions, falls_along
 
@@ -187,7 +188,7 @@ class _Space:
         args = [self.normalized(arg) for arg in node.args]
         # rebuilt only when an argument changed: sympy re-evaluates (and re-sorts) every node it builds
         found = node if all(new is old for new, old in zip(args, node.args)) else node.func(*args)
-        if isinstance(found, LINEAR_NODES):
+        if isinstance(found, nodes.TensorFunction):  # factor_out lets scalars out of linear ones only
             factor, rest = self.factoring.factor_out(found)
             if factor is not None:
                 return factor * rest
@@ -250,5 +251,6 @@ def _frozen(node: sympy.Basic, finder: RangeFinder) -> sympy.Symbol:
 
 def _written(node: sympy.Basic) -> str:
     """A block built by the analysis (norm(a*W) gave |a|*norm(W)) in the formula language, near enough."""
-    name = {nodes.ReduceSum: "sum", nodes.ReduceMean: "mean"}.get(type(node), type(node).__name__.lower())
+    kind = kind_of(type(node))
+    name = kind.calls[0].name if kind is not None and kind.calls else type(node).__name__.lower()
     return f"{name}({', '.join(str(arg) for arg in node.tensors)})"

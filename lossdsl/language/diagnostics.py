@@ -1,87 +1,47 @@
-"""Diagnostics: the frozen finding record, the table of codes, and the text / JSON / GitHub renderers."""
+"""Diagnostics: the frozen finding record and its text / JSON / GitHub renderers (the codes: catalogue.py)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
-from .source import Source, Span
+from .source import Position, Source, Span
 
 ERROR = "error"
 WARNING = "warning"
 INFO = "info"  # a note: shown and returned, never a failure (not even under --strict), never a LossWarning
 
-#: Every code lossdsl can report, with a short title. The first letter is the severity.
-CODES: dict[str, str] = {
-    # E1xx syntax
-    "E100": "unexpected input",
-    "E101": "unbalanced bracket",
-    "E102": "missing operand",
-    "E103": "trailing operator",
-    "E104": "'^' is not a power operator",
-    "E105": "empty formula",
-    "E106": "nesting too deep",
-    "E107": "formula too long",
-    "E108": "character not allowed",
-    "E109": "statement out of place",
-    "E110": "number beyond the float range",
-    "E111": "constant too large to compute exactly",
-    # E2xx names
-    "E201": "unknown function",
-    "E202": "wrong number of arguments",
-    "E203": "unknown or repeated keyword argument",
-    "E204": "parameter declared twice",
-    "E205": "parameter value outside its domain",
-    "E206": "unknown parameter kind",
-    "E207": "named term defined twice or used before its definition",
-    "E208": "reserved name",
-    "E209": "layer index out of range",
-    "E210": "unknown layer",
-    "E211": "layer has no such variable",
-    "E212": "a layer is not a value",
-    "E213": "bad index or option",
-    "E214": "a function is not a value",
-    "E215": "unknown reference",
-    "E216": "attribute of a computed value",
-    "E217": "model not built",
-    "E218": "ambiguous layer or variable name",
-    "E219": "model output not selected or unknown",
-    # E3xx shapes
-    "E301": "shapes do not broadcast",
-    "E302": "matrix product dimensions disagree",
-    "E303": "the loss is not a scalar",
-    "E304": "transpose needs a matrix",
-    "E305": "axis out of range",
-    "E306": "index out of range",
-    "E307": "identity size unknown",
-    "E308": "wrong rank for function",
-    # W4xx stability
-    "W401": "loss unbounded below",
-    "W402": "log or sqrt of a possibly non-positive value",
-    "W403": "division by a possibly zero value",
-    "W404": "declared parameter is unused",
-    "W405": "could not decide boundedness",
-    "W406": "parameter collapses to an end of its domain",
-    # I4xx stability notes
-    "I401": "bounded below only while the data is not fitted perfectly",
-    # W5xx style
-    "W501": "implicit parameter looks like a layer name",
-}
+
+def severity_of(code: str) -> str:
+    """The severity a code's first letter gives (the codes are listed in ``catalogue.py``): E, I or W."""
+    return {"E": ERROR, "I": INFO}.get(code[:1], WARNING)
 
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """One finding: a code from :data:`CODES`, a message, the span it is about, and a hint to fix it."""
+    """One finding: a code from the catalogue, a message, the span it is about, and a hint to fix it."""
 
     code: str
     message: str
     span: Span
     hint: str | None = None
+    #: The 1-based line and column of ``span.start`` in the text it was found in, where known (``check()``
+    #: and ``LossError`` fill it in), so that ``str(diagnostic)`` reads ``1:7: E101 '(' is never closed``.
+    position: Position | None = field(default=None, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        where = f"{self.position.line}:{self.position.column}: " if self.position else ""
+        return f"{where}{self.code} {self.message}" + (f" (hint: {self.hint})" if self.hint else "")
+
+    def __repr__(self) -> str:
+        where = (f"{self.position.line}:{self.position.column}: " if self.position
+                 else f"offsets {self.span.start}-{self.span.end}: ")
+        return f"<Diagnostic {where}{self.code} {self.message}>"
 
     @property
     def severity(self) -> str:
-        return {"E": ERROR, "I": INFO}.get(self.code[0], WARNING)
+        return severity_of(self.code)
 
     @property
     def is_error(self) -> bool:
@@ -94,6 +54,16 @@ class Diagnostic:
     def shifted(self, delta: int) -> Diagnostic:
         """The same finding for a text embedded ``delta`` characters into a larger one."""
         return Diagnostic(self.code, self.message, self.span.shifted(delta), self.hint)
+
+
+def placed(diagnostics: Iterable[Diagnostic], source: Source) -> list[Diagnostic]:
+    """The diagnostics with the line and column of their spans in ``source``.
+
+    >>> import lossdsl
+    >>> [str(d) for d in lossdsl.check("a +\\nnorm(L0.kernel")]
+    ["2:5: E101 '(' is never closed (hint: add the missing ')')"]
+    """
+    return [replace(d, position=source.position(d.span.start)) for d in diagnostics]
 
 
 def sort_key(diagnostic: Diagnostic) -> tuple:
@@ -152,9 +122,13 @@ def render_github(diagnostics: Iterable[Diagnostic], source: Source) -> str:
 
 _GITHUB_LEVELS = {ERROR: "error", WARNING: "warning", INFO: "notice"}  # GitHub has no "info" annotation
 
+#: Line breaks besides \r and \n (U+2028 in a backtick name, say): shown as \uXXXX so an annotation stays
+#: one line for whatever reads it (GitHub decodes only %25, %0D and %0A).
+_OTHER_LINE_BREAKS = {ord(c): f"\\u{ord(c):04x}" for c in "\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A").translate(_OTHER_LINE_BREAKS)
 
 
 def _escape_property(text: str) -> str:

@@ -9,9 +9,9 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from . import nodes
 from .diagnostics import Diagnostic
-from .source import Span
+from .kinds import kind_of
+from .source import Span, shortened
 
 KINDS = ("real", "positive", "nonneg", "const", "interval")
 DEFAULT_INIT = {"real": 0.0, "positive": 1.0, "nonneg": 1.0}
@@ -135,6 +135,15 @@ class Formula:
         lines.append(_to_latex(self.expr, names))
         return r" \\ ".join(lines)
 
+    def _repr_latex_(self) -> str:  # Jupyter shows the formula typeset
+        return r"$\begin{aligned}%s\end{aligned}$" % self.latex()
+
+    def __repr__(self) -> str:
+        params = ", ".join(p.describe() for p in self.params.values())
+        parts = [repr(shortened(self.source.strip(), 80))] + ([f"terms: {', '.join(self.terms)}"] if self.terms else []) + (
+            [f"params: {params}"] if params else [])
+        return f"<Formula {'; '.join(parts)}>"
+
 
 def term_symbol(name: str, definition: sympy.Expr) -> sympy.Symbol:
     """The symbol standing for a named term, non-negative when its definition is."""
@@ -149,17 +158,12 @@ def _is_nonnegative(expr: sympy.Expr) -> bool:
     """
     if expr.is_Atom:  # a symbol or a number: sympy answers at once
         return bool(expr.is_nonnegative)
-    if isinstance(expr, (sympy.exp, sympy.Abs)) or getattr(type(expr), "sign", None) in ("positive", "nonnegative"):
-        return True
-    if expr.is_Add or expr.is_Mul or isinstance(expr, (nodes.Minimum, nodes.StopGradient)):
-        return all(_is_nonnegative(arg) for arg in expr.args)
-    if isinstance(expr, nodes.Maximum):
-        return any(_is_nonnegative(arg) for arg in expr.args)
-    if isinstance(expr, nodes.Clip):
-        return _is_nonnegative(expr.args[1])
-    if expr.is_Pow:
-        return _is_nonnegative(expr.base) or bool(expr.exp.is_Integer and expr.exp.is_even)
-    return False
+    kind = kind_of(type(expr))
+    return kind is not None and kind.sign_of(expr, _nonnegative_sign) is not None
+
+
+def _nonnegative_sign(expr: sympy.Expr) -> str | None:
+    return "nonnegative" if _is_nonnegative(expr) else None
 
 
 class _LatexPrinter(LatexPrinter):

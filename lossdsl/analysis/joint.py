@@ -18,6 +18,7 @@ from typing import NamedTuple
 import sympy
 
 from ..language import nodes
+from ..language import kinds
 from ..language.kinds import kind_of
 from ..language.diagnostics import Diagnostic
 from ..language.formula import Formula, Parameter
@@ -29,6 +30,8 @@ from .rays import Coordinate, describe_direction, directions, falls_along
 NONTRAINABLE_VARIABLES = {"moving_mean", "moving_variance"}
 _SEARCHED: dict = {}  # shape of a group -> (code, direction) of its falling ray, or None
 _NOT_SEARCHED = object()
+#: Positively homogeneous besides the linear kinds: max(c*W) = c*max(W) for c > 0, |c*W| = c*|W|.
+HOMOGENEOUS = (sympy.Abs, nodes.ReduceMax, nodes.ReduceMin, nodes.Maximum, nodes.Minimum, nodes.Relu)
 
 
 class JointFinding(NamedTuple):
@@ -220,20 +223,38 @@ class _Space:
 
     def _classify(self, node: sympy.Basic) -> Coordinate | None:
         """A coordinate for a block training can move over [0, +inf] or the whole line; None if fixed."""
-        if isinstance(node, nodes.StopGradient):
-            return None
         refs = [self.references[s] for s in node.free_symbols if s in self.references]
         roots = {ref.path[0] for ref in refs}
+        data = isinstance(node, nodes.DataLoss) or {"y_true", "y_pred"} <= roots
         moved = "y_pred" in roots or any(not ref.is_target and ref.path[-1] not in NONTRAINABLE_VARIABLES
                                          for ref in refs)
         values = self.finder.of(node)
-        if not moved or values.hi < math.inf:
+        # Training reaches 0 and +inf of a block by scaling its weights (W -> c*W), which moves a block that is
+        # homogeneous in them (norms, sums, squares, @); sum(sin(W)) or softmax stay bounded however W moves.
+        if not moved or values.hi < math.inf or not (data or self._scalable(node)):
             return None
         span = self.formula.spans.get(node)
         label = self.formula.source[span.start:span.end] if span else _written(node)
         if values.lo >= 0:
-            return Coordinate(node, "data" if {"y_true", "y_pred"} <= roots else "weights", label)
+            return Coordinate(node, "data" if data else "weights", label)
         return Coordinate(node, "signed", label) if values.lo == -math.inf else None
+
+
+    def _scalable(self, node: sympy.Basic) -> bool:
+        """Whether scaling the trainable weights scales ``node`` (a positively homogeneous function of them)."""
+        if node.is_Symbol:
+            return node in self.references and not self.references[node].path[0] == "y_true"
+        if node.is_Number or isinstance(node, nodes.StopGradient):
+            return False
+        if node.is_Pow:
+            return node.exp.is_Number and node.exp > 0 and self._scalable(node.base)
+        if node.is_Mul:
+            return all(arg.is_Number or self._scalable(arg) for arg in node.args)
+        kind = kind_of(type(node))
+        homogeneous = node.is_Add or isinstance(node, HOMOGENEOUS) or (
+            kind is not None and kind.asymptotic in (kinds.LINEAR, kinds.ABSOLUTELY_LINEAR))
+        arguments = node.tensors if isinstance(node, nodes.TensorFunction) else node.args
+        return homogeneous and all(self._scalable(arg) for arg in arguments)
 
 
 def _parameter_coordinate(param: Parameter) -> Coordinate:

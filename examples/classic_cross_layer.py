@@ -14,7 +14,6 @@ import keras
 import numpy as np
 
 import lossdsl
-import lossdsl.keras  # registers lossdsl's Keras classes, so load_model finds them
 from _data import regression
 
 FORMULA = """

@@ -16,6 +16,7 @@ except ImportError as error:  # lint, explain and check stay usable without the 
                       f" ({error})") from error
 
 from .lowering import lower as lowering
+from .lowering.gradients import CustomGradient
 from .analysis.checks import Analysis, analyze
 from .analysis.places import Place, places_from_config, places_in
 from .language.diagnostics import render_text
@@ -26,18 +27,23 @@ from .analysis.shapes import is_scalar
 from .language.source import Source
 
 
-@tf.custom_gradient
+def _gradient_after_read(value, _read, upstream):
+    with tf.control_dependencies([value]):
+        return tf.identity(upstream)
+
+
+_READ_BEFORE_UPDATE = CustomGradient("LossdslReadBeforeUpdate", _gradient_after_read)
+
+
 def read_before_update(value):
     """Identity whose gradient depends on the read itself.
 
     Without it, when a variable's own gradient does not depend on its value (``a * norm(W)``), the
     TensorFlow runtime may run the optimizer's update of ``a`` before the forward read of ``a``
-    (SPEC §3.2: 2-12 runs in 40). The control dependency orders the read before any update.
+    (SPEC §3.2: 2-12 runs in 40). The control dependency orders the read before any update. (One
+    gradient registered once: ``tf.custom_gradient`` registered one per read per trace, and kept them.)
     """
-    def gradient(upstream):
-        with tf.control_dependencies([value]):
-            return tf.identity(upstream)
-    return tf.identity(value), gradient
+    return _READ_BEFORE_UPDATE(tf.identity, value)
 
 
 @keras.saving.register_keras_serializable(package="lossdsl")

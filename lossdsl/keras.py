@@ -19,7 +19,7 @@ from .lowering import lower as lowering
 from .lowering.gradients import CustomGradient
 from .analysis.checks import Analysis, analyze
 from .analysis.places import Place, places_from_config, places_in
-from .language.diagnostics import render_text
+from .language.grouped import render_grouped
 from .language.errors import LossError, warn
 from .language.frontend import parse
 from .lowering.parameters import constrain, unconstrain
@@ -85,8 +85,10 @@ class FormulaTerm(keras.layers.Layer):
         """
         analysis = analyze(self.source, model=model, places=places)
         analysis.raise_for_errors()
-        for finding in analysis.diagnostics:  # warnings do not stop training, but they are said once, with the fix
-            warn(render_text([finding], Source(self.source, "<formula>")))
+        # Warnings do not stop training, but they are said once, with the fix: one warning per code, so 100
+        # unconstrained weights make one W401 naming each, not 100 warnings.
+        for text in render_grouped(analysis.diagnostics, Source(self.source, "<formula>")):
+            warn(text)
         moved = {text: found for text, found in analysis.resolved.items() if found.renamed}
         if moved:
             warn(_renamed_message(moved))

@@ -1,7 +1,7 @@
 """Whatever the text, ``lossdsl.check`` returns diagnostics (never raises), with spans inside the text.
 
 Random text, valid formulas with tokens dropped, swapped, duplicated or replaced, stray characters
-(control, NUL, non-ASCII), and the pathological inputs of the README's limits section.
+(control, NUL, non-ASCII), and the pathological inputs of the limits table in docs/reliability.md.
 """
 
 import json

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from .catalogue import EXACT_TOO_LARGE, FLOAT_TOO_LARGE, FLOAT_TOO_SMALL
 from .diagnostics import Diagnostic
 from .formula import Formula
 from .floats import FLOAT_FUNCTIONS, float_operation
@@ -42,14 +43,8 @@ def constant_problems(formula: Formula) -> list[Diagnostic]:
 def _diagnostic(formula: Formula, node, problem: str, value: float) -> Diagnostic:
     written = shortened(_written(formula, node), 32)
     span = formula.span_of(node)
-    if problem == "large":
-        return Diagnostic("E110", f"the constant {written} is too large for a float", span,
-                          "the largest float is about 1.8e308; write inf for infinity")
-    if problem == "small":
-        return Diagnostic("E110", f"the constant {written} is too small for a float", span,
-                          "the smallest float is about 5e-324; write 0 for zero")
-    return Diagnostic("E111", f"the constant {written} is too large to compute exactly", span,
-                      f"write its value as a decimal number: {value:.6g}")
+    message = {"large": FLOAT_TOO_LARGE, "small": FLOAT_TOO_SMALL}.get(problem, EXACT_TOO_LARGE)
+    return message.at(span, what="constant", written=written, value=value)
 
 
 class _Constants:

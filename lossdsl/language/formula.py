@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -9,8 +10,8 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from . import nodes
 from .diagnostics import Diagnostic
+from .kinds import kind_of
 from .source import Span, shortened
 
 KINDS = ("real", "positive", "nonneg", "const", "interval")
@@ -47,6 +48,7 @@ class Parameter:
         return f"{self.name}: {kind} = {self.init:g}" + ("" if self.declared else "  (implicit)")
 
 
+@functools.lru_cache(maxsize=4096)  # a Symbol is a value; sympy's own cache costs ~3 us a call, and is cleared often
 def parameter_symbol(name: str, kind: str, lower: float | None = None, upper: float | None = None) -> sympy.Symbol:
     """The sympy symbol of a parameter, with the sign its kind guarantees."""
     if kind == "positive" or (kind == "interval" and lower >= 0):
@@ -71,11 +73,17 @@ class Reference:
 
     @property
     def symbol(self) -> sympy.Symbol:
-        return sympy.Symbol(self.text, real=True)
+        return reference_symbol(self.text)
 
     @property
     def is_target(self) -> bool:
         return self.path[0] in TARGETS
+
+
+@functools.lru_cache(maxsize=4096)
+def reference_symbol(text: str) -> sympy.Symbol:
+    """The sympy symbol of a reference, by its text (``L1.kernel``)."""
+    return sympy.Symbol(text, real=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,17 +166,12 @@ def _is_nonnegative(expr: sympy.Expr) -> bool:
     """
     if expr.is_Atom:  # a symbol or a number: sympy answers at once
         return bool(expr.is_nonnegative)
-    if isinstance(expr, (sympy.exp, sympy.Abs)) or getattr(type(expr), "sign", None) in ("positive", "nonnegative"):
-        return True
-    if expr.is_Add or expr.is_Mul or isinstance(expr, (nodes.Minimum, nodes.StopGradient)):
-        return all(_is_nonnegative(arg) for arg in expr.args)
-    if isinstance(expr, nodes.Maximum):
-        return any(_is_nonnegative(arg) for arg in expr.args)
-    if isinstance(expr, nodes.Clip):
-        return _is_nonnegative(expr.args[1])
-    if expr.is_Pow:
-        return _is_nonnegative(expr.base) or bool(expr.exp.is_Integer and expr.exp.is_even)
-    return False
+    kind = kind_of(type(expr))
+    return kind is not None and kind.sign_of(expr, _nonnegative_sign) is not None
+
+
+def _nonnegative_sign(expr: sympy.Expr) -> str | None:
+    return "nonnegative" if _is_nonnegative(expr) else None
 
 
 class _LatexPrinter(LatexPrinter):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .diagnostics import CODES, Diagnostic, render_text
+from .catalogue import CODES
+from .diagnostics import Diagnostic, render_text
 from .source import Source
 
 

@@ -13,6 +13,12 @@ from .catalogue import CODES
 from .diagnostics import Diagnostic, render_text
 from .source import Source
 
+#: A code is grouped from this many findings on: two read as well one after the other, each with its own
+#: excerpt and hint; from three on, the repeats bury the message.
+GROUP_FROM = 3
+#: Distinct hints a group lists; beyond that they name their own places, and the first shows the fix.
+HINTS_LISTED = 3
+
 
 def grouped_by_code(diagnostics: Iterable[Diagnostic]) -> list[list[Diagnostic]]:
     """The findings in groups of one code, each group in the order given, groups in order of first finding."""
@@ -23,23 +29,25 @@ def grouped_by_code(diagnostics: Iterable[Diagnostic]) -> list[list[Diagnostic]]
 
 
 def render_grouped(diagnostics: Iterable[Diagnostic], source: Source) -> list[str]:
-    """One text per code: a lone finding as :func:`render_text` shows it; several as one header, a line
-    per finding (``LINE:COL: message``), the first finding's excerpt, and the hint once.
+    """One text per group of ``GROUP_FROM`` or more findings of a code: one header, a line per finding
+    (``LINE:COL: message``), the first finding's excerpt, and each distinct hint once (the first only, when
+    there are more than ``HINTS_LISTED``); fewer findings of a code are rendered as :func:`render_text` does.
 
     >>> from lossdsl.language.source import Span
-    >>> text = "mse(y_true, y_pred) - p - q"
-    >>> found = [Diagnostic("W401", f"unbounded below in '{name}'", Span(at, at + 1), f"declare `where {name}: positive`")
-    ...          for name, at in (("p", 22), ("q", 26))]
+    >>> text = "mse(y_true, y_pred) - p - q - r"
+    >>> found = [Diagnostic("W401", f"unbounded below in '{name}'", Span(at, at + 1), "declare it positive")
+    ...          for name, at in (("p", 22), ("q", 26), ("r", 30))]
     >>> [block] = render_grouped(found, Source(text))
     >>> print(block)
-    <formula>: W401 loss unbounded below, 2 findings:
+    <formula>: W401 loss unbounded below, 3 findings:
       1:23: unbounded below in 'p'
       1:27: unbounded below in 'q'
-      mse(y_true, y_pred) - p - q
+      1:31: unbounded below in 'r'
+      mse(y_true, y_pred) - p - q - r
                             ^
-      hint (for the first; likewise for the others): declare `where p: positive`
+      hint: declare it positive
     """
-    return [render_text(group, source) if len(group) == 1 else _group_text(group, source)
+    return [render_text(group, source) if len(group) < GROUP_FROM else _group_text(group, source)
             for group in grouped_by_code(diagnostics)]
 
 
@@ -51,8 +59,8 @@ def _group_text(group: list[Diagnostic], source: Source) -> str:
         lines.append(f"  {where.line}:{where.column}: {diagnostic.message}")
     lines.append(source.excerpt(group[0].span))
     hints = list(dict.fromkeys(d.hint for d in group if d.hint))
-    if len(hints) == 1 and all(d.hint for d in group):
-        lines.append(f"  hint: {hints[0]}")
-    elif hints:  # hints that name their own place: the first shows the fix
+    if len(hints) <= HINTS_LISTED:
+        lines += [f"  hint: {hint}" for hint in hints]
+    else:  # hints that name their own place: the first shows the fix
         lines.append(f"  hint (for the first; likewise for the others): {hints[0]}")
     return "\n".join(lines)

@@ -27,9 +27,10 @@ expansion impossible                    ``sympy.limit`` with blocks as signed sy
 ======================================  =========================================================
 
 Verdicts are remembered by the shape of the summands (symbols and blocks replaced by their ranges), so
-formulas that differ only in layer names share one. Only
-decided verdicts are remembered, and a formula's findings only when no sympy budget ran out: what depends
-on the machine's speed is computed again. The budget is CPU time in any thread (limit_fallback.py). log/sqrt/division (W402, W403) is range arithmetic.
+formulas that differ only in layer names share one. Only decided verdicts are remembered, and a formula's
+findings only when no sympy budget ran out: what depends on the machine's speed is computed again. The
+budget is CPU time of the checking thread, whichever it is (limit_fallback.py).
+log/sqrt/division (W402, W403) is range arithmetic.
 """
 
 from __future__ import annotations

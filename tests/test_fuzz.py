@@ -146,7 +146,12 @@ PATHOLOGICAL = {
     "a 1 MB formula": ("a + " * 250_000 + "a", ["E107"]),
     "a 1 MB comment": ("a  # " + "x" * 1_000_000, ["E107"]),
     "1e999": ("1e999 * a", ["E110"]),
-    "a 100-digit number": ("1" * 100 + " * norm(L1.kernel)", []),
+    "a 38-digit number": ("1" * 38 + " * norm(L1.kernel)", []),  # 1.1e37: float32 holds it
+    "a 100-digit number": ("1" * 100 + " * norm(L1.kernel)", ["E110"]),  # beyond float32
+    "a weight beyond float32": ("1e300 * norm(L1.kernel)", ["E110"]),
+    "an init beyond float32": ("a**2\nwhere a = 1e300", ["E205"]),
+    "an interval beyond float32": ("a**2\nwhere a: (-1e308, 1e308)", ["E205"]),
+    "a positive init of 1e-320": ("a**2\nwhere a: positive = 1e-320", ["E205"]),
     "a 400-digit number": ("1" * 400 + " * a", ["E110"]),
     "a 100-digit index": ("sum(L1.kernel[" + "1" * 100 + "])", ["E213"]),
     "a 90,000-character name": ("norm(" + "a" * 90_000 + ".kernel)", []),

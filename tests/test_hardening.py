@@ -203,11 +203,16 @@ LIMITS = [
     ("a constant beyond floats", "a * exp(1e5)", [("E110", 1, 5)]),
     ("a power beyond floats", "softplus(w - 1e308**1e3)", [("E110", 1, 14)]),
     ("a tower of nines", "a**(9**9**9)", [("E110", 1, 5)]),
-    ("the largest float", "a * 2**1023 * 1.7e308", []),
+    # numbers are judged against float32, the type the loss is computed in
+    ("the largest float32", "a * 2**127 * 3.4e38", []),
+    ("a power beyond float32", "a * 2**128", [("E110", 1, 5)]),
+    ("a number beyond float32", "1e300 * norm(W.kernel)", [("E110", 1, 1)]),
+    ("a number that rounds to 0 in float32", "a + 1e-50 * b", [("E110", 1, 5)]),
     # sympy computes constant powers exactly: ten billion digits, or more than Python will print
     ("a power below floats", "a * 10**-10**10", [("E110", 1, 5)]),
     ("a power that rounds to 0", "a + 2**-20000 * b", [("E110", 1, 5)]),
-    ("the smallest power kept", "a * 2**-1000", []),
+    ("the smallest power kept", "a * 2**-126", []),  # float32's smallest normal number
+    ("a power that is 0 in float32", "a * 2**-127", [("E110", 1, 5)]),  # TensorFlow flushes subnormals to 0
     ("a power too long to compute exactly", "a * (1000001/1000000)**100000", [("E111", 1, 5)]),
     ("a sum of powers too long to compute exactly", "a * ((1000001/1000000)**400 + (1000003/1000002)**400)",
      [("E111", 1, 6)]),

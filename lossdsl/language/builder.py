@@ -200,7 +200,7 @@ class FormulaBuilder:
         text = str(token)
         if text.isdigit() and len(text) < 19:
             return Integer(int(text))
-        return INVALID if self.finite_float(token) is None else sympy.Float(text)
+        return INVALID if self.finite_float(token) is None else self.located(sympy.Float(text), span_of(token))
 
     def infinity(self, node, token):
         return sympy.oo

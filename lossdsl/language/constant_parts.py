@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from .diagnostics import Diagnostic
 from .formula import Formula
-from .floats import FLOAT_FUNCTIONS, float_operation
+from .floats import FLOAT32_RANGE, FLOAT_FUNCTIONS, beyond_float32, float_operation, vanishes_in_float32
 from .source import shortened
 
 #: Bits of an exact numerator or denominator past which a constant is E111: sympy computes far below it in
@@ -31,8 +31,8 @@ _NOT_CONSTANT = _Value(None, None)
 
 
 def constant_problems(formula: Formula) -> list[Diagnostic]:
-    """E110 for a constant part beyond the float range although its operands are not (too large, or a
-    non-zero power that rounds to 0); E111 for one whose exact value would have too many digits."""
+    """E110 for a number or constant part beyond float32 although its operands are not (too large, or a
+    non-zero one that rounds to 0); E111 for one whose exact value would have too many digits."""
     walker = _Constants()
     for expr in [*formula.terms.values(), formula.expr]:
         walker.value(expr)
@@ -43,11 +43,11 @@ def _diagnostic(formula: Formula, node, problem: str, value: float) -> Diagnosti
     written = shortened(_written(formula, node), 32)
     span = formula.span_of(node)
     if problem == "large":
-        return Diagnostic("E110", f"the constant {written} is too large for a float", span,
-                          "the largest float is about 1.8e308; write inf for infinity")
+        return Diagnostic("E110", f"the constant {written} is too large for float32", span,
+                          f"{FLOAT32_RANGE}; write inf for infinity")
     if problem == "small":
-        return Diagnostic("E110", f"the constant {written} is too small for a float", span,
-                          "the smallest float is about 5e-324; write 0 for zero")
+        return Diagnostic("E110", f"the constant {written} is too small for float32", span,
+                          f"{FLOAT32_RANGE}; write 0 for zero")
     return Diagnostic("E111", f"the constant {written} is too large to compute exactly", span,
                       f"write its value as a decimal number: {value:.6g}")
 
@@ -66,9 +66,9 @@ class _Constants:
 
     def _value(self, node) -> _Value:
         if node.is_Rational:
-            return _Value(float(node), (node.p.bit_length(), node.q.bit_length()))
+            return self._number(node, _Value(float(node), (node.p.bit_length(), node.q.bit_length())))
         if node.is_Number or node.is_NumberSymbol:
-            return _Value(float(node), None)  # a Float or pi: sympy computes it at a fixed precision
+            return self._number(node, _Value(float(node), None))  # a Float or pi: sympy's fixed precision
         if not node.args:
             return _NOT_CONSTANT
         values = [self.value(arg) for arg in node.args]
@@ -77,14 +77,24 @@ class _Constants:
             return _NOT_CONSTANT
         number = _float_value(node, numbers)
         bits = _exact_bits(node, values)
-        if number is not None and math.isinf(number) and all(math.isfinite(n) for n in numbers):
+        if number is not None and beyond_float32(number) and not any(map(beyond_float32, numbers)):
             self.found.append((node, "large", number))
-        elif node.is_Pow and number == 0.0 and numbers[0] != 0.0 and math.isfinite(numbers[1]):
+        elif (node.is_Pow or node.is_Mul) and number is not None and (number == 0.0 or vanishes_in_float32(number)) \
+                and all(n != 0.0 and math.isfinite(n) for n in numbers):  # so not 0 exactly: 0 in floats only
             self.found.append((node, "small", number))
         elif bits is not None and max(bits) > MAX_EXACT_BITS and number is not None:
             self.found.append((node, "exact", number))
             bits = None  # reported here, not again for every part around it
         return _Value(number, bits)
+
+
+    def _number(self, node, value: _Value) -> _Value:
+        """A number as written: reported when float32 cannot hold it (inf is written on purpose)."""
+        if math.isfinite(value.number) and beyond_float32(value.number):
+            self.found.append((node, "large", value.number))
+        elif vanishes_in_float32(value.number):
+            self.found.append((node, "small", value.number))
+        return value
 
 
 def _float_value(node, numbers: list[float]) -> float | None:

@@ -14,6 +14,7 @@ import sympy
 from ..language import functions, nodes
 from ..language.calls import INVALID
 from ..language.diagnostics import Diagnostic
+from ..language.constant_parts import CREATED_HINT, LIMIT_TEXT, MAX_CREATED_ENTRIES
 from ..language.formula import IDENTITY, Formula, term_symbol
 
 Shape = tuple | None
@@ -308,6 +309,9 @@ class ShapeChecker:
             if len(shape) != 2 or shape[0] != shape[1]:  # (None, 4): square for a batch of 4 only
                 raise ShapeError("E307", f"I cannot be sized from {describe(shape)}: it needs a square matrix",
                                  "use eye(n) for an identity of a chosen size")
+            if shape[0] is not None and shape[0] ** 2 > MAX_CREATED_ENTRIES:  # lowered as tf.eye(n)
+                raise ShapeError("E307", f"I sized from {describe(shape)} would hold {shape[0] ** 2:,} entries; "
+                                         f"{LIMIT_TEXT}", CREATED_HINT)
         return shape
 
     def is_scaled_identity(self, arg) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from . import nodes
 from .diagnostics import Diagnostic
 from .formula import Formula
 from .floats import FLOAT32_RANGE, FLOAT_FUNCTIONS, beyond_float32, float_operation, vanishes_in_float32
@@ -20,6 +21,10 @@ from .source import shortened
 #: Bits of an exact numerator or denominator past which a constant is E111: sympy computes far below it in
 #: microseconds, and Python refuses to print integers of more than 4,300 digits (about 14,000 bits).
 MAX_EXACT_BITS = 10_000
+#: Entries of a tensor the formula creates by itself (``eye(n)``, an ``I`` sized by context): 400 MB of float32.
+#: ``norm(eye(100000))`` passed the checks and exhausted memory when called; ``eye(3000000000)`` overflowed
+#: TensorFlow's int32 dimension. Larger tensors of the model itself are no concern of the formula's.
+MAX_CREATED_ENTRIES = 10**8
 
 
 class _Value(NamedTuple):
@@ -36,7 +41,20 @@ def constant_problems(formula: Formula) -> list[Diagnostic]:
     walker = _Constants()
     for expr in [*formula.terms.values(), formula.expr]:
         walker.value(expr)
-    return [_diagnostic(formula, node, problem, value) for node, problem, value in walker.found]
+    return [_diagnostic(formula, node, problem, value) for node, problem, value in walker.found] + \
+        created_tensor_problems(formula, walker.memo)
+
+
+def created_tensor_problems(formula: Formula, parts) -> list[Diagnostic]:
+    """E213 for each ``eye(n)`` among ``parts`` (nodes of the formula) beyond MAX_CREATED_ENTRIES."""
+    return [Diagnostic("E213", f"eye({node.args[0]}) would hold {int(node.args[0]) ** 2:,} entries; {LIMIT_TEXT}",
+                       formula.span_of(node), CREATED_HINT)
+            for node in parts if isinstance(node, nodes.EyeMatrix) and int(node.args[0]) ** 2 > MAX_CREATED_ENTRIES]
+
+
+LIMIT_TEXT = f"a tensor the formula creates holds at most {MAX_CREATED_ENTRIES:,}"
+CREATED_HINT = "the limit keeps a formula from allocating more memory by itself than 400 MB of float32"
+
 
 
 def _diagnostic(formula: Formula, node, problem: str, value: float) -> Diagnostic:

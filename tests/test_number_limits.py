@@ -1,12 +1,14 @@
 """Numbers are judged against float32, the type the lowering computes in: what float32 cannot hold is an
 error (E110 in the formula, E205 in a declaration) with the representable range in the hint, never a bare
-ValueError in compile() or a loss that trains into inf or NaN."""
+ValueError in compile() or a loss that trains into inf or NaN. Tensors the formula creates by itself
+(eye(n), I) are limited to MAX_CREATED_ENTRIES entries."""
 
 import keras
 import numpy as np
 import pytest
 
 import lossdsl
+from lossdsl.language.constant_parts import MAX_CREATED_ENTRIES
 from lossdsl.language.floats import FLOAT32_RANGE
 
 from conftest import where
@@ -77,3 +79,33 @@ def test_what_float32_holds_is_computed_finite(model, src, expected):
     value = float(lossdsl.compile(src, model)())
     assert np.isfinite(value)
     np.testing.assert_allclose(value, expected(model.get_layer("out").kernel.numpy()), rtol=1e-5)
+
+
+# ------------------------------------------------------------------- sizes of created tensors
+LARGEST_EYE = int(MAX_CREATED_ENTRIES ** 0.5)  # 10,000
+
+# formula, the shape of L1.kernel (None: no shapes table), its errors as (code, line, column)
+CREATED = [
+    (f"norm(eye({LARGEST_EYE}))", None, []),
+    (f"norm(eye({LARGEST_EYE + 1}))", None, [("E213", 1, 6)]),
+    ("norm(eye(100000))", None, [("E213", 1, 6)]),  # exhausted memory when called
+    ("a * sum(eye(3000000000))", None, [("E213", 1, 9)]),  # a negative dimension inside TensorFlow
+    ("norm(L1.kernel.T @ L1.kernel - I)", [LARGEST_EYE, LARGEST_EYE], []),
+    ("norm(L1.kernel.T @ L1.kernel - I)", [LARGEST_EYE + 1, LARGEST_EYE + 1], [("E307", 1, 6)]),
+    ("norm(L1.kernel - 2*I)", [3_000_000_000] * 2, [("E307", 1, 6)]),
+    ("norm(I @ L1.kernel)", [3_000_000_000] * 2, []),  # I @ x is x: nothing is created
+]
+
+
+@pytest.mark.parametrize("src, shape, expected", CREATED)
+def test_tensors_the_formula_creates_are_limited(diagnose, src, shape, expected):
+    found, errors = diagnose(src, **({"shapes": {"L1.kernel": shape}} if shape else {}))
+    assert found == expected
+    if errors:
+        assert errors[0].message.endswith(f"entries; a tensor the formula creates holds at most "
+                                          f"{MAX_CREATED_ENTRIES:,}")
+
+
+def test_an_identity_within_the_limit_runs(model):
+    np.testing.assert_allclose(float(lossdsl.compile("norm(eye(300)) + 0*norm(out.kernel)", model)()),
+                               np.sqrt(300), rtol=1e-6)

@@ -1,7 +1,8 @@
 """Whatever the text, ``lossdsl.check`` returns diagnostics (never raises), with spans inside the text.
 
 Random text, valid formulas with tokens dropped, swapped, duplicated or replaced, stray characters
-(control, NUL, non-ASCII), and the pathological inputs of the README's limits section.
+(control, NUL, non-ASCII), and the pathological inputs of the README's limits section. The command
+line's other inputs too: any shapes file and any Python file is read or refused with one line.
 """
 
 import json
@@ -17,7 +18,8 @@ from lossdsl import CODES, Diagnostic, Source
 from lossdsl.language.diagnostics import render_github, render_json, render_text
 from lossdsl.analysis.shapes import check_shapes
 
-from grammar_formulas import REPLACEMENTS, TOKEN_EDITS, derive, edit_tokens, mutate, tokens
+from grammar_formulas import (REPLACEMENTS, TOKEN_EDITS, derive, edit_tokens, hostile_python_text,
+                              hostile_shapes_text, mutate, read_as_input_file, tokens)
 from test_parse_table import PARSES, TERMS
 
 FUZZ = settings(max_examples=400, deadline=None, database=None,
@@ -245,3 +247,17 @@ def test_code_is_never_run(tmp_path, monkeypatch, source, code):
 def test_dunder_paths_are_only_names():
     formula = lossdsl.parse("norm(a.__class__.__init__)")
     assert [ref.path for ref in formula.references.values()] == [("a", "__class__", "__init__")]
+
+
+# --------------------------------------------- command-line inputs: shapes files and Python files
+@FUZZ
+@given(st.randoms(use_true_random=False), st.sampled_from(["shapes", "python"]))
+def test_any_shapes_or_python_file_is_read_or_refused_in_one_line(rng, kind):
+    from lossdsl.cli.inputs import InputError
+    read = read_as_input_file(kind, (hostile_shapes_text if kind == "shapes" else hostile_python_text)(rng))
+    if isinstance(read, InputError):
+        assert str(read) and "\n" not in str(read)
+    elif kind == "shapes":
+        check_well_formed("norm(L1.kernel)", shapes=read)
+    else:
+        read.lint()

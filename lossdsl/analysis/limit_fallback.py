@@ -94,10 +94,12 @@ def _time_limit(seconds: float):
         while not finished.wait(max(deadline - used(), 0.001)):  # CPU time never runs ahead of wall time
             if used() >= deadline:
                 with lock:
-                    if state["armed"]:
-                        _raise_in(target, OutOfTime)
-                        state["fired"] = True
-                return
+                    if not state["armed"]:
+                        return
+                    _raise_in(target, OutOfTime)
+                    state["fired"] = True
+                # Again until the block ends: an exception raised inside a gc callback is swallowed.
+                deadline = used() + 0.01
 
     threading.Thread(target=watch, daemon=True, name="lossdsl-limit-watch").start()
     try:

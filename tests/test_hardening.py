@@ -19,7 +19,7 @@ from lossdsl.language.extent import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES
 from lossdsl.language.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
 from lossdsl.analysis.stability import WORK_LIMIT
 
-from conftest import where
+from conftest import saved_attached_model, where, with_config
 
 PACKAGE = Path(lossdsl.__file__).resolve().parent
 
@@ -75,24 +75,13 @@ FORMULA = "data = mse(y_true, y_pred)\ndata + a * norm(out.kernel)\nwhere a: pos
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     """A small attached model saved as .keras: (path, the text of its config.json)."""
-    import keras
-    import lossdsl.keras  # noqa: F401  registers lossdsl's classes with Keras
-    inputs = keras.Input((3,))
-    model = lossdsl.attach(keras.Model(inputs, keras.layers.Dense(1, name="out")(inputs)), FORMULA)
-    path = tmp_path_factory.mktemp("saved") / "model.keras"
-    model.save(path)
-    with zipfile.ZipFile(path) as archive:
-        return path, archive.read("config.json").decode()
+    return saved_attached_model(tmp_path_factory.mktemp("saved"), FORMULA)
 
 
 def with_formula(path: Path, config_text: str, formula: str, target: Path) -> Path:
     """A copy of the saved model whose stored formula text is replaced (config.json edited, zip rebuilt)."""
     assert json.dumps(FORMULA) in config_text
-    edited = config_text.replace(json.dumps(FORMULA), json.dumps(formula))
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as copy:
-        for name in source.namelist():
-            copy.writestr(name, edited if name == "config.json" else source.read(name))
-    return target
+    return with_config(path, config_text.replace(json.dumps(FORMULA), json.dumps(formula)), target)
 
 
 # the stored formula, the exception, the first diagnostic's (code, line, column)

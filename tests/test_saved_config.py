@@ -2,7 +2,6 @@
 wrong type or a missing field is a LossError naming the field (never a TypeError, never a truthy string)."""
 
 import json
-import zipfile
 
 import keras
 import numpy as np
@@ -11,26 +10,21 @@ import pytest
 import lossdsl
 import lossdsl.keras  # noqa: F401  registers lossdsl's classes with Keras
 
+from conftest import saved_attached_model, with_config
+
 FORMULA = "mse(y_true, y_pred) + a * norm(out.kernel)\nwhere a: positive = 0.5"
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """(path of an attached model saved as .keras, its config.json as a dict)."""
-    inputs = keras.Input((3,))
-    model = lossdsl.attach(keras.Model(inputs, keras.layers.Dense(1, name="out")(inputs)), FORMULA)
-    path = tmp_path_factory.mktemp("saved") / "model.keras"
-    model.save(path)
-    with zipfile.ZipFile(path) as archive:
-        return path, json.loads(archive.read("config.json"))
+    path, config_text = saved_attached_model(tmp_path_factory.mktemp("saved"), FORMULA)
+    return path, json.loads(config_text)
 
 
 def edited_copy(path, config: dict, target):
     """The saved model with config.json replaced by ``config``."""
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as copy:
-        for name in source.namelist():
-            copy.writestr(name, json.dumps(config) if name == "config.json" else source.read(name))
-    return target
+    return with_config(path, json.dumps(config), target)
 
 
 def with_field(config: dict, field: str, value) -> dict:

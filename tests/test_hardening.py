@@ -6,7 +6,6 @@ import json
 import random
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np

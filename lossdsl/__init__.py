@@ -1,23 +1,23 @@
 """lossdsl: losses written as formula strings over a Keras model's weights, checked and compiled.
 
-The pipeline, one module per stage: ``parser`` (text -> tree) -> ``builder`` (tree -> Formula) ->
-``shapes`` / ``stability`` (checks) -> ``lower`` (TensorFlow closure) -> ``keras`` (layers, attach).
-Importing this package does not import TensorFlow.
+The pipeline, one folder per stage: ``language`` (text -> Formula) -> ``analysis`` (names, shapes,
+stability: one :class:`Analysis` record) -> ``lowering`` (TensorFlow closure) -> ``keras`` (layers,
+attach). Importing this package does not import TensorFlow.
 """
 
-from .analysis.checks import check
-from .language.diagnostics import CODES, Diagnostic
+from .analysis.checks import Analysis, analyze, check
+from .language.diagnostics import CODES, Diagnostic, render_text
 from .language.errors import LossError, LossNameError, LossShapeError, LossSyntaxError, LossWarning
 from .language.formula import Formula, Parameter, Reference
 from .language.frontend import parse
 from .language.functions import register_function, unregister_function
 from .language.source import Source, Span
+from .registration import register_when_keras_loads
 
 __all__ = [
-    "CODES", "Diagnostic", "Formula", "LossError", "LossNameError", "LossShapeError", "LossSyntaxError",
-    "LossWarning",
-    "Parameter", "Reference", "Source", "Span", "attach", "check", "compile", "parse", "register_function",
-    "unregister_function",
+    "Analysis", "CODES", "Diagnostic", "Formula", "LossError", "LossNameError", "LossShapeError", "LossSyntaxError",
+    "LossWarning", "Parameter", "Reference", "Source", "Span", "analyze", "attach", "check", "compile", "parse",
+    "register_function", "render_text", "unregister_function",
 ]
 __version__ = "0.1.0"
 
@@ -51,3 +51,6 @@ def attach(model, src: str, jit_compile: bool = False, check_numerics: bool = Fa
     """
     from .keras import attach_formula
     return attach_formula(model, src, jit_compile=jit_compile, check_numerics=check_numerics)
+
+
+register_when_keras_loads()  # so `import lossdsl` is enough for keras.models.load_model

@@ -8,16 +8,20 @@ can never update a variable before the formula has read it.
 
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
+try:
+    import keras
+    import tensorflow as tf
+except ImportError as error:  # lint, explain and check stay usable without the backend
+    raise ImportError('lossdsl.keras needs TensorFlow with Keras 3, which is an extra: pip install "lossdsl[tensorflow]"'
+                      f" ({error})") from error
 
 from .lowering import lower as lowering
-from .analysis.checks import check
-from .language.diagnostics import render_text, sort_key
-from .language.errors import LossError, raise_for, warn
+from .analysis.checks import Analysis, analyze
+from .language.diagnostics import render_text
+from .language.errors import LossError, warn
 from .language.frontend import parse
 from .lowering.parameters import constrain, unconstrain
-from .analysis.shapes import infer_shapes, is_scalar
+from .analysis.shapes import is_scalar
 from .language.source import Source, shortened
 
 
@@ -61,20 +65,18 @@ class FormulaTerm(keras.layers.Layer):
                 name=param.name, shape=(), trainable=param.trainable, autocast=False, dtype="float32",
                 initializer=keras.initializers.Constant(unconstrain(param, param.init)))
         self.built = True
-        self._resolved = None
+        self.analysis: Analysis | None = None  # set by bind(): the references and shapes found in the model
         self._lowered = None
         self._function = None
 
     # ----------------------------------------------------------------- binding
     def bind(self, model) -> FormulaTerm:
         """Resolve the formula's references against ``model`` and lower it; raise LossError if it cannot be."""
-        from .analysis.resolve import resolve_references
-        diagnostics = check(self.source, model=model)
-        raise_for(diagnostics, self.source)
-        for finding in diagnostics:  # warnings do not stop training, but they are said once, with the fix
+        analysis = analyze(self.source, model=model)
+        analysis.raise_for_errors()
+        for finding in analysis.diagnostics:  # warnings do not stop training, but they are said once, with the fix
             warn(render_text([finding], Source(self.source, "<formula>")))
-        self._resolved, problems = resolve_references(self.formula, model)
-        raise_for(sorted(problems, key=sort_key), self.source)
+        self.analysis = analysis
         self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics)
         # autograph=False: the lowered program has no Python control flow on tensors, and converting it
         # (and everything it calls) took ~1.7 s of the first call.
@@ -85,9 +87,7 @@ class FormulaTerm(keras.layers.Layer):
     @property
     def term_shapes(self) -> dict[str, tuple | None]:
         """The static shape of each named term and of the loss (key ``""``), from the bound model."""
-        from .analysis.resolve import resolved_shapes
-        shapes, _ = infer_shapes(self.formula, resolved_shapes(self.formula, self._resolved))
-        return shapes
+        return self.analysis.shapes
 
     @property
     def uses_targets(self) -> bool:
@@ -102,7 +102,12 @@ class FormulaTerm(keras.layers.Layer):
         return self.evaluate(y_true, y_pred)[""]
 
     def evaluate(self, y_true=None, y_pred=None) -> dict:
-        """The loss (key ``""``) and every named term, for one batch."""
+        """The loss (key ``""``) and every named term, for one batch: how to read the named terms of a
+        formula that uses the targets (``term.terms`` has no batch to read them from).
+
+        >>> values = model.term.evaluate(y, model(x))  # doctest: +SKIP
+        >>> float(values[""]), float(values["data"])   # doctest: +SKIP
+        """
         if self._lowered is None:
             raise LossError([], self.source, "this term is not bound to a model yet: call bind(model) first")
         if tf.inside_function():
@@ -112,7 +117,7 @@ class FormulaTerm(keras.layers.Layer):
     def _evaluate(self, y_true, y_pred) -> dict:
         env = {name: constrain(self.formula.params[name], read_before_update(raw.value))
                for name, raw in self._raw.items()}
-        for text, resolved in self._resolved.items():
+        for text, resolved in self.analysis.resolved.items():
             if resolved.variable is not None:
                 env[text] = read_before_update(resolved.variable.value)
             else:
@@ -121,7 +126,11 @@ class FormulaTerm(keras.layers.Layer):
 
     @property
     def terms(self) -> dict:
-        """The named terms' current values (computed now, without targets when the formula needs none)."""
+        """The named terms' current values, for a formula without ``y_true``/``y_pred`` (for one with
+        them, ``evaluate(y_true, y_pred)`` gives every named term for a batch)."""
+        if self.uses_targets:
+            raise LossError([], self.source, "this formula uses y_true/y_pred, so its terms need a batch: "
+                                             "term.evaluate(y_true, y_pred) returns every named term and the loss")
         values = self.evaluate()
         return {name: value for name, value in values.items() if name}
 
@@ -214,7 +223,8 @@ class FormulaModel(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        required_fields(config, "the model with a formula", ("model", "formula", "jit_compile_formula", "check_numerics"))
+        required_fields(config, "the model with a formula",
+                        ("model", "formula", "jit_compile_formula", "check_numerics"))
         if not isinstance(config["model"], dict):
             raise LossError([], "", f"the saved config of the model with a formula: field 'model' must be a Keras "
                                     f"object's config (a dict), not {_quoted(config['model'])}")

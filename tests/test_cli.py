@@ -55,7 +55,7 @@ def test_lint_text(capsys, argv, exit_code, shown):
     for text in shown:
         assert text in out
     if exit_code == 0 and not shown:
-        assert out == ""
+        assert out == f"{len(argv) - 1} formula{'s' * (len(argv) > 2)}: clean\n"
 
 
 def test_lint_never_runs_the_formula(capsys, tmp_path, monkeypatch):
@@ -176,10 +176,16 @@ def test_explain_with_shapes(capsys, tmp_path):
     assert "shapes\n  data: scalar ()\n  reg: (10, 12)\n  loss: scalar ()\n" in out
 
 
-def test_explain_shows_shape_errors_and_fails(capsys, shapes_file):
+def test_explain_after_an_error_shows_what_was_parsed_and_nothing_derived(capsys, shapes_file):
     code, out, _ = run_cli(capsys, "explain", MATMUL, "--shapes", shapes_file)
     assert code == 1
-    assert "shapes\n  loss: scalar ()\n" in out and "<arg1>:1:6: E302" in out
+    sections = dict(block.split("\n", 1) for block in out.strip().split("\n\n"))
+    assert sections["parsed"] == "  loss = Norm(MatrixProduct(L1.kernel, L2.kernel), 2, ())"
+    assert sections["references"].splitlines()[1:] == ["  L1.kernel  layers[1] / kernel  variable  (10, 16)",
+                                                       "  L2.kernel  layers[2] / kernel  variable  (10, 4)"]
+    assert sections["diagnostics"].startswith("  <arg1>:1:6: E302 (10, 16) @ (10, 4): inner dimensions 16 and 10")
+    # no "loss: scalar ()" inferred from a product that has no shape, and no program for it
+    assert sections["shapes"] == sections["lowered to TensorFlow"] == "  not shown: the formula has errors"
 
 
 def test_explain_invalid_formula_prints_only_diagnostics(capsys):
@@ -229,3 +235,11 @@ def test_console_script(formula, exit_code, tmp_path):
                           cwd=tmp_path, env={**os.environ, "PYTHONWARNINGS": "error"})
     assert done.returncode == exit_code
     assert ("<arg1>:1:7: E101" in done.stdout) == (exit_code == 1)
+
+
+def test_a_file_name_given_as_a_formula_is_a_usage_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loss.txt").write_text("nrom(L1.kernel)\n")
+    for argv in (["lint", "loss.txt"], ["lint", "--strict", "loss.txt"]):
+        code, out, err = run_cli(capsys, *argv)
+        assert (code, out, err) == (2, "", "lossdsl: error: loss.txt is a file, not a formula: did you mean -f loss.txt?\n")

@@ -128,4 +128,4 @@ def test_an_explicit_fifo_is_refused(odd_folder, argv):
 
 def test_a_clean_walk_has_no_notes(tmp_path, capsys):
     written(tmp_path, "a.py", GOOD)
-    assert run_cli(capsys, "lint", str(tmp_path)) == (0, "", "")
+    assert run_cli(capsys, "lint", str(tmp_path)) == (0, "1 formula in 1 file: clean\n", "")

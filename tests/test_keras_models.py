@@ -175,3 +175,19 @@ def test_a_warning_on_load_points_at_the_load_model_line(tmp_path):
         keras.models.load_model(path)
     assert [(w.filename, w.lineno) for w in caught if issubclass(w.category, lossdsl.LossWarning)] == \
         [(__file__, line)]
+
+
+def test_named_terms_of_a_formula_with_targets_are_read_for_a_batch():
+    keras.utils.set_random_seed(0)
+    inner = models.sequential()
+    model = lossdsl.attach(inner, "data = mse(y_true, y_pred)\nreg = norm(dense_1.kernel)\n"
+                                  "data + 0.5 * reg + c * c\nwhere c: real = 0.25")
+    x, y = rng.normal(size=(8, 4)).astype("float32"), rng.normal(size=(8, 2)).astype("float32")
+    prediction = inner(x).numpy()
+    values = model.term.evaluate(y, prediction)
+    data, reg = np.mean(np.mean((y - prediction) ** 2, axis=-1)), np.linalg.norm(inner.get_layer("dense_1").kernel)
+    assert set(values) == {"", "data", "reg"}
+    np.testing.assert_allclose([float(values["data"]), float(values["reg"]), float(values[""])],
+                               [data, reg, data + 0.5 * reg + 0.0625], rtol=1e-5)
+    with pytest.raises(lossdsl.LossError, match=r"term\.evaluate\(y_true, y_pred\) returns every named term"):
+        model.term.terms

@@ -41,7 +41,7 @@ LOAD_IN_FRESH_PROCESS = textwrap.dedent("""
     import json, sys
     import numpy as np
     import keras
-    import lossdsl.keras  # registers lossdsl's classes
+    import lossdsl  # enough: it registers its Keras classes once Keras is loaded
     path, data = sys.argv[1], np.load(sys.argv[2])
     model = keras.models.load_model(path)  # safe_mode=True is the default
     model.compile(optimizer=keras.optimizers.Adam(0.05))

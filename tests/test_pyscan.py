@@ -123,3 +123,45 @@ def test_cli_invalid_python_is_an_input_error(tmp_path, capsys):
     path.write_text("def f(:\n")
     assert main(["lint", str(path)]) == 2
     assert f"{path}:1: not valid Python" in capsys.readouterr().err
+
+
+# Formulas held in names: followed when the name is bound once to a string literal in the calling
+# function or at module level (issue: `FORMULA = "..."` then `lossdsl.attach(model, FORMULA)` was skipped).
+@pytest.mark.parametrize("code, found", [
+    ("import lossdsl\nF = 'x'\nlossdsl.check(F)", ["x"]),
+    ("import lossdsl\nF = ('x'\n     'y')\ndef main():\n    lossdsl.attach(m, F)", ["xy"]),  # implicit concatenation
+    ("import lossdsl\nF: str = 'x'\nlossdsl.compile(src=F, model=m)", ["x"]),
+    ("import lossdsl\ndef f():\n    G = 'inner'\n    return lossdsl.parse(G)", ["inner"]),
+    ("import lossdsl\nF = 'outer'\ndef f():\n    F = 'inner'\n    lossdsl.check(F)", ["inner"]),  # the local wins
+    ("import lossdsl\nF = 'x'\nlossdsl.check(F)\nlossdsl.attach(m, F)", ["x"]),  # one literal, one formula
+    ("import lossdsl\nF = 'x'\nF = 'y'\nlossdsl.check(F)", []),            # bound twice: unknown
+    ("import lossdsl\nF = 'x'\nF += 'y'\nlossdsl.check(F)", []),
+    ("import lossdsl\nF = make()\nlossdsl.check(F)", []),
+    ("import lossdsl\nF = 'x'\ndef f(F):\n    lossdsl.check(F)", []),        # a parameter shadows it
+    ("import lossdsl\nF = 'x'\ndef f():\n    for F in xs:\n        lossdsl.check(F)", []),
+    ("import lossdsl\nF = 'x'\ndef f():\n    global F\n    F = 'y'\n    lossdsl.check(F)", []),
+    ("import lossdsl\nlossdsl.check(F)", []),                             # never bound
+    ("import lossdsl\ndef f():\n    G = 'x'\nlossdsl.check(G)", []),       # another function's local
+])
+def test_names_bound_to_a_string_are_followed(code, found):
+    assert [s.text for s in find_formulas(code)] == found
+
+
+def test_a_held_formula_is_reported_at_the_string(tmp_path, capsys):
+    path = tmp_path / "held.py"
+    path.write_text('import lossdsl\n\nFORMULA = "nrom(L1.kernel)"\n\n\ndef train(model):\n'
+                    '    return lossdsl.attach(model, FORMULA)\n', encoding="utf-8")
+    assert main(["lint", str(path)]) == 1
+    assert f"{path}:3:12: E201 unknown function 'nrom'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("files, summary", [
+    ({"a.py": "import lossdsl\nlossdsl.check('norm(L0.kernel)')\nF = 'norm(L1.kernel)'\nlossdsl.parse(F)\n",
+      "b.py": "import lossdsl\nlossdsl.check('norm(L2.kernel)')\n"}, "3 formulas in 2 files: clean"),
+    ({"a.py": "print('no formula here')\n"}, "no formula found in 1 file"),
+])
+def test_a_clean_run_says_what_it_checked(tmp_path, capsys, files, summary):
+    for name, code in files.items():
+        (tmp_path / name).write_text(code, encoding="utf-8")
+    assert main(["lint", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == summary + "\n"

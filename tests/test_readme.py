@@ -30,7 +30,8 @@ def test_the_readme_starts_with_the_two_commands_and_ci_runs_the_same():
     first_block = README.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
     assert len(first_block) == 2 and "examples/classic_cross_layer.py" in first_block[0]
     ci = (ROOT / ".ci" / "run").read_text()
-    assert 'pip install --quiet ".[test]"' in ci and first_block[1] in ci
+    assert 'pip install --quiet ".[tensorflow,test]"' in ci and first_block[1] in ci
+    assert 'pip install ".[tensorflow,test]"' in first_block[0]
 
 
 @pytest.mark.parametrize("row", [

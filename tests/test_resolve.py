@@ -8,7 +8,7 @@ import pytest
 import lossdsl
 from lossdsl.language.formula import Parameter
 from lossdsl.language.frontend import analyze
-from lossdsl.analysis.resolve import reference_names, resolve_references, shapes_from_model, similar_name_warnings
+from lossdsl.analysis.resolve import reference_names, resolve_formula, resolve_references, similar_name_warnings
 from lossdsl.analysis.shapes import check_shapes
 from lossdsl.language.source import Source
 
@@ -118,7 +118,7 @@ RESOLUTION = [
 @pytest.mark.parametrize("key, src, expected", RESOLUTION)
 def test_resolution_diagnostics(zoo, key, src, expected):
     formula = formula_of(src)
-    _, diagnostics = shapes_from_model(formula, zoo[key])
+    _, _, diagnostics = resolve_formula(formula, zoo[key])
     assert where(src, diagnostics) == sorted(expected)
 
 
@@ -151,7 +151,7 @@ SHAPES = [
 
 @pytest.mark.parametrize("key, src, expected", SHAPES)
 def test_shapes_from_model(zoo, key, src, expected):
-    shapes, _ = shapes_from_model(formula_of(src), zoo[key])
+    _, shapes, _ = resolve_formula(formula_of(src), zoo[key])
     assert shapes == expected
 
 
@@ -173,7 +173,7 @@ SHAPE_CHECKS = [
 @pytest.mark.parametrize("key, src, expected", SHAPE_CHECKS)
 def test_model_shapes_feed_the_shape_check(zoo, key, src, expected):
     formula = formula_of(src)
-    shapes, problems = shapes_from_model(formula, zoo[key])
+    _, shapes, problems = resolve_formula(formula, zoo[key])
     assert problems == []
     assert where(src, check_shapes(formula, shapes)) == expected
     assert where(src, lossdsl.check(src, model=zoo[key])) == expected
@@ -289,7 +289,7 @@ TEACHING = [
 
 @pytest.mark.parametrize("key, src, code, text", TEACHING)
 def test_messages_teach(zoo, key, src, code, text):
-    _, diagnostics = shapes_from_model(formula_of(src), zoo[key])
+    _, _, diagnostics = resolve_formula(formula_of(src), zoo[key])
     assert any(d.code == code and text in f"{d.message} | {d.hint}" for d in diagnostics), diagnostics
 
 
@@ -315,7 +315,7 @@ def test_a_model_that_fails_to_build_gives_a_diagnostic_not_a_traceback():
         warnings.simplefilter("ignore")
         model.build((None, 4))
     src = "norm(dense.kernel) + mse(y_true, y_pred)"
-    _, diagnostics = shapes_from_model(formula_of(src), model)
+    _, _, diagnostics = resolve_formula(formula_of(src), model)
     assert where(src, diagnostics) == [("E217", 1, 6)]
     assert "raised ValueError: this model cannot be called" in diagnostics[0].hint
 

@@ -1,38 +1,105 @@
-"""check(): every diagnostic for a formula, with or without a model or a table of shapes."""
+"""The analysis of a formula, computed once: what parsed, what is wrong, what its names and shapes are.
+
+``analyze()`` builds the record; ``check()`` returns its diagnostics; ``compile``/``attach`` (keras.py)
+and ``lint``/``explain`` (cli) take the record itself, so no stage resolves a reference or infers a
+shape a second time.
+"""
 
 from __future__ import annotations
 
-from ..language.diagnostics import Diagnostic, sort_key
-from ..language.frontend import analyze
-from .shapes import check_shapes, validate_shapes_table
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..language import frontend
+from ..language.diagnostics import Diagnostic, placed, sort_key
+from ..language.errors import raise_for
+from ..language.formula import Formula
+from ..language.source import Source
+from .shapes import Shape, infer_shapes, validate_shapes_table
 from .similar import similar_name_warnings
 from .stability import check_stability
 
+if TYPE_CHECKING:
+    from .resolve import ResolvedReference  # imports Keras: only for the annotation
 
-def check(src: str, model=None, shapes: dict | None = None) -> list[Diagnostic]:
-    """All diagnostics for ``src``: syntax and names always; shapes given a model or a ``shapes`` table.
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything lossdsl knows about one formula before lowering it.
+
+    ``formula`` is ``None`` when the text cannot be built into one. ``resolved`` maps each reference
+    to what it names in the model (``None`` without a model); ``reference_shapes`` maps each reference
+    to its shape, from the model or the ``shapes`` table (``None`` without either); ``shapes`` is the
+    inferred shape of every named term and of the loss (key ``""``), ``None`` when the references'
+    shapes are unknown or a reference did not resolve.
+
+    >>> import lossdsl
+    >>> analysis = lossdsl.analyze("g = L1.kernel.T @ L1.kernel\\nnorm(g - I)", shapes={"L1.kernel": [10, 16]})
+    >>> analysis.shapes, analysis.has_errors
+    ({'g': (16, 16), '': ()}, False)
+    >>> broken = lossdsl.analyze("norm(L1.kernel @ L1.kernel)", shapes={"L1.kernel": [10, 16]})
+    >>> [(d.code, d.message) for d in broken.diagnostics]
+    [('E302', '(10, 16) @ (10, 16): inner dimensions 16 and 10 differ')]
+    """
+
+    source: str
+    formula: Formula | None
+    diagnostics: tuple[Diagnostic, ...]
+    resolved: dict[str, ResolvedReference] | None = None
+    reference_shapes: dict[str, Shape] | None = None
+    shapes: dict[str, Shape] | None = None
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.diagnostics)
+
+    def raise_for_errors(self) -> None:
+        """Raise the :class:`lossdsl.LossError` subclass of the first error, if there is one."""
+        raise_for(list(self.diagnostics), self.source)
+
+
+def analyze(src: str, model=None, shapes: dict | None = None) -> Analysis:
+    """The :class:`Analysis` of ``src``: syntax and names always; shapes given a model or a ``shapes`` table.
 
     ``shapes`` maps reference text to a shape, e.g. ``{"L1.kernel": [10, 16]}`` (``None`` for unknown
-    dimensions); anything else is a TypeError. Without a model, TensorFlow is not imported.
+    dimensions); anything else is a TypeError. Given a model, references and shapes come from it and
+    ``shapes`` is not used. Without a model, TensorFlow is not imported.
+
+    >>> import lossdsl
+    >>> analysis = lossdsl.analyze("a*norm(L1.kernel) + mse(y_true, y_pred)\\nwhere a: positive",
+    ...                            shapes={"L1.kernel": [4, 8], "y_true": [None, 2], "y_pred": [None, 2]})
+    >>> analysis.diagnostics, analysis.shapes, list(analysis.formula.params)
+    ((), {'': ()}, ['a'])
+    """
+    if shapes is not None:
+        validate_shapes_table(shapes)
+    formula, front_end_findings = frontend.analyze(src)
+    if formula is None:
+        return Analysis(src, None, tuple(placed(front_end_findings, Source(src))))
+    found = [*front_end_findings, *check_stability(formula)]
+    resolved, inferable = None, shapes is not None
+    if model is not None:
+        from .resolve import resolve_formula  # imports Keras
+        resolved, shapes, problems = resolve_formula(formula, model)
+        found += problems
+        inferable = not any(d.is_error for d in problems)  # an unresolved reference has no shape to check
+    elif shapes is not None:
+        found += similar_name_warnings(formula, shapes)
+    inferred = None
+    if inferable:
+        inferred, problems = infer_shapes(formula, shapes)
+        found += problems
+    found = placed(sorted(found, key=sort_key), Source(src))  # str(d) then reads "line:col: CODE message"
+    return Analysis(src, formula, tuple(found), resolved, shapes, inferred)
+
+
+def check(src: str, model=None, shapes: dict | None = None) -> list[Diagnostic]:
+    """All diagnostics for ``src``, sorted by position: syntax and names always; shapes given a model or a
+    ``shapes`` table (``{"L1.kernel": [10, 16]}``). The diagnostics of :func:`analyze`; without a model,
+    TensorFlow is not imported.
 
     >>> import lossdsl
     >>> [d.code for d in lossdsl.check("a*norm(L0.kernel")]
     ['E101']
     """
-    if shapes is not None:
-        validate_shapes_table(shapes)
-    formula, diagnostics = analyze(src)
-    found = list(diagnostics)
-    if formula is None:
-        return found
-    found += check_stability(formula)
-    if model is not None:
-        from .resolve import shapes_from_model  # imports Keras
-        resolved, problems = shapes_from_model(formula, model)
-        found += problems
-        shapes = resolved if not any(d.is_error for d in problems) else None  # W501 warnings keep shapes
-    elif shapes is not None:
-        found += similar_name_warnings(formula, shapes)
-    if shapes is not None:
-        found += check_shapes(formula, shapes)
-    return sorted(found, key=sort_key)
+    return list(analyze(src, model=model, shapes=shapes).diagnostics)

@@ -16,6 +16,7 @@ import keras
 
 from ..language import nodes
 from ..language.diagnostics import Diagnostic
+from .shadowing import shadowed_attribute_warnings
 from .similar import similar_name_warnings
 from ..language.formula import Formula, Reference
 from .model_tree import (ModelOutput, attribute, build_if_possible, children, layer_attributes, layer_chains,
@@ -246,11 +247,14 @@ def resolve_references(formula: Formula, model) -> tuple[dict[str, ResolvedRefer
     return resolved, problems
 
 
-def shapes_from_model(formula: Formula, model) -> tuple[dict[str, tuple], list[Diagnostic]]:
-    """{reference text: shape} for ``lossdsl.shapes.check_shapes`` (None when unresolved), with the
-    resolution diagnostics and the W501 warnings for implicit parameters named like the model's names."""
+def resolve_formula(formula: Formula, model) -> tuple[dict[str, ResolvedReference], dict[str, tuple | None],
+                                                     list[Diagnostic]]:
+    """Every reference of ``formula`` resolved against ``model``, its shape (None when unresolved or
+    unknown), and the diagnostics: resolution errors, W501 for implicit parameters named like the
+    model's names and W502 for those named like a variable the model keeps as a plain attribute."""
     resolved, problems = resolve_references(formula, model)
-    return resolved_shapes(formula, resolved), problems + similar_name_warnings(formula, reference_names(model))
+    warnings = similar_name_warnings(formula, reference_names(model)) + shadowed_attribute_warnings(formula, model)
+    return resolved, resolved_shapes(formula, resolved), problems + warnings
 
 
 def resolved_shapes(formula: Formula, resolved: dict) -> dict[str, tuple | None]:

@@ -9,15 +9,16 @@ import argparse
 import json
 import os
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..analysis.checks import check
+from ..analysis.checks import Analysis, analyze, check
 from ..language.diagnostics import Diagnostic, as_records, render_github, render_text, sort_key
 from ..language.formula import Formula
-from ..language.frontend import analyze
 from .inputs import InputError, load_shapes, python_files, read_python, read_text, shown
 from .pyscan import Snippet, find_formulas, whole_text
+from .quiet import quiet_tensorflow
 from ..language.source import Source
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
@@ -62,6 +63,8 @@ def lint_targets(arguments: list[str], files: list[str], notes: list[str]) -> li
             path = Path(argument)
             paths = python_files(path, notes) if path.is_dir() else [path]
             targets += [python_target(p) for p in paths]
+        elif os.path.exists(argument):  # `lint loss.txt` would lint the reference `loss.txt`, clean
+            raise InputError(f"{argument} is a file, not a formula: did you mean -f {argument}?")
         else:
             targets.append(text_target(argument, f"<arg{number}>"))
     targets += [text_target(read_text(f), "<stdin>" if f == "-" else shown(f)) for f in files]
@@ -80,13 +83,21 @@ def load_model(path: str | None):
         return None
     if not Path(path).is_file():
         raise InputError(f"cannot read {shown(path)}: no such file")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the report
-    import keras
-    from .. import keras as _lossdsl_layers  # noqa: F401  registered with Keras, so a model saved with a formula loads
-    try:
-        return keras.models.load_model(path, safe_mode=True)
-    except Exception as error:  # Keras raises many kinds for a bad file; all mean "cannot use this input"
-        raise InputError(f"cannot load model {shown(path)}: {_reason(error)}") from None
+    if path.endswith(".keras") and not zipfile.is_zipfile(path):  # Keras would say "File not found"
+        raise InputError(f"{shown(path)} is not a Keras model file (a .keras file is a zip archive written by "
+                         "model.save)")
+    with quiet_tensorflow():
+        try:
+            import keras
+            from .. import keras as _lossdsl_layers  # noqa: F401  registered with Keras, so a saved formula loads
+        except ImportError as error:
+            raise InputError(f"--model needs TensorFlow: {_reason(error)}") from None
+        try:
+            model = keras.models.load_model(path, safe_mode=True)
+        except Exception as error:  # Keras raises many kinds for a bad file; all mean "cannot use this input"
+            raise InputError(f"cannot load model {shown(path)}: {_reason(error)}") from None
+    # A model saved after attach() is lossdsl's wrapper: its formula was resolved against the user's model.
+    return model.inner if isinstance(model, _lossdsl_layers.FormulaModel) else model
 
 
 def write(text: str, stream=None) -> None:
@@ -126,12 +137,20 @@ def render_reports(reports: list[tuple[Source, list[Diagnostic]]], output_format
     blocks = [render(found, source) for source, found in reports if found]
     if output_format == "text" and blocks:
         blocks.append(summary([d for _, found in reports for d in found], checked))
+    elif output_format == "text":  # so that "found no formula" and "clean" read differently
+        blocks.append(clean_summary(checked, sum(not source.name.startswith("<") for source, _ in reports)))
     return "\n".join(blocks)
 
 
 def summary(found: list[Diagnostic], checked: int) -> str:
     errors = sum(d.is_error for d in found)
     return f"{_count(errors, 'error')}, {_count(len(found) - errors, 'warning')} in {_count(checked, 'formula')}"
+
+
+def clean_summary(checked: int, files: int) -> str:
+    """``3 formulas in 2 files: clean``, or ``no formula found in 2 files``."""
+    where = f" in {_count(files, 'file')}" if files else ""
+    return f"{_count(checked, 'formula')}{where}: clean" if checked else f"no formula found{where}"
 
 
 def _count(n: int, noun: str) -> str:
@@ -147,18 +166,13 @@ def run_explain(args: argparse.Namespace) -> int:
     name = "<stdin>" if given == "-" else shown(args.file) if args.file else "<arg1>"
     shapes, model = load_shapes(args.shapes), load_model(args.model)
     source = Source(text, name)
-    diagnostics = check(text, model=model, shapes=shapes)
-    formula, _ = analyze(text)
-    if formula is None:
-        write(render_text(diagnostics, source))
+    analysis = analyze(text, model=model, shapes=shapes)
+    if analysis.formula is None:
+        write(render_text(list(analysis.diagnostics), source))
         return EXIT_FINDINGS
-    details = None
-    if model is not None:
-        from ..analysis.resolve import resolve_references, shapes_from_model  # imports Keras
-        shapes = {**(shapes or {}), **shapes_from_model(formula, model)[0]}
-        details = {text: resolved_columns(r) for text, r in resolve_references(formula, model)[0].items()}
-    write(explanation(formula, source, diagnostics, shapes, details, lowered_ops(formula)))
-    return EXIT_FINDINGS if any(d.is_error for d in diagnostics) else EXIT_CLEAN
+    # a formula with errors is not lowered: its program would be as wrong as the formula
+    write(explanation(analysis, source, None if analysis.has_errors else lowered_ops(analysis.formula)))
+    return EXIT_FINDINGS if analysis.has_errors else EXIT_CLEAN
 
 
 def resolved_columns(resolved) -> dict:
@@ -179,17 +193,27 @@ def lowered_ops(formula: Formula) -> list[str]:
         return [f"cannot lower: {d.code} {d.message}" for d in error.diagnostics]
 
 
-def explanation(formula: Formula, source: Source, diagnostics: list[Diagnostic], shapes: dict | None = None,
-                details: dict | None = None, ops: list[str] | None = None) -> str:
-    """The whole ``explain`` report: one titled section per aspect of the formula."""
+NOT_DERIVED = "not shown: the formula has errors"
+
+
+def explanation(analysis: Analysis, source: Source, ops: list[str] | None = None) -> str:
+    """The whole ``explain`` report: one titled section per aspect of the analysed formula.
+
+    After an error it shows what was parsed and found, and nothing derived from the broken formula:
+    no term shapes and no lowered program.
+    """
+    formula, shapes = analysis.formula, analysis.reference_shapes
+    details = None
+    if analysis.resolved is not None:
+        details = {text: resolved_columns(r) for text, r in analysis.resolved.items()}
     sections = [
         ("parsed", parsed_lines(formula)),
         ("latex", [formula.latex()]),
         ("references", table(reference_rows(formula, shapes, details)) or ["none"]),
         ("parameters", [p.describe() for p in formula.params.values()] or ["none"]),
-        ("shapes", shape_lines(formula, shapes) if shapes is not None else ["unknown: pass --shapes or --model"]),
-        ("diagnostics", render_text(diagnostics, source).splitlines() or ["none"]),
-        ("lowered to TensorFlow", ops or ["not shown"]),
+        ("shapes", shape_lines(analysis)),
+        ("diagnostics", render_text(list(analysis.diagnostics), source).splitlines() or ["none"]),
+        ("lowered to TensorFlow", [NOT_DERIVED] if analysis.has_errors else ops or ["not shown"]),
     ]
     return "\n\n".join(title + "\n" + "\n".join("  " + line for line in lines) for title, lines in sections)
 
@@ -220,10 +244,14 @@ def describe_path(path: tuple) -> str:
     return " / ".join(f"layers[{part}]" if isinstance(part, int) else str(part) for part in path)
 
 
-def shape_lines(formula: Formula, shapes: dict) -> list[str]:
-    from ..analysis.shapes import describe, infer_shapes
-    inferred, _ = infer_shapes(formula, shapes)  # problems are among the diagnostics already
-    return [f"{name or 'loss'}: {describe(shape)}" for name, shape in inferred.items()]
+def shape_lines(analysis: Analysis) -> list[str]:
+    """The inferred shape of each named term and of the loss."""
+    from ..analysis.shapes import describe
+    if analysis.has_errors:
+        return [NOT_DERIVED]
+    if analysis.shapes is None:
+        return ["unknown: pass --shapes or --model"]
+    return [f"{name or 'loss'}: {describe(shape)}" for name, shape in analysis.shapes.items()]
 
 
 def table(rows: list[dict]) -> list[str]:

@@ -1,7 +1,9 @@
 """Formula string literals in Python source, found with ``ast`` (the file is never imported or run).
 
 A literal counts when it is the formula argument of ``lossdsl.check/parse/compile/attach`` (or of those
-names imported ``from lossdsl``), positionally or as ``src=``. f-strings and computed arguments are skipped.
+names imported ``from lossdsl``), positionally or as ``src=``, or when that argument is a name bound once
+to a string literal in the calling function or at module level (``FORMULA = "..."``; a name bound more
+than once, or to anything else, is not followed). f-strings and computed arguments are skipped.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from ..language.diagnostics import Diagnostic
 from ..language.source import Span
 
 #: The public functions that take a formula, and the position of the formula among their arguments.
-FORMULA_ARGUMENT = {"check": 0, "parse": 0, "compile": 0, "attach": 1}
+FORMULA_ARGUMENT = {"analyze": 0, "check": 0, "parse": 0, "compile": 0, "attach": 1}
 FORMULA_KEYWORD = "src"
 
 _PREFIX = re.compile(r"[rRuUbB]*")
@@ -55,14 +57,55 @@ def find_formulas(code: str, filename: str = "<unknown>") -> list[Snippet]:
     tree = ast.parse(code, filename)
     offsets = _Offsets(code)
     modules, functions = _lossdsl_names(tree)
-    snippets = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            name = _called_function(node.func, modules, functions)
-            literal = _formula_argument(node, name) if name else None
-            if literal is not None:
-                snippets.append(_snippet(literal, code, offsets))
+    module_strings = _string_bindings(tree)
+    literals = {}
+    for scope in [tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))]:
+        strings = module_strings if scope is tree else {**module_strings, **_string_bindings(scope)}
+        for node in _own_nodes(scope):
+            if isinstance(node, ast.Call):
+                name = _called_function(node.func, modules, functions)
+                literal = _formula_argument(node, name, strings) if name else None
+                if literal is not None:  # a constant reached from two calls is one formula
+                    literals[(literal.lineno, literal.col_offset)] = literal
+    snippets = [_snippet(literal, code, offsets) for literal in literals.values()]
     return sorted(snippets, key=lambda s: s.span.start)
+
+
+def _own_nodes(scope: ast.AST):
+    """The nodes of a module or function, without those of the functions defined inside it."""
+    pending = list(ast.iter_child_nodes(scope))
+    while pending:
+        node = pending.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            pending.extend(ast.iter_child_nodes(node))
+
+
+def _string_bindings(scope: ast.AST) -> dict[str, ast.Constant | None]:
+    """Names bound in ``scope`` -> the string literal they are bound to; ``None`` for a name bound more
+    than once or to anything else, so that it shadows an outer binding instead of following it."""
+    literal_of = {}  # the target of `NAME = "..."` or `NAME: str = "..."` -> the value
+    for node in _own_nodes(scope):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            literal_of[id(node.targets[0])] = node.value
+        elif isinstance(node, ast.AnnAssign):
+            literal_of[id(node.target)] = node.value
+    bound: dict[str, ast.Constant | None] = {}
+    for node in _own_nodes(scope):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            value = literal_of.get(id(node))
+            bound[node.id] = value if node.id not in bound and _is_string(value) else None
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound.update(dict.fromkeys(node.names))
+    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        arguments = scope.args
+        bound.update(dict.fromkeys(a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
+                                                    arguments.vararg, arguments.kwarg] if a is not None))
+    return bound
+
+
+def _is_string(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
 
 def _lossdsl_names(tree: ast.Module) -> tuple[set[str], dict[str, str]]:
@@ -85,14 +128,16 @@ def _called_function(func: ast.expr, modules: set[str], functions: dict[str, str
     return None
 
 
-def _formula_argument(call: ast.Call, function: str) -> ast.Constant | None:
+def _formula_argument(call: ast.Call, function: str, strings: dict[str, ast.Constant | None]) -> ast.Constant | None:
     index = FORMULA_ARGUMENT[function]
     positional = call.args[:next((i for i, a in enumerate(call.args) if isinstance(a, ast.Starred)), len(call.args))]
     argument = positional[index] if index < len(positional) else next(
         (k.value for k in call.keywords if k.arg == FORMULA_KEYWORD), None)
-    if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+    if isinstance(argument, ast.Name):
+        argument = strings.get(argument.id)
+    if _is_string(argument):
         return argument
-    return None  # an f-string, a variable, a call: not known without running the code
+    return None  # an f-string, a variable bound to anything else, a call: not known without running the code
 
 
 def _snippet(literal: ast.Constant, code: str, offsets: _Offsets) -> Snippet:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
-from .source import Source, Span
+from .source import Position, Source, Span
 
 ERROR = "error"
 WARNING = "warning"
@@ -26,6 +26,7 @@ CODES: dict[str, str] = {
     "E109": "statement out of place",
     "E110": "number beyond the float range",
     "E111": "constant too large to compute exactly",
+    "E112": "TensorFlow or Keras code instead of formula syntax",
     # E2xx names
     "E201": "unknown function",
     "E202": "wrong number of arguments",
@@ -63,6 +64,7 @@ CODES: dict[str, str] = {
     "W405": "could not decide boundedness",
     # W5xx style
     "W501": "implicit parameter looks like a layer name",
+    "W502": "implicit parameter named like a variable the model keeps as an attribute",
 }
 
 
@@ -74,6 +76,18 @@ class Diagnostic:
     message: str
     span: Span
     hint: str | None = None
+    #: The 1-based line and column of ``span.start`` in the text it was found in, where known (``check()``
+    #: and ``LossError`` fill it in), so that ``str(diagnostic)`` reads ``1:7: E101 '(' is never closed``.
+    position: Position | None = field(default=None, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        where = f"{self.position.line}:{self.position.column}: " if self.position else ""
+        return f"{where}{self.code} {self.message}" + (f" (hint: {self.hint})" if self.hint else "")
+
+    def __repr__(self) -> str:
+        where = (f"{self.position.line}:{self.position.column}: " if self.position
+                 else f"offsets {self.span.start}-{self.span.end}: ")
+        return f"<Diagnostic {where}{self.code} {self.message}>"
 
     @property
     def severity(self) -> str:
@@ -86,6 +100,16 @@ class Diagnostic:
     def shifted(self, delta: int) -> Diagnostic:
         """The same finding for a text embedded ``delta`` characters into a larger one."""
         return Diagnostic(self.code, self.message, self.span.shifted(delta), self.hint)
+
+
+def placed(diagnostics: Iterable[Diagnostic], source: Source) -> list[Diagnostic]:
+    """The diagnostics with the line and column of their spans in ``source``.
+
+    >>> import lossdsl
+    >>> [str(d) for d in lossdsl.check("a +\\nnorm(L0.kernel")]
+    ["2:5: E101 '(' is never closed (hint: add the missing ')')"]
+    """
+    return [replace(d, position=source.position(d.span.start)) for d in diagnostics]
 
 
 def sort_key(diagnostic: Diagnostic) -> tuple:

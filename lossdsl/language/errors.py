@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 
-from .diagnostics import Diagnostic, render_text
+from .diagnostics import Diagnostic, placed, render_text
 from .source import Source
 
 
@@ -14,8 +14,8 @@ class LossError(Exception):
     """A formula that cannot be used; ``.diagnostics`` says where and why."""
 
     def __init__(self, diagnostics: list[Diagnostic], source: Source | str = "", message: str | None = None):
-        self.diagnostics = list(diagnostics)
         self.source = source if isinstance(source, Source) else Source(source)
+        self.diagnostics = placed(diagnostics, self.source)
         super().__init__("\n".join(filter(None, [message, render_text(self.diagnostics, self.source)]))
                          or "invalid formula")
 

@@ -11,7 +11,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from . import nodes
 from .diagnostics import Diagnostic
-from .source import Span
+from .source import Span, shortened
 
 KINDS = ("real", "positive", "nonneg", "const", "interval")
 DEFAULT_INIT = {"real": 0.0, "positive": 1.0, "nonneg": 1.0}
@@ -134,6 +134,15 @@ class Formula:
         lines = [r"\mathrm{%s} = %s" % (_latex_escape(n), _to_latex(e, names)) for n, e in self.terms.items()]
         lines.append(_to_latex(self.expr, names))
         return r" \\ ".join(lines)
+
+    def _repr_latex_(self) -> str:  # Jupyter shows the formula typeset
+        return r"$\begin{aligned}%s\end{aligned}$" % self.latex()
+
+    def __repr__(self) -> str:
+        params = ", ".join(p.describe() for p in self.params.values())
+        parts = [repr(shortened(self.source.strip(), 80))] + ([f"terms: {', '.join(self.terms)}"] if self.terms else []) + (
+            [f"params: {params}"] if params else [])
+        return f"<Formula {'; '.join(parts)}>"
 
 
 def term_symbol(name: str, definition: sympy.Expr) -> sympy.Symbol:

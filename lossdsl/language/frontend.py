@@ -12,6 +12,7 @@ from .errors import raise_for
 from .extent import expanded_extent_problems
 from .formula import Formula
 from .parser import parse_tree
+from .pasted_code import pasted_tensorflow
 
 
 @functools.lru_cache(maxsize=4096)
@@ -23,6 +24,9 @@ def analyze(text: str) -> tuple[Formula | None, tuple[Diagnostic, ...]]:
     formula = None
     if tree is not None:
         formula, problems = build_formula(text, tree)
+    pasted = pasted_tensorflow(text) if formula is None else []
+    if pasted:  # say what to write instead, not where the parser stopped; the rest shows once that is fixed
+        problems = pasted + [p for p in problems if not p.is_error]
     if formula is not None:
         # before anything walks the written-out formula or asks sympy for the digits of a constant
         too_large = expanded_extent_problems(formula) or constant_problems(formula)

@@ -82,7 +82,8 @@ def load_model(path: str | None):
     if path is None:
         return None
     if not Path(path).is_file():
-        raise InputError(f"cannot read {shown(path)}: no such file")
+        raise InputError(f"cannot read {shown(path)}: "  # a FIFO would block Keras' reader
+                         + ("not a regular file" if os.path.exists(path) else "no such file"))
     if path.endswith(".keras") and not zipfile.is_zipfile(path):  # Keras would say "File not found"
         raise InputError(f"{shown(path)} is not a Keras model file (a .keras file is a zip archive written by "
                          "model.save)")

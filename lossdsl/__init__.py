@@ -6,7 +6,8 @@ attach). Importing this package does not import TensorFlow.
 """
 
 from .analysis.checks import Analysis, analyze, check
-from .language.diagnostics import CODES, Diagnostic, render_text
+from .language.catalogue import CODES
+from .language.diagnostics import Diagnostic, render_text
 from .language.errors import LossError, LossNameError, LossShapeError, LossSyntaxError, LossWarning
 from .language.formula import Formula, Parameter, Reference
 from .language.frontend import parse

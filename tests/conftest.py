@@ -15,6 +15,15 @@ def where(source: str, diagnostic) -> tuple:
     return diagnostic.code, position.line, position.column
 
 
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory) -> str:
+    """The path of m.keras: models.hidden_out() saved (imports Keras)."""
+    from models import hidden_out
+    path = tmp_path_factory.mktemp("model") / "m.keras"
+    hidden_out().save(path)
+    return str(path)
+
+
 @pytest.fixture
 def diagnose():
     """``diagnose(source, **check_kwargs)`` -> ((code, line, column) of each error, the errors).

@@ -48,6 +48,33 @@ def functional() -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(1, name="out")(odd), name="func")
 
 
+def hidden_out() -> keras.Model:
+    """The docs' model: Input(4) -> Dense(8, name="hidden") -> Dense(2, name="out"); L0 is the InputLayer."""
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, name="hidden")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(2, name="out")(hidden))
+
+
+class RawAttribute(keras.Model):
+    """The pattern Keras 3 broke: a learned weight kept as a plain ``tf.Variable`` attribute beside a layer."""
+
+    def __init__(self, **kwargs):
+        import tensorflow as tf
+        super().__init__(**kwargs)
+        self.a = tf.Variable(1.0)  # neither tracked nor trained by Keras 3
+        self.dense = keras.layers.Dense(3, name="dense")
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def raw_attribute() -> keras.Model:
+    """A RawAttribute model called once on a batch of 4 features."""
+    model = RawAttribute(name="raw_attribute")
+    model(keras.ops.ones((1, 4)))
+    return model
+
+
 def subclassed() -> keras.Model:
     """A subclassed SubModel called once on a batch of 4 features: dense1 (4 -> 3), dense2, dense3."""
     model = SubModel(name="subclassed")

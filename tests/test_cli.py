@@ -132,6 +132,16 @@ def test_json_when_clean_is_an_empty_list(capsys):
     assert run_cli(capsys, "lint", "--format", "json", GOOD)[:2] == (0, "[]\n")
 
 
+@pytest.mark.parametrize("line_break", ["\n", "\r", "\v", "\f", "\x1c", "\x85", "\u2028", "\u2029"])
+def test_a_github_annotation_stays_one_line_whatever_line_break_a_name_holds(line_break):
+    """GitHub reads workflow commands line by line; a backtick name may hold any character."""
+    from lossdsl import Diagnostic, Source, Span
+    from lossdsl.language.diagnostics import render_github
+    text = f"norm(`x{line_break}y`.kernel)"
+    found = Diagnostic("E215", f"no shape is known for '`x{line_break}y`.kernel'", Span(5, 17), "see the table")
+    assert len(render_github([found], Source(text)).splitlines()) == 1
+
+
 def test_github_annotations(capsys):
     code, out, _ = run_cli(capsys, "lint", "--format", "github", UNCLOSED, UNUSED)
     assert code == 1

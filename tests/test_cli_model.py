@@ -1,18 +1,10 @@
 """lossdsl lint / explain --model against a saved .keras file (these import TensorFlow)."""
 
 import keras
-import pytest
 
 from lossdsl.cli import main
 
-
-@pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
-    inputs = keras.Input((4,))
-    hidden = keras.layers.Dense(8, name="hidden")(inputs)
-    path = tmp_path_factory.mktemp("model") / "m.keras"
-    keras.Model(inputs, keras.layers.Dense(2, name="out")(hidden)).save(path)
-    return str(path)
+# saved_model (conftest.py): Input(4) -> Dense(8, name="hidden") -> Dense(2, name="out"), saved as m.keras
 
 
 def test_lint_with_a_model_names_the_range_of_valid_indices(saved_model, capsys):

@@ -1,8 +1,8 @@
 """Whatever the text, ``lossdsl.check`` returns diagnostics (never raises), with spans inside the text.
 
 Random text, valid formulas with tokens dropped, swapped, duplicated or replaced, stray characters
-(control, NUL, non-ASCII), and the pathological inputs of the README's limits section. The command
-line's other inputs too: any shapes file and any Python file is read or refused with one line.
+(control, NUL, non-ASCII), and the pathological inputs of the limits table in docs/reliability.md. The
+command line's other inputs too: any shapes file and any Python file is read or refused with one line.
 """
 
 import json

@@ -2,16 +2,41 @@
 reference shapes are lowered and evaluated with their gradients. A TensorFlow error here is a check that
 let a formula through (the batch dimension against a weight's was one; sparse_cce's labels another)."""
 
+import numpy as np
 import pytest
 
 import lossdsl
+from lossdsl.language.nodes import StopGradient
 from formula_runner import accepted_formulas, reference_values, run_formula
+from grammar_formulas import REFERENCE_SHAPES
+
+#: The warnings that say a value can leave a function's domain (log of a negative, division by 0): only a
+#: formula that got one may give NaN.
+DOMAIN_WARNINGS = {"W402", "W403"}
+
+
+def trained_through(formula) -> set[str]:
+    """The parameters a gradient reaches: those in the written-out loss outside stop(...)."""
+    loss = formula.expanded()
+    loss = loss.xreplace({stopped: 0 for stopped in loss.atoms(StopGradient)})
+    return {name for name, param in formula.params.items() if param.symbol in loss.free_symbols}
+
+
+def has_nan(tensors) -> bool:
+    return any(np.isnan(tensor.numpy()).any() for tensor in tensors if tensor is not None)
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_every_accepted_formula_runs_with_its_gradients(seed):
+    """A scalar loss; a gradient for exactly the parameters the loss uses outside stop(); no NaN in the loss
+    or a gradient unless the check warned that a value can leave a function's domain."""
     references = reference_values()
     for text in accepted_formulas(seed, 40):
+        formula = lossdsl.parse(text)
         loss, gradients = run_formula(text, references)
         assert loss.shape.num_elements() == 1, text
-        assert len(gradients) == len(lossdsl.parse(text).params)
+        with_gradient = {name for name, gradient in zip(formula.params, gradients) if gradient is not None}
+        assert with_gradient == trained_through(formula), text
+        if has_nan([loss, *gradients]):
+            warned = {d.code for d in lossdsl.check(text, shapes=REFERENCE_SHAPES)}
+            assert warned & DOMAIN_WARNINGS, f"NaN without a W402/W403 warning: {text}"

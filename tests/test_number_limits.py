@@ -3,6 +3,8 @@ error (E110 in the formula, E205 in a declaration) with the representable range 
 ValueError in compile() or a loss that trains into inf or NaN. Tensors the formula creates by itself
 (eye(n), I) are limited to MAX_CREATED_ENTRIES entries."""
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -103,9 +105,15 @@ def test_tensors_the_formula_creates_are_limited(diagnose, src, shape, expected)
     assert found == expected
     if errors:
         assert errors[0].message.endswith(f"entries; a tensor the formula creates holds at most "
-                                          f"{MAX_CREATED_ENTRIES:,}")
+                                          f"{MAX_CREATED_ENTRIES:,} entries")
 
 
 def test_an_identity_within_the_limit_runs(model):
     np.testing.assert_allclose(float(lossdsl.compile("norm(eye(300)) + 0*norm(out.kernel)", model)()),
                                np.sqrt(300), rtol=1e-6)
+
+
+def test_the_reliability_page_states_the_limit():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "reliability.md").read_text(encoding="utf-8")
+    row = f"| a tensor the formula creates (`eye(n)`, an `I` sized by context) | {MAX_CREATED_ENTRIES:,} entries"
+    assert row in page

@@ -18,8 +18,9 @@ from typing import Callable, NamedTuple
 
 import sympy
 
-from ..language import nodes
-from .ranges import number_of
+from ..language.floats import number_of
+from ..language import kinds
+from ..language.kinds import kind_of
 
 ZERO = (0, 0, 0)
 LINEAR, LOG = (0, 1, 0), (0, 0, 1)
@@ -29,9 +30,6 @@ MAX_TERMS = 24
 #: (a tower of 140 exp() took 1.5 s; found by the long fuzz run). No loss is written that way.
 MAX_NESTED_FUNCTIONS = 24
 ONE = sympy.S.One
-#: Tensor operations that are linear in each tensor argument (the norm is absolutely homogeneous).
-LINEAR_NODES = (nodes.ReduceSum, nodes.ReduceMean, nodes.MatrixTrace, nodes.Transposed, nodes.Index,
-                nodes.Diagonal, nodes.MatrixProduct, nodes.DotProduct, nodes.Norm)
 
 
 def _plus(g: tuple, h: tuple) -> tuple:
@@ -156,32 +154,33 @@ class Expander:
     def _expand(self, node: sympy.Basic) -> Series | None:
         if node == self.param:
             return self.variable
-        if node.is_Mul:  # the factors free of the parameter as one coefficient, applied once at the end
+        kind = kind_of(type(node))
+        rule = kind.asymptotic if kind is not None else None
+        if rule is kinds.PRODUCT:  # the factors free of the parameter as one coefficient, applied once at the end
             # (multiplying them in one by one cost a sympy product each: 2 s for 2,400 factors)
             free = [arg for arg in node.args if not self.contains(arg)]
             found = None
             for arg in (arg for arg in node.args if self.contains(arg)):
                 found = self.expand(arg) if found is None else multiply(found, self.expand(arg))
             return multiply(found, constant(sympy.Mul(*free))) if free else found
-        if node.is_Add:
+        if rule is kinds.SUM:
             found = self.expand(node.args[0])
             for arg in node.args[1:]:
                 found = add(found, self.expand(arg))
             return found
         if self.nesting(node) > MAX_NESTED_FUNCTIONS:
             return None
-        if node.is_Pow:
+        if rule is kinds.POWER:
             base, exponent = node.args
             if self.contains(exponent):
                 if self.contains(base) or not self.sign(base).positive:
                     return None
                 return self.exp(multiply(self.expand(exponent), constant(sympy.log(base))))
             return self.power(self.expand(base), _fraction(number_of(exponent)))
-        handler = HANDLERS.get(type(node))
-        if handler and len(node.args) == 1:
-            return handler(self, self.expand(node.args[0]))
-        if not isinstance(node, LINEAR_NODES):
-            return None
+        if isinstance(rule, kinds.Unary) and len(node.args) == 1:
+            return rule.rule(self, self.expand(node.args[0]))
+        if rule is not kinds.LINEAR and rule is not kinds.ABSOLUTELY_LINEAR:
+            return None  # UNDECIDED, or a node no kind declares: "cannot tell"
         factor, rest = self.factor_out(node)
         return None if factor is None else multiply(self.expand(factor), constant(rest))
 
@@ -189,7 +188,7 @@ class Expander:
         """How many functions of the parameter the expansion composes (exp, log, tanh, p**x...) ``node`` nests."""
         if node not in self.nestings:
             inner = max((self.nesting(arg) for arg in node.args if self.contains(arg)), default=0)
-            self.nestings[node] = inner + (type(node) in HANDLERS or (node.is_Pow and self.contains(node.args[1])))
+            self.nestings[node] = inner + (_is_unary(node) or (node.is_Pow and self.contains(node.args[1])))
         return self.nestings[node]
 
     def factor_out(self, node: sympy.Basic) -> tuple[sympy.Expr | None, sympy.Expr]:
@@ -199,7 +198,8 @@ class Expander:
         """
         if not self.contains(node):
             return ONE, node
-        if node.is_Mul or isinstance(node, LINEAR_NODES):
+        linear = _linearity(node)
+        if node.is_Mul or linear is not None:
             parts = [self.factor_out(arg) for arg in (node.args if node.is_Mul else node.tensors)]
             if any(f is None for f, _ in parts):
                 return None, node
@@ -208,7 +208,7 @@ class Expander:
                 return factor, sympy.Mul(*(rest for _, rest in parts))
             rests = [rest for _, rest in parts]  # all 1: the operation is applied to a scalar, sum(a) = a
             rest = ONE if all(r is ONE for r in rests) else node.func(*rests, *node.options)
-            return (sympy.Abs(factor) if isinstance(node, nodes.Norm) else factor), rest
+            return (sympy.Abs(factor) if linear is kinds.ABSOLUTELY_LINEAR else factor), rest
         # A scalar (a, exp(-s)) comes out whole; anything else (maximum(a, W), a tensor function) cannot.
         return (node, ONE) if node.free_symbols <= self.scalars else (None, node)
 
@@ -270,6 +270,37 @@ class Expander:
             return multiply(x, constant(sympy.Integer(sign)))
         return None if x is None else Series({}, x.top())  # |x| = O(x)
 
+    # ----------------------------------------------------- the vocabulary of the kinds' unary rules
+    @staticmethod
+    def one_plus(x: Series | None) -> Series | None:
+        return _one_plus(x)
+
+    @staticmethod
+    def scaled(factor: int, x: Series | None) -> Series | None:
+        return multiply(constant(sympy.Integer(factor)), x)
+
+    @staticmethod
+    def bounded(x: Series | None) -> Series:
+        """O(1): a function that stays within fixed bounds (sin, cos) whatever its argument does."""
+        return Series({}, ZERO)
+
+    @staticmethod
+    def at_most(x: Series | None) -> Series | None:
+        """O(x): a function bounded by its argument's size (0 <= relu(x) <= |x|)."""
+        return None if x is None else Series({}, x.top())
+
+
+def _is_unary(node: sympy.Basic) -> bool:
+    kind = kind_of(type(node))
+    return kind is not None and isinstance(kind.asymptotic, kinds.Unary)
+
+
+def _linearity(node: sympy.Basic):
+    """LINEAR or ABSOLUTELY_LINEAR for a tensor operation scalars factor out of, else None."""
+    kind = kind_of(type(node))
+    linear = kind is not None and kind.asymptotic in (kinds.LINEAR, kinds.ABSOLUTELY_LINEAR)
+    return kind.asymptotic if linear else None
+
 
 def _one_plus(x: Series | None) -> Series | None:
     return add(constant(sympy.Integer(1)), x)
@@ -281,31 +312,3 @@ def _first_order(u: Series, q: sympy.Expr) -> Series:
     if top is None:
         return u
     return series({g: q * c for g, c in u.terms.items()}, max(r for r in (u.rest, _times(top, 2)) if r is not None))
-
-
-def _negated(x: Series | None) -> Series | None:
-    return multiply(constant(sympy.Integer(-1)), x)
-
-
-def _tanh(e: Expander, x: Series | None) -> Series | None:
-    """tanh(x) = 1 - 2 / (exp(2x) + 1)."""
-    fraction = e.inverse(_one_plus(e.exp(multiply(constant(sympy.Integer(2)), x))))
-    return _one_plus(multiply(constant(sympy.Integer(-2)), fraction))
-
-
-def _bounded(e: Expander, x: Series | None) -> Series:
-    return Series({}, ZERO)  # sin and cos stay within [-1, 1] whatever their argument does
-
-
-HANDLERS: dict[type, Callable[[Expander, Series | None], Series | None]] = {
-    sympy.exp: Expander.exp,
-    sympy.log: Expander.log,
-    sympy.Abs: Expander.absolute,
-    sympy.sin: _bounded,
-    sympy.cos: _bounded,
-    sympy.tanh: _tanh,
-    nodes.Sigmoid: lambda e, x: e.inverse(_one_plus(e.exp(_negated(x)))),
-    nodes.Softplus: lambda e, x: e.log(_one_plus(e.exp(x))),
-    nodes.Log1p: lambda e, x: e.log(_one_plus(x)),
-    nodes.Relu: lambda e, x: None if x is None else Series({}, x.top()),  # 0 <= relu(x) <= |x|
-}

@@ -13,23 +13,19 @@ from typing import Callable
 
 import sympy
 
-from ..language import nodes
+from ..language.kinds import UNDECIDED, kind_of
 from .asymptotics import End
 from .ranges import RangeFinder
 
 BUDGET = 0.2  # CPU seconds for one sympy.limit, which has no timeout of its own
 
-#: Tensor nodes of the parameter that plain sympy can stand in for.
-REWRITES = {
-    nodes.Sigmoid: lambda x: 1 / (1 + sympy.exp(-x)),
-    nodes.Softplus: lambda x: sympy.log(1 + sympy.exp(x)),
-    nodes.Log1p: lambda x: sympy.log(1 + x),
-    nodes.Relu: lambda x: sympy.Max(x, 0),
-}
-
 
 class OutOfTime(Exception):
     """sympy did not answer within its budget: an answer that depends on the machine, never remembered."""
+
+
+class _Undecided(Exception):
+    """A node of the parameter with no plain-sympy form: sympy.limit cannot be asked."""
 
 
 def bounded_at(expr: sympy.Expr, param: sympy.Symbol, end: End, contains: Callable, ranges: RangeFinder,
@@ -58,7 +54,8 @@ def bounded_at(expr: sympy.Expr, param: sympy.Symbol, end: End, contains: Callab
 
 
 def _plain(node: sympy.Basic, param, contains: Callable, ranges: RangeFinder, blocks: dict) -> sympy.Expr:
-    """The expression in plain sympy: blocks become signed symbols, sigmoid and friends their formulas."""
+    """The expression in plain sympy: blocks become signed symbols, each node its kind's plain form
+    (sigmoid(x) is 1/(1 + exp(-x))); a kind with none makes the fallback give up."""
     if not contains(node, param):
         if node.is_Number:
             return node
@@ -70,9 +67,10 @@ def _plain(node: sympy.Basic, param, contains: Callable, ranges: RangeFinder, bl
     if node == param:
         return node
     args = [_plain(arg, param, contains, ranges, blocks) for arg in node.args]
-    if isinstance(node, nodes.TensorFunction):
-        return REWRITES[type(node)](*args)  # KeyError for another tensor node of the parameter: undecided
-    return node.func(*args)
+    kind = kind_of(type(node))
+    if kind is None or kind.plain is UNDECIDED:
+        raise _Undecided
+    return kind.plain(*args)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import keras
 
 from ..language import nodes
 from ..language.diagnostics import Diagnostic
+from ..language.findings import Finding
 from .shadowing import shadowed_attribute_warnings
 from .similar import similar_name_warnings
 from ..language.formula import Formula, Reference
@@ -38,14 +39,6 @@ class ResolvedReference:
     shape: tuple | None  # static shape, None for unknown dimensions (the batch) or unknown rank
     trainable: bool
     output_index: int | None  # position in model.outputs for a multi-output model, else None
-
-
-class _Unresolved(Exception):
-    """Raised while walking one reference; becomes a diagnostic at the reference's span."""
-
-    def __init__(self, code: str, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.code, self.message, self.hint = code, message, hint
 
 
 def _listing(items: list[str]) -> str:
@@ -90,7 +83,7 @@ class ModelIndex:
             if part < len(kids):
                 return (kids[part],)
             span = f", L0..L{len(kids) - 1}" if kids else ""
-            raise _Unresolved("E209", f"L{part} is out of range: {owner} has {len(kids)} layers{span}",
+            raise Finding("E209", f"L{part} is out of range: {owner} has {len(kids)} layers{span}",
                               self.weighted_hint(chain, kids))
         direct = [kid for kid in kids if kid.name == part]
         if direct:
@@ -103,13 +96,13 @@ class ModelIndex:
             return below[0]
         if below:
             candidates = [path_text(written[:-1] + tuple(item.name for item in found)) for found in below]
-            raise _Unresolved("E218", f"'{part}' names {len(below)} layers nested in {owner}",
+            raise Finding("E218", f"'{part}' names {len(below)} layers nested in {owner}",
                               f"write the full path: {_listing(candidates)}")
         if self.variable(layer, part, written) is not None:
-            raise _Unresolved("E216", f"'{path_text(written)}' is a variable, not a layer: nothing can follow it",
+            raise Finding("E216", f"'{path_text(written)}' is a variable, not a layer: nothing can follow it",
                               f"use {path_text(written)} itself")
         names = [found[-1].name for found in layer_chains(layer)] + layer_attributes(layer)
-        raise _Unresolved("E210", f"no layer named '{part}' in {owner}",
+        raise Finding("E210", f"no layer named '{part}' in {owner}",
                           _closest(part, names) + f"its layers: {_listing([kid.name for kid in kids])}")
 
     @staticmethod
@@ -138,40 +131,40 @@ class ModelIndex:
         if matches:
             candidates = [path_text(written[:-1] + names + (name,)) for names, _ in matches]
             owner = f"'{path_text(written[:-1])}'" if written[:-1] else "the model"
-            raise _Unresolved("E218", f"'{name}' names {len(matches)} variables in {owner}",
+            raise Finding("E218", f"'{name}' names {len(matches)} variables in {owner}",
                               f"write the full path: {_listing(candidates)}")
         return None
 
-    def missing_variable(self, chain: tuple, last, written: tuple) -> _Unresolved:
+    def missing_variable(self, chain: tuple, last, written: tuple) -> Finding:
         layer = chain[-1] if chain else self.model
         here = path_text(written[:-1])
         try:
             sub = chain + self.child(chain, last, written)
-        except _Unresolved as failure:
+        except Finding as failure:
             if isinstance(last, int):
                 return failure  # L<i> out of range
             sub = None
         if sub is not None:
             listed = [f"{path_text(written + names + (variable_name(v),))} {describe(tuple(v.shape))}"
                       for names, v in owned_variables(sub[-1])]
-            return _Unresolved("E212", f"'{path_text(written)}' is a layer, not a value",
+            return Finding("E212", f"'{path_text(written)}' is a layer, not a value",
                                f"use one of its variables: {_listing(listed)}" if listed else
                                "it has no variables; " + self.weighted_hint(chain, children(layer)))
         owned = owned_variables(layer)
         if owned:
             names = [path_text(names + (variable_name(v),)) for names, v in owned]
             listed = [f"{n} {describe(tuple(v.shape))}" for n, (_, v) in zip(names, owned)]
-            return _Unresolved("E211", f"{_named(here, layer)} has no variable '{path_text([last])}'",
+            return Finding("E211", f"{_named(here, layer)} has no variable '{path_text([last])}'",
                                _closest(last, names) + f"its variables: {_listing(listed)}" +
                                self.holders(chain[:-1], last))
         if not layer.built:
             why = f" ({self.build_problem})" if self.build_problem else ""
-            return _Unresolved("E217", f"{_named(here, layer)} is not built yet, so it has no variables",
+            return Finding("E217", f"{_named(here, layer)} is not built yet, so it has no variables",
                                f"build the model first{why}: call it on a batch, model(x[:1]), or start it with "
                                "keras.Input(shape=...)")
         parent = chain[:-1]
         siblings = children(parent[-1] if parent else self.model)
-        return _Unresolved("E211", f"{_named(here, layer)} has no weights",
+        return Finding("E211", f"{_named(here, layer)} has no weights",
                            self.weighted_hint(parent, siblings) + self.holders(parent, last))
 
     def holders(self, parent: tuple, name) -> str:
@@ -187,20 +180,20 @@ class ModelIndex:
         head, *rest = reference.path
         outputs = self.outputs
         if len(rest) > 1:
-            raise _Unresolved("E216", f"'{reference.text}' goes past a model output: outputs have no parts",
+            raise Finding("E216", f"'{reference.text}' goes past a model output: outputs have no parts",
                               f"write {path_text(reference.path[:2])}")
         if not rest:
             if outputs is not None and len(outputs) > 1:
-                raise _Unresolved("E219", f"the model has {len(outputs)} outputs: '{head}' must select one",
+                raise Finding("E219", f"the model has {len(outputs)} outputs: '{head}' must select one",
                                   self.output_hint(head))
             return ResolvedReference(reference, "", None, head, outputs[0].shape if outputs else None, False, None)
         if outputs is None:
-            raise _Unresolved("E217", f"the model's outputs are unknown, so '{reference.text}' cannot be found",
+            raise Finding("E217", f"the model's outputs are unknown, so '{reference.text}' cannot be found",
                               "build the model first: call it on a batch, or give it a keras.Input(shape=...)")
         index = _output_index(outputs, rest[0])
         if index is None:
             names = [name for output in outputs for name in output.names]
-            raise _Unresolved("E219", f"the model has no output '{path_text(rest)}'",
+            raise Finding("E219", f"the model has no output '{path_text(rest)}'",
                               _closest(path_text(rest), names) + self.output_hint(head))
         return ResolvedReference(reference, "", None, head, outputs[index].shape, False,
                                  index if len(outputs) > 1 else None)
@@ -242,7 +235,7 @@ def resolve_references(formula: Formula, model) -> tuple[dict[str, ResolvedRefer
     for text, reference in formula.references.items():
         try:
             resolved[text] = index.resolve(reference)
-        except _Unresolved as failure:
+        except Finding as failure:
             problems.append(Diagnostic(failure.code, failure.message, reference.span, failure.hint))
     return resolved, problems
 

@@ -1,33 +1,27 @@
-"""Static shapes over a formula: broadcasting, @, .T, reductions, indexing; the loss must be a scalar.
+"""Static shapes over a formula: every node's shape from its kind's shape rule; the loss must be a scalar.
 
 A shape is a tuple of dimensions, ``None`` for a dimension not known statically (the batch), or the
-whole shape ``None`` when not even the rank is known. Problems are collected, never raised.
+whole shape ``None`` when not even the rank is known (the algebra: :mod:`lossdsl.language.shape_algebra`).
+The rules raise what they find; this walker collects it as diagnostics and goes on.
 """
 
 from __future__ import annotations
 
 import difflib
-import itertools
 
 import sympy
 
-from ..language import functions, nodes
 from ..language.calls import INVALID
+from ..language.catalogue import IDENTITY_NOT_SQUARE, IDENTITY_TOO_LARGE, IDENTITY_WITHOUT_SIZE
 from ..language.diagnostics import Diagnostic
-from ..language.constant_parts import CREATED_HINT, LIMIT_TEXT, MAX_CREATED_ENTRIES
+from ..language.constant_parts import CREATED_LIMIT, MAX_CREATED_ENTRIES
+from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
+from ..language.kinds import kind_of, tensor_args
+from ..language.nodes import MatrixProduct
+from ..language.shape_algebra import SCALAR, Shape, describe, is_scalar
 
-Shape = tuple | None
-SCALAR: tuple = ()
-
-
-class ShapeError(Exception):
-    """Raised inside one rule; turned into a diagnostic at the node's span by the walker."""
-
-    def __init__(self, code: str, message: str, hint: str | None = None, part: str | int | None = None):
-        super().__init__(message)
-        self.code, self.message, self.hint, self.part = code, message, hint, part  # part: see Formula.span_of
-
+__all__ = ["check_shapes", "describe", "infer_shapes", "is_scalar", "validate_shapes_table"]
 
 SHAPES_EXAMPLE = '{"L1.kernel": [10, 16], "y_pred": [null, 4]}'
 
@@ -50,157 +44,6 @@ def validate_shapes_table(table) -> dict:
 def _is_shape(shape) -> bool:
     return shape is None or isinstance(shape, (list, tuple)) and all(
         d is None or isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-
-
-def is_scalar(shape: Shape) -> bool:
-    """Not known to hold more than one value: () or all ones, or an unknown shape (nothing to report)."""
-    return shape is None or all(d == 1 for d in shape)
-
-
-def describe(shape: Shape) -> str:
-    if shape is None:
-        return "unknown"
-    return "scalar ()" if shape == () else "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
-        ("," if len(shape) == 1 else "") + ")"
-
-
-def broadcast(*shapes: Shape) -> Shape:
-    """numpy broadcasting. A dimension known only at run time (``None``: the batch) agrees with itself and
-    with 1; against a fixed size it would work only for one batch size, so it is an error like a mismatch."""
-    if any(s is None for s in shapes):
-        return None
-    result = []
-    for dims in itertools.zip_longest(*(reversed(s) for s in shapes), fillvalue=1):
-        known = {d for d in dims if d is not None and d != 1}
-        if len(known) > 1 or (known and None in dims):
-            raise ShapeError("E301", "shapes " + " and ".join(describe(s) for s in shapes) + " do not broadcast",
-                             "elementwise operations need equal dimensions, or 1, aligned from the right"
-                             if None not in dims else RUN_TIME_DIMENSION_HINT)
-        result.append(known.pop() if known else (None if None in dims else 1))
-    return tuple(reversed(result))
-
-
-RUN_TIME_DIMENSION_HINT = ("None is a size known only at run time (the batch); it cannot meet a fixed size: "
-                           "reduce over it first, for example mean(y_pred, axis=0)")
-
-
-def reduce(shape: Shape, axis_option) -> Shape:
-    axes = nodes.axis_of(axis_option)
-    if axes is None:
-        return SCALAR
-    if shape is None:
-        return None
-    rank = len(shape)
-    kept = list(range(rank))
-    for axis in axes:
-        if not -rank <= axis < rank:
-            raise ShapeError("E305", f"axis {axis} is out of range for shape {describe(shape)}",
-                             f"valid axes are {-rank}..{rank - 1}" if rank else "a scalar has no axes", "axis")
-        kept.remove(axis % rank)
-    return tuple(shape[i] for i in kept)
-
-
-def matmul(left: Shape, right: Shape) -> Shape:
-    if left is None or right is None:
-        return None
-    if not left or not right:
-        raise ShapeError("E302", "@ needs tensors of rank 1 or more, got a scalar", "use * to scale by a scalar")
-    a, b = (left if len(left) > 1 else (1,) + left), (right if len(right) > 1 else right + (1,))
-    if a[-1] != b[-2]:  # None against a size is a mismatch too: it would hold for one batch size only
-        raise ShapeError("E302", f"{describe(left)} @ {describe(right)}: inner dimensions {a[-1]} and {b[-2]} differ",
-                         "transpose one side (.T) or check which variables you multiply" if None not in (a[-1], b[-2])
-                         else RUN_TIME_DIMENSION_HINT)
-    batch = broadcast(a[:-2], b[:-2])
-    return batch + (a[-2],) * (len(left) > 1) + (b[-1],) * (len(right) > 1)
-
-
-def index(shape: Shape, subscripts) -> Shape:
-    if shape is None:
-        return None
-    if len(subscripts) > len(shape):
-        raise ShapeError("E306", f"{len(subscripts)} indices for shape {describe(shape)}",
-                         f"this tensor has rank {len(shape)}", len(shape))
-    result = []
-    for position, (dim, item) in enumerate(zip(shape, subscripts)):
-        if isinstance(item, sympy.Tuple):
-            bounds = [None if part == nodes.OMITTED else int(part) for part in item]
-            if bounds[2] == 0:
-                raise ShapeError("E306", "a slice step cannot be zero", "use a step of 1 or more", position)
-            result.append(None if dim is None else len(range(dim)[slice(*bounds)]))
-        elif dim is not None and not -dim <= int(item) < dim:
-            raise ShapeError("E306", f"index {item} is out of range for a dimension of size {dim}",
-                             f"valid indices are {-dim}..{dim - 1}", position)
-    return tuple(result) + shape[len(subscripts):]
-
-
-def _transpose(x: Shape) -> Shape:
-    if x is not None and len(x) != 2:
-        raise ShapeError("E304", f".T needs a matrix, got shape {describe(x)}", "index or reshape to rank 2 first")
-    return None if x is None else x[::-1]
-
-
-def _trace(x: Shape) -> Shape:
-    _rank(x, (2,), "trace")
-    return SCALAR
-
-
-def _diag(x: Shape) -> Shape:
-    _rank(x, (1, 2), "diag")
-    return None if x is None else (x[0], x[0]) if len(x) == 1 else (_min_dim(*x),)
-
-
-def _min_dim(a, b):
-    return None if a is None or b is None else min(a, b)
-
-
-def _rank(x: Shape, ranks: tuple, name: str) -> None:
-    if x is not None and len(x) not in ranks:
-        raise ShapeError("E308", f"{name}() needs rank {' or '.join(map(str, ranks))}, got shape {describe(x)}",
-                         "check which variable is passed; index it (x[0]) to lower its rank")
-
-
-def _sparse_labels(labels: Shape, predictions: Shape) -> Shape:
-    """sparse_cce: one class index per prediction row, shape (..., ) or (..., 1) for predictions (..., k)."""
-    if labels is None or predictions is None:
-        return SCALAR
-    if len(labels) == len(predictions) and labels and labels[-1] == 1:
-        labels = labels[:-1]
-    if not predictions:
-        raise ShapeError("E308", "sparse_cce() needs predictions with a class axis, got a scalar",
-                         "pass the model's probabilities or logits: sparse_cce(y_true, y_pred)")
-    if len(labels) != len(predictions) - 1:
-        raise ShapeError("E308", f"sparse_cce() needs class indices of shape {describe(predictions[:-1])} for "
-                                 f"predictions {describe(predictions)}, got {describe(labels)}",
-                         "with one-hot targets of the predictions' shape use cce(y_true, y_pred)")
-    broadcast(labels, predictions[:-1])
-    return SCALAR
-
-
-def _pair_to_scalar(x: Shape, y: Shape) -> Shape:
-    broadcast(x, y)
-    return SCALAR
-
-
-#: Node class -> rule from the argument shapes (and the node) to the result shape.
-RULES = {
-    nodes.Norm: lambda node, x: reduce(x, node.args[2]),
-    nodes.Transposed: lambda node, x: _transpose(x),
-    nodes.MatrixTrace: lambda node, x: _trace(x),
-    nodes.Diagonal: lambda node, x: _diag(x),
-    nodes.EyeMatrix: lambda node: (int(node.args[0]),) * 2,
-    nodes.DotProduct: lambda node, x, y: _pair_to_scalar(x, y),
-    nodes.Cosine: lambda node, x, y: _pair_to_scalar(x, y),
-    nodes.Index: lambda node, x: index(x, node.args[1]),
-}
-for _reduction in (nodes.ReduceSum, nodes.ReduceMean, nodes.ReduceMax, nodes.ReduceMin):
-    RULES[_reduction] = lambda node, x: reduce(x, node.args[1])
-
-
-def _fold(rule, shapes):
-    result = shapes[0]
-    for shape in shapes[1:]:
-        result = rule(result, shape)
-    return result
 
 
 class ShapeChecker:
@@ -234,7 +77,7 @@ class ShapeChecker:
         if node not in self.shapes:
             try:
                 self.shapes[node] = self.infer(node)
-            except ShapeError as error:
+            except Finding as error:
                 self.problem(node, error.code, error.message, error.hint, error.part)
                 self.shapes[node] = None  # unknown from here on, so one mistake is reported once
         return self.shapes[node]
@@ -244,35 +87,20 @@ class ShapeChecker:
             return self.symbol_shape(node)
         if node.is_Number or node.is_NumberSymbol or not node.args:
             return SCALAR
+        kind = kind_of(type(node))
+        if kind is None:
+            raise Finding("E201", f"'{type(node).__name__}' is no longer a known function",
+                          "register it again with lossdsl.register_function")
         if isinstance(node, (sympy.Add, sympy.Mul)):
-            return self.elementwise_with_identity(node)
-        if isinstance(node, nodes.MatrixProduct):
+            return self.elementwise_with_identity(node, kind)
+        if isinstance(node, MatrixProduct):
             operands = [arg for arg in node.args if arg != IDENTITY]  # I @ x is x: I takes the size that fits
             if not operands:
                 raise _unsized_identity()
-            return _fold(matmul, [self.shape(arg) for arg in operands])
-        if IDENTITY in self.tensor_args(node):
+            return kind.shape(node, *(self.shape(arg) for arg in operands))
+        if IDENTITY in tensor_args(node):
             raise _unsized_identity()
-        arg_shapes = [self.shape(arg) for arg in self.tensor_args(node)]
-        rule = RULES.get(type(node))
-        if rule is not None:
-            return rule(node, *arg_shapes)
-        spec = functions.lookup(type(node).__name__)
-        if spec is not None and callable(spec.shape_rule):
-            return _user_rule(spec, arg_shapes)
-        if spec is not None and spec.shape_rule in ("reduce", "pair_to_scalar"):
-            return SCALAR if spec.shape_rule == "reduce" else _pair_to_scalar(*arg_shapes)
-        if isinstance(node, nodes.SparseCCE):
-            return _sparse_labels(*arg_shapes)
-        if isinstance(node, nodes.DataLoss):
-            return _pair_to_scalar(*arg_shapes)
-        return broadcast(*arg_shapes)  # elementwise: sympy's own functions, Pow, and the rest
-
-    @staticmethod
-    def tensor_args(node) -> tuple:
-        if isinstance(node, nodes.TensorFunction):
-            return node.tensors
-        return node.args
+        return kind.shape(node, *(self.shape(arg) for arg in tensor_args(node)))
 
     def symbol_shape(self, symbol) -> Shape:
         if symbol == IDENTITY:
@@ -298,20 +126,19 @@ class ShapeChecker:
             f"the shapes table names: {', '.join(known[:8]) or 'nothing'}"))
         return None
 
-    def elementwise_with_identity(self, node) -> Shape:
-        """Broadcast the arguments; ``I`` (or a scalar multiple: -I, 2*I, a*I) takes the square shape of the others."""
+    def elementwise_with_identity(self, node, kind) -> Shape:
+        """The kind's rule on the arguments but ``I`` (or a scalar multiple: -I, 2*I, a*I), which takes the
+        square shape of the others."""
         identities = [self.is_scaled_identity(arg) for arg in node.args]
         others = [self.shape(arg) for arg, identity in zip(node.args, identities) if not identity]
-        shape = broadcast(*others) if others else SCALAR
+        shape = kind.shape(node, *others) if others else SCALAR
         if any(identities) and shape is not None:
             if shape == SCALAR:
                 raise _unsized_identity()
             if len(shape) != 2 or shape[0] != shape[1]:  # (None, 4): square for a batch of 4 only
-                raise ShapeError("E307", f"I cannot be sized from {describe(shape)}: it needs a square matrix",
-                                 "use eye(n) for an identity of a chosen size")
+                raise Finding(*IDENTITY_NOT_SQUARE.parts(shape=describe(shape)))
             if shape[0] is not None and shape[0] ** 2 > MAX_CREATED_ENTRIES:  # lowered as tf.eye(n)
-                raise ShapeError("E307", f"I sized from {describe(shape)} would hold {shape[0] ** 2:,} entries; "
-                                         f"{LIMIT_TEXT}", CREATED_HINT)
+                raise Finding(*IDENTITY_TOO_LARGE.parts(shape=describe(shape), entries=shape[0] ** 2, **CREATED_LIMIT))
         return shape
 
     def is_scaled_identity(self, arg) -> bool:
@@ -325,19 +152,8 @@ class ShapeChecker:
                                        for factor, identity in zip(arg.args, identities))
 
 
-def _unsized_identity() -> ShapeError:
-    return ShapeError("E307", "I has no size here",
-                      "I takes its size from a square matrix it is added to, subtracted from or multiplied with "
-                      "(* or @), as in norm(W.T @ W - I); elsewhere write eye(n)")
-
-
-def _user_rule(spec, arg_shapes) -> Shape:
-    try:
-        result = spec.shape_rule(*arg_shapes)
-    except Exception as error:  # a user's rule: report it, whatever it raised
-        raise ShapeError("E308", f"{spec.name}(): {error}",
-                         f"the shape rule registered for {spec.name}() rejected these arguments") from None
-    return None if result is None else tuple(result)
+def _unsized_identity() -> Finding:
+    return Finding(*IDENTITY_WITHOUT_SIZE.parts())
 
 
 def check_shapes(formula: Formula, reference_shapes: dict) -> list[Diagnostic]:

@@ -45,6 +45,7 @@ from ..language import nodes
 from .asymptotics import ZERO, End, Expander, Series, add
 from ..language.diagnostics import Diagnostic
 from ..language.formula import Formula, Parameter
+from ..language.kinds import BUILTIN_KINDS, kind_of
 from .limit_fallback import BUDGET as LIMIT_BUDGET, OutOfTime, bounded_at
 from .ranges import NONNEG, POSITIVE, REAL, Range, RangeFinder, make, number_of, point
 from .witness import can_be_negative
@@ -326,20 +327,30 @@ def _decide(x: Series, strict: RangeFinder) -> str:
 
 
 # ------------------------------------------------------------------------ log, sqrt, 1/x
+#: The function names that build a node with a domain (log, log1p), and the spellings of powers below 1.
+DOMAIN_SPELLINGS = tuple(spec.name for kind in BUILTIN_KINDS.values() if kind.domain is not None
+                         for spec in kind.calls) + ("sqrt", "/", "**")
+
+
 def _domain_problems(formula: Formula, finder: RangeFinder, trainable: set):
     """(node, code, message, hint) for each log/sqrt/division whose argument can leave its domain."""
-    if not any(spelling in formula.source for spelling in ("log", "sqrt", "/", "**")):
-        return  # the only spellings that build log, log1p or a negative or fractional power: skip the walk
+    if not any(spelling in formula.source for spelling in DOMAIN_SPELLINGS):
+        return  # the only spellings that build a function with a domain or a negative or fractional power
     reported: set = set()
     stack = [formula.expr, *formula.terms.values()]
     while stack:
         node = stack.pop()
         stack.extend(node.args)  # a tree as written (terms are not expanded): no node is shared much
-        if node.is_Pow or type(node) in (sympy.log, nodes.Log1p):
+        if node.is_Pow or _domain_of(node) is not None:
             problem = _domain_problem(node, finder, trainable)
             if problem and node not in reported:  # the same text twice is reported once
                 reported.add(node)
                 yield (node, *problem)
+
+
+def _domain_of(node: sympy.Basic) -> float | None:
+    kind = kind_of(type(node))
+    return None if kind is None else kind.domain
 
 
 def _domain_problem(node: sympy.Basic, finder: RangeFinder, trainable: set) -> tuple[str, str, str] | None:
@@ -347,9 +358,9 @@ def _domain_problem(node: sympy.Basic, finder: RangeFinder, trainable: set) -> t
     # A bare parameter is fixed by its declaration; anything else by what is computed from it.
     declare = f"keep '{argument}' above 0: declare `where {argument}: positive`, or an interval (lo, hi) with lo >= 0" \
         if argument in trainable else None
-    if isinstance(node, (sympy.log, nodes.Log1p)):
-        name, edge = ("log", 0.0) if isinstance(node, sympy.log) else ("log1p", -1.0)
-        r = finder.of(argument)
+    edge = _domain_of(node)
+    if edge is not None:
+        name, r = kind_of(type(node)).calls[0].name, finder.of(argument)
         if r.lo < edge or (r.lo == edge and r.lo_closed):
             what = ("negative" if r.lo < edge else "zero") if edge == 0 else ("below -1" if r.lo < edge else "-1")
             return ("W402", f"{name} of a value that can be {what}", declare or

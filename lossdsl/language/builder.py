@@ -11,6 +11,7 @@ from sympy import Add, Integer, Mul, Pow, Tuple
 
 from . import functions, nodes
 from .calls import INVALID, Keyword, bind_call
+from .catalogue import FLOAT_TOO_LARGE
 from .declarations import declare
 from .diagnostics import Diagnostic
 from .formula import DEFAULT_INIT, IDENTITY, LAYER_INDEX, TARGETS, Formula, Parameter, Reference, \
@@ -105,8 +106,7 @@ class FormulaBuilder:
         value = float(token)
         if math.isfinite(value):
             return value
-        self.report("E110", f"the number {shortened(str(token), 24)} is too large for a float", span_of(token),
-                    "the largest float is about 1.8e308; write inf for infinity")
+        self.diagnostics.append(FLOAT_TOO_LARGE.at(span_of(token), what="number", written=shortened(str(token), 24)))
         return None
 
     def define_term(self, name: Token, value: sympy.Expr) -> None:

@@ -48,7 +48,7 @@ def bind_call(builder, name: str, name_span: Span, arguments: list[tuple[object,
     if spec is None:
         close = functions.closest_name(name)
         return builder.report("E201", f"unknown function '{name}'", name_span,
-                              f"did you mean '{close}'?" if close else "see the function table in the README")
+                              f"did you mean '{close}'?" if close else "see the function table in docs/language.md")
     bound: dict[str, tuple[object, Span]] = {}
     parameters = spec.parameter_names
     positional = [(item, span) for item, span in arguments if not isinstance(item, Keyword)]

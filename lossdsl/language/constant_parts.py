@@ -13,9 +13,10 @@ import math
 from typing import NamedTuple
 
 from . import nodes
+from .catalogue import EXACT_TOO_LARGE, EYE_TOO_LARGE, FLOAT_TOO_LARGE, FLOAT_TOO_SMALL
 from .diagnostics import Diagnostic
 from .formula import Formula
-from .floats import FLOAT32_RANGE, FLOAT_FUNCTIONS, beyond_float32, float_operation, vanishes_in_float32
+from .floats import FLOAT_FUNCTIONS, beyond_float32, float_operation, vanishes_in_float32
 from .source import shortened
 
 #: Bits of an exact numerator or denominator past which a constant is E111: sympy computes far below it in
@@ -47,27 +48,20 @@ def constant_problems(formula: Formula) -> list[Diagnostic]:
 
 def created_tensor_problems(formula: Formula, parts) -> list[Diagnostic]:
     """E213 for each ``eye(n)`` among ``parts`` (nodes of the formula) beyond MAX_CREATED_ENTRIES."""
-    return [Diagnostic("E213", f"eye({node.args[0]}) would hold {int(node.args[0]) ** 2:,} entries; {LIMIT_TEXT}",
-                       formula.span_of(node), CREATED_HINT)
+    return [EYE_TOO_LARGE.at(formula.span_of(node), n=node.args[0], entries=int(node.args[0]) ** 2, **CREATED_LIMIT)
             for node in parts if isinstance(node, nodes.EyeMatrix) and int(node.args[0]) ** 2 > MAX_CREATED_ENTRIES]
 
 
-LIMIT_TEXT = f"a tensor the formula creates holds at most {MAX_CREATED_ENTRIES:,}"
-CREATED_HINT = "the limit keeps a formula from allocating more memory by itself than 400 MB of float32"
+#: The fields of the messages about MAX_CREATED_ENTRIES (EYE_TOO_LARGE, IDENTITY_TOO_LARGE).
+CREATED_LIMIT = {"limit": MAX_CREATED_ENTRIES, "megabytes": MAX_CREATED_ENTRIES * 4 // 10**6}
 
 
 
 def _diagnostic(formula: Formula, node, problem: str, value: float) -> Diagnostic:
     written = shortened(_written(formula, node), 32)
     span = formula.span_of(node)
-    if problem == "large":
-        return Diagnostic("E110", f"the constant {written} is too large for float32", span,
-                          f"{FLOAT32_RANGE}; write inf for infinity")
-    if problem == "small":
-        return Diagnostic("E110", f"the constant {written} is too small for float32", span,
-                          f"{FLOAT32_RANGE}; write 0 for zero")
-    return Diagnostic("E111", f"the constant {written} is too large to compute exactly", span,
-                      f"write its value as a decimal number: {value:.6g}")
+    message = {"large": FLOAT_TOO_LARGE, "small": FLOAT_TOO_SMALL}.get(problem, EXACT_TOO_LARGE)
+    return message.at(span, what="constant", written=written, value=value)
 
 
 class _Constants:

@@ -1,4 +1,4 @@
-"""Diagnostics: the frozen finding record, the table of codes, and the text / JSON / GitHub renderers."""
+"""Diagnostics: the frozen finding record and its text / JSON / GitHub renderers (the codes: catalogue.py)."""
 
 from __future__ import annotations
 
@@ -11,66 +11,15 @@ from .source import Position, Source, Span
 ERROR = "error"
 WARNING = "warning"
 
-#: Every code lossdsl can report, with a short title. The first letter is the severity.
-CODES: dict[str, str] = {
-    # E1xx syntax
-    "E100": "unexpected input",
-    "E101": "unbalanced bracket",
-    "E102": "missing operand",
-    "E103": "trailing operator",
-    "E104": "'^' is not a power operator",
-    "E105": "empty formula",
-    "E106": "nesting too deep",
-    "E107": "formula too long",
-    "E108": "character not allowed",
-    "E109": "statement out of place",
-    "E110": "number beyond the float range",
-    "E111": "constant too large to compute exactly",
-    "E112": "TensorFlow or Keras code instead of formula syntax",
-    # E2xx names
-    "E201": "unknown function",
-    "E202": "wrong number of arguments",
-    "E203": "unknown or repeated keyword argument",
-    "E204": "parameter declared twice",
-    "E205": "parameter value outside its domain",
-    "E206": "unknown parameter kind",
-    "E207": "named term defined twice or used before its definition",
-    "E208": "reserved name",
-    "E209": "layer index out of range",
-    "E210": "unknown layer",
-    "E211": "layer has no such variable",
-    "E212": "a layer is not a value",
-    "E213": "bad index or option",
-    "E214": "a function is not a value",
-    "E215": "unknown reference",
-    "E216": "attribute of a computed value",
-    "E217": "model not built",
-    "E218": "ambiguous layer or variable name",
-    "E219": "model output not selected or unknown",
-    # E3xx shapes
-    "E301": "shapes do not broadcast",
-    "E302": "matrix product dimensions disagree",
-    "E303": "the loss is not a scalar",
-    "E304": "transpose needs a matrix",
-    "E305": "axis out of range",
-    "E306": "index out of range",
-    "E307": "identity size unknown",
-    "E308": "wrong rank for function",
-    # W4xx stability
-    "W401": "loss unbounded below",
-    "W402": "log or sqrt of a possibly non-positive value",
-    "W403": "division by a possibly zero value",
-    "W404": "declared parameter is unused",
-    "W405": "could not decide boundedness",
-    # W5xx style
-    "W501": "implicit parameter looks like a layer name",
-    "W502": "implicit parameter named like a variable the model keeps as an attribute",
-}
+
+def severity_of(code: str) -> str:
+    """The severity a code's first letter gives (the codes are listed in ``catalogue.py``)."""
+    return ERROR if code.startswith("E") else WARNING
 
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """One finding: a code from :data:`CODES`, a message, the span it is about, and a hint to fix it."""
+    """One finding: a code from the catalogue, a message, the span it is about, and a hint to fix it."""
 
     code: str
     message: str
@@ -91,7 +40,7 @@ class Diagnostic:
 
     @property
     def severity(self) -> str:
-        return ERROR if self.code.startswith("E") else WARNING
+        return severity_of(self.code)
 
     @property
     def is_error(self) -> bool:
@@ -166,8 +115,13 @@ def render_github(diagnostics: Iterable[Diagnostic], source: Source) -> str:
     return "\n".join(lines)
 
 
+#: Line breaks besides \r and \n (U+2028 in a backtick name, say): shown as \uXXXX so an annotation stays
+#: one line for whatever reads it (GitHub decodes only %25, %0D and %0A).
+_OTHER_LINE_BREAKS = {ord(c): f"\\u{ord(c):04x}" for c in "\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A").translate(_OTHER_LINE_BREAKS)
 
 
 def _escape_property(text: str) -> str:

@@ -12,7 +12,7 @@ from .diagnostics import Diagnostic
 from .formula import Formula
 from .parser import MAX_NESTING  # noqa: F401  (the limits below are stated in its terms)
 
-#: Documented limits (README, "Reliability"). One statement can be 2 * MAX_NESTING + 1 sympy levels deep
+#: Documented limits (docs/reliability.md). One statement can be 2 * MAX_NESTING + 1 sympy levels deep
 #: (a - (b - (...)) is an Add and a Mul a level); sympy's assumption queries recurse about five Python
 #: frames a level, so 160 levels stay well inside Python's default recursion limit of 1,000.
 MAX_EXPANDED_DEPTH = 160

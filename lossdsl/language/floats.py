@@ -1,4 +1,4 @@
-"""Float evaluation of one node's own operation: how constant parts are judged against the float range."""
+"""Float evaluation of constants: one node's own operation, and a constant subexpression as a sympy number."""
 
 from __future__ import annotations
 
@@ -24,6 +24,40 @@ def float_operation(expr: sympy.Basic, values: list[float]) -> float | complex:
     if expr.is_Pow:
         return values[0] ** values[1]
     return FLOAT_FUNCTIONS[type(expr)](*values)
+
+
+def number_of(expr: sympy.Basic) -> sympy.Number | None:
+    """``expr`` as a sympy number if it is a constant (``x**(1/3)`` has an unevaluated division as exponent).
+
+    Exact only for small powers: sympy's exact 9**9**9 has 370 million digits, and 3.0**10**1e3 never
+    finishes. Other constants are computed in floats; one beyond the float range is not a number here.
+    """
+    if expr.is_Number:
+        return expr
+    if expr.free_symbols or not expr.is_number:
+        return None
+    approximate = _float_value(expr)
+    if approximate is None or not math.isfinite(approximate):
+        return None
+    if any(node.is_Pow and not (node.exp.is_Number and abs(node.exp) <= 64) for node in sympy.preorder_traversal(expr)):
+        return sympy.Float(approximate)
+    value = expr.doit()
+    value = value if value.is_Number else value.evalf()  # pi/2
+    return value if value.is_Number else None
+
+
+def _float_value(expr: sympy.Basic) -> float | None:
+    """A constant in Python floats (None if it overflows, is complex or has no float version)."""
+    try:
+        if expr.is_Number or expr.is_NumberSymbol:
+            return float(expr)
+        values = [_float_value(arg) for arg in expr.args]
+        if None in values:
+            return None
+        value = float_operation(expr, values)
+        return value if isinstance(value, float) else float(value) if isinstance(value, int) else None
+    except (ArithmeticError, ValueError, TypeError, KeyError):  # OverflowError, log(-1), complex powers
+        return None
 
 
 #: float32, the dtype the lowering computes in: every number of a formula is judged against it. Its

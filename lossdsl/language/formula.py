@@ -9,8 +9,8 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from . import nodes
 from .diagnostics import Diagnostic
+from .kinds import kind_of
 from .source import Span, shortened
 
 KINDS = ("real", "positive", "nonneg", "const", "interval")
@@ -158,17 +158,12 @@ def _is_nonnegative(expr: sympy.Expr) -> bool:
     """
     if expr.is_Atom:  # a symbol or a number: sympy answers at once
         return bool(expr.is_nonnegative)
-    if isinstance(expr, (sympy.exp, sympy.Abs)) or getattr(type(expr), "sign", None) in ("positive", "nonnegative"):
-        return True
-    if expr.is_Add or expr.is_Mul or isinstance(expr, (nodes.Minimum, nodes.StopGradient)):
-        return all(_is_nonnegative(arg) for arg in expr.args)
-    if isinstance(expr, nodes.Maximum):
-        return any(_is_nonnegative(arg) for arg in expr.args)
-    if isinstance(expr, nodes.Clip):
-        return _is_nonnegative(expr.args[1])
-    if expr.is_Pow:
-        return _is_nonnegative(expr.base) or bool(expr.exp.is_Integer and expr.exp.is_even)
-    return False
+    kind = kind_of(type(expr))
+    return kind is not None and kind.sign_of(expr, _nonnegative_sign) is not None
+
+
+def _nonnegative_sign(expr: sympy.Expr) -> str | None:
+    return "nonnegative" if _is_nonnegative(expr) else None
 
 
 class _LatexPrinter(LatexPrinter):

@@ -1,122 +1,24 @@
-"""The declarative table of functions a formula may call: arguments, options, shape rule, sympy node.
+"""The functions a formula may call: the built-ins' call signatures, and the user's own functions.
 
-Users add their own with :func:`register_function`; the lowering stage finds the TensorFlow op of a
-built-in by its node class, and of a registered function in the spec itself.
+A built-in is declared once, with every fact about it, in :mod:`lossdsl.language.kinds`; this module
+lists their call signatures by name (:data:`BUILTINS`). Users add functions with
+:func:`register_function`, which declares a node kind of the same structure.
 """
 
 from __future__ import annotations
 
 import difflib
 import threading
-from dataclasses import dataclass, field
 from typing import Callable
 
-import sympy
-from sympy import Rational, Tuple
+from . import intervals, kinds, shape_algebra
+from .findings import Finding
+from .kinds.base import UNDECIDED, FunctionSpec, NodeKind, Option, TensorFunction, build
 
-from . import nodes
+__all__ = ["BUILTINS", "FunctionSpec", "Option", "closest_name", "known_names", "lookup", "register_function",
+           "unregister_function"]
 
-
-@dataclass(frozen=True)
-class Option:
-    """A constant argument: ``kind`` is axis, order, positive, flag or size."""
-
-    name: str
-    kind: str
-    default: object = None
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """What a formula function takes and what it builds."""
-
-    name: str
-    build: Callable[..., sympy.Expr]  # (*tensors, *options) -> sympy node
-    tensors: tuple[str, ...] = ("x",)
-    options: tuple[Option, ...] = ()
-    shape_rule: str | Callable = "elementwise"
-    summary: str = ""
-    implementation: Callable | None = field(default=None, compare=False)  # registered functions only
-
-    @property
-    def parameter_names(self) -> tuple[str, ...]:
-        return self.tensors + tuple(option.name for option in self.options)
-
-    def signature(self) -> str:
-        options = [o.name if o.default is None else f"{o.name}={_shown_default(o.default)}" for o in self.options]
-        return f"{self.name}({', '.join(self.tensors + tuple(options))})"
-
-
-def _shown_default(value) -> str:
-    if value == Tuple():
-        return "None"
-    return "inf" if value == sympy.oo else f"{float(value):g}"
-
-
-AXIS = Option("axis", "axis", Tuple())
-
-
-def _node(cls):
-    return lambda *args: cls(*args, evaluate=False)
-
-
-def _sympy(function):
-    return lambda x: function(x, evaluate=False)
-
-
-def _reduction(name: str, cls, summary: str) -> FunctionSpec:
-    return FunctionSpec(name, _node(cls), options=(AXIS,), shape_rule="reduce", summary=summary)
-
-
-def _data_loss(name: str, cls, summary: str, *options: Option) -> FunctionSpec:
-    return FunctionSpec(name, _node(cls), ("y_true", "y_pred"), options, "data_loss", summary)
-
-
-def _elementwise(name: str, build, summary: str, tensors=("x",)) -> FunctionSpec:
-    return FunctionSpec(name, build, tensors, summary=summary)
-
-
-FROM_LOGITS = Option("from_logits", "flag", sympy.Integer(0))
-
-BUILTINS: dict[str, FunctionSpec] = {spec.name: spec for spec in [
-    FunctionSpec("norm", _node(nodes.Norm), options=(Option("ord", "order", sympy.Integer(2)), AXIS),
-                 shape_rule="reduce", summary="2-norm of all entries (ord=1 or inf for other norms)"),
-    _reduction("sum", nodes.ReduceSum, "sum of entries"),
-    _reduction("mean", nodes.ReduceMean, "mean of entries"),
-    _reduction("max", nodes.ReduceMax, "largest entry"),
-    _reduction("min", nodes.ReduceMin, "smallest entry"),
-    _elementwise("abs", _sympy(sympy.Abs), "absolute value"),
-    _elementwise("sqrt", lambda x: sympy.Pow(x, Rational(1, 2), evaluate=False), "square root"),
-    _elementwise("square", lambda x: sympy.Pow(x, 2, evaluate=False), "x**2"),
-    _elementwise("exp", _sympy(sympy.exp), "e**x"),
-    _elementwise("log", _sympy(sympy.log), "natural logarithm"),
-    _elementwise("log1p", _node(nodes.Log1p), "log(1 + x), accurate near 0"),
-    _elementwise("sin", _sympy(sympy.sin), "sine"),
-    _elementwise("cos", _sympy(sympy.cos), "cosine"),
-    _elementwise("tanh", _sympy(sympy.tanh), "hyperbolic tangent"),
-    _elementwise("sigmoid", _node(nodes.Sigmoid), "1 / (1 + exp(-x))"),
-    _elementwise("softplus", _node(nodes.Softplus), "log(1 + exp(x))"),
-    _elementwise("relu", _node(nodes.Relu), "max(x, 0)"),
-    _elementwise("clip", _node(nodes.Clip), "x limited to [lo, hi]", ("x", "lo", "hi")),
-    _elementwise("maximum", _node(nodes.Maximum), "elementwise larger of x and y", ("x", "y")),
-    _elementwise("minimum", _node(nodes.Minimum), "elementwise smaller of x and y", ("x", "y")),
-    _elementwise("stop", _node(nodes.StopGradient), "x, with no gradient flowing through it"),
-    FunctionSpec("trace", _node(nodes.MatrixTrace), shape_rule="trace", summary="sum of a matrix's diagonal"),
-    FunctionSpec("diag", _node(nodes.Diagonal), shape_rule="diag",
-                 summary="diagonal of a matrix, or the matrix with a vector on its diagonal"),
-    FunctionSpec("eye", _node(nodes.EyeMatrix), (), (Option("n", "size"),), "eye", "the n-by-n identity"),
-    FunctionSpec("dot", _node(nodes.DotProduct), ("x", "y"), shape_rule="pair_to_scalar",
-                 summary="sum of x * y"),
-    FunctionSpec("cosine", _node(nodes.Cosine), ("x", "y"), shape_rule="pair_to_scalar",
-                 summary="cosine similarity of x and y, flattened"),
-    _data_loss("mse", nodes.MSE, "mean squared error"),
-    _data_loss("mae", nodes.MAE, "mean absolute error"),
-    _data_loss("huber", nodes.Huber, "Huber loss", Option("delta", "positive", sympy.Float(1.0))),
-    _data_loss("bce", nodes.BCE, "binary cross-entropy", FROM_LOGITS),
-    _data_loss("cce", nodes.CCE, "categorical cross-entropy", FROM_LOGITS),
-    _data_loss("sparse_cce", nodes.SparseCCE, "sparse categorical cross-entropy", FROM_LOGITS),
-    _data_loss("kld", nodes.KLD, "Kullback-Leibler divergence"),
-]}
+BUILTINS: dict[str, FunctionSpec] = kinds.builtin_calls()
 
 _registered: dict[str, FunctionSpec] = {}
 _registry_lock = threading.Lock()
@@ -153,24 +55,54 @@ def register_function(name: str, implementation: Callable, shape_rule: str | Cal
     """
     if not name.isidentifier() or name in BUILTINS:
         raise ValueError(f"cannot register {name!r}: it must be an identifier and not a built-in function")
-    node_class = type(name, (nodes.TensorFunction,), {
-        "nargs": arity, "tensor_arity": arity, "sign": "nonnegative" if nonnegative else None,
-        "latex_name": rf"\operatorname{{{name}}}".replace("_", r"\_"),
-        "implementation": staticmethod(implementation),
-    })
+    node_class = type(name, (TensorFunction,), {
+        "nargs": arity, "tensor_arity": arity, "implementation": staticmethod(implementation)})
     tensors = ("x",) if arity == 1 else tuple(f"x{i + 1}" for i in range(arity))
-    spec = FunctionSpec(name, _node(node_class), tensors, shape_rule=shape_rule,
-                        summary=(implementation.__doc__ or "").strip().split("\n")[0], implementation=implementation)
+    summary = (implementation.__doc__ or "").strip().split("\n")[0]
+    spec = FunctionSpec(name, build(node_class), tensors, shape_rule=shape_rule, summary=summary,
+                        implementation=implementation)
+    sign = "nonnegative" if nonnegative else None
+    kind = NodeKind(node_class, summary, _shape_facet(name, shape_rule), sign,
+                    range=lambda node, of: intervals.sign_range(sign),
+                    asymptotic=UNDECIDED, plain=UNDECIDED,  # nothing is known of the user's function
+                    lower=lambda node, lib: lib.registered(node),
+                    latex=rf"\operatorname{{{name}}}".replace("_", r"\_"), calls=(spec,))
     with _registry_lock:
+        for old in [cls for cls, known in kinds.REGISTERED_KINDS.items() if known.calls[0].name == name]:
+            del kinds.REGISTERED_KINDS[old]
+        kinds.REGISTERED_KINDS[node_class] = kind
         _registered[name] = spec
     for callback in _on_change:
         callback()
     return spec
 
 
+def _shape_facet(name: str, shape_rule: str | Callable) -> Callable:
+    """The shape facet of a registered function, from register_function's ``shape_rule``."""
+    if callable(shape_rule):
+        return lambda node, *shapes: _user_rule(name, shape_rule, shapes)
+    if shape_rule == "reduce":
+        return lambda node, *shapes: shape_algebra.SCALAR
+    if shape_rule == "pair_to_scalar":
+        return lambda node, *shapes: shape_algebra.pair_to_scalar(*shapes)
+    return lambda node, *shapes: shape_algebra.broadcast(*shapes)
+
+
+def _user_rule(name: str, rule: Callable, shapes: tuple):
+    try:
+        result = rule(*shapes)
+    except Exception as error:  # a user's rule: report it, whatever it raised
+        raise Finding("E308", f"{name}(): {error}",
+                      f"the shape rule registered for {name}() rejected these arguments") from None
+    return None if result is None else tuple(result)
+
+
 def unregister_function(name: str) -> None:
     """Forget a registered function (formulas using it no longer parse)."""
     with _registry_lock:
         _registered.pop(name, None)
+        for old in [cls for cls, known in kinds.REGISTERED_KINDS.items() if known.calls[0].name == name]:
+            del kinds.REGISTERED_KINDS[old]
     for callback in _on_change:
         callback()
+

@@ -16,7 +16,7 @@ from lark.lark import PostLex
 from .diagnostics import Diagnostic
 from .source import Span
 
-#: Documented resource limits (README, "Reliability"): beyond them a formula gets E107 / E106.
+#: Documented resource limits (docs/reliability.md): beyond them a formula gets E107 / E106.
 MAX_SOURCE_CHARS = 100_000
 MAX_TOKENS = 5_000  # names, numbers, operators and brackets: at up to ~0.2 ms a token, checked within ~1 s
 MAX_NESTING = 64

@@ -1,7 +1,8 @@
 """Lowering: a checked formula -> a pure TensorFlow function of its inputs (SPEC §3.1).
 
-:func:`lower` walks the sympy tree once, through one dispatch table (:data:`lossdsl.ops.OPS`, sympy
-node class -> rule), into a straight-line program with one step per distinct node. Equal sympy
+:func:`lower` walks the sympy tree once, lowering each node by its kind's ``lower`` facet (one
+declaration per node kind: :mod:`lossdsl.language.kinds`), into a straight-line program with one step
+per distinct node. Equal sympy
 subtrees are equal keys of a memo, so a repeated subexpression is one step, and a named term is one
 step however often the loss uses it. A node with no TensorFlow op fails in :func:`lower`, never when
 the program runs.
@@ -23,8 +24,11 @@ import tensorflow as tf
 
 from ..language.diagnostics import Diagnostic
 from ..language.errors import LossError
+from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
-from .ops import OPS, Unsupported, identity_without_partner, registered
+from ..language.kinds import kind_of
+from . import ops
+from .ops import identity_without_partner
 
 
 @dataclass
@@ -60,11 +64,11 @@ class _Compiler:
             return self.add(self.input(node))
         if node.is_Number or node.is_NumberSymbol:
             return self.add(self.constant(node))
-        rule = OPS.get(type(node)) or (registered if hasattr(type(node), "implementation") else None)
-        if rule is None:
-            raise Unsupported(node, "E201", f"'{type(node).__name__}' has no TensorFlow lowering",
-                              "register it with lossdsl.register_function(name, tf_function)")
-        made = rule(node)
+        kind = kind_of(type(node))
+        if kind is None:
+            raise Finding("E201", f"'{type(node).__name__}' has no TensorFlow lowering",
+                          "register it with lossdsl.register_function(name, tf_function)", node=node)
+        made = kind.lower(node, ops)
         if isinstance(made, sympy.Basic):  # the rule rewrote the node into an equal one
             return self.lower(made)
         inputs = tuple(self.lower(arg) for arg in made.inputs)
@@ -76,7 +80,7 @@ class _Compiler:
         if symbol == IDENTITY:
             raise identity_without_partner(symbol)
         if name not in self.formula.references and name not in self.formula.params:
-            raise Unsupported(symbol, "E215", f"'{name}' is not a reference, a parameter or a named term")
+            raise Finding("E215", f"'{name}' is not a reference, a parameter or a named term", node=symbol)
         return Step(name, reads=name)
 
     @staticmethod
@@ -203,7 +207,7 @@ def lower(formula: Formula, check_numerics: bool = False) -> LoweredFormula:
             outputs[name] = compiler.memo[term_symbol(name, definition)] = compiler.lower(definition)
             compiler.name(outputs[name], name)
         outputs[""] = compiler.lower(formula.expr)
-    except Unsupported as problem:
+    except Finding as problem:
         raise LossError([Diagnostic(problem.code, problem.message, formula.span_of(problem.node), problem.hint)],
                         formula.source) from None
     compiler.name(outputs[""], "loss")

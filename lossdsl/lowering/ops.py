@@ -1,16 +1,17 @@
-"""The lowering's dispatch table: sympy node class -> TensorFlow op (SPEC §3.1).
+"""What the node kinds' lowering facets are written with: TensorFlow, :class:`Op`, and the rules of the
+operators and functions that need more than one TensorFlow call (SPEC §3.1).
 
-:data:`OPS` maps each node class lossdsl builds (sympy's ``Add``, ``Mul``, ``Pow``, ``exp``, ``log``,
-``Abs``, ``sin``, ``cos``, ``tanh`` and every class in :mod:`lossdsl.nodes`) to a rule. A rule reads a
-node's options (axis, norm order, from_logits, ...) once, when the formula is lowered, and answers
-with an :class:`Op`: a TensorFlow function of the values of some sympy nodes. Functions registered with
-``lossdsl.register_function`` need no entry: their node class carries its implementation.
+Each node kind (:mod:`lossdsl.language.kinds`) declares its lowering as ``lower(node, lib)``, ``lib``
+being this module. A facet reads a node's options (axis, norm order, from_logits, ...) once, when the
+formula is lowered, and answers with an :class:`Op`: a TensorFlow function of the values of some sympy
+nodes, or with an equal sympy node to lower instead.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -19,7 +20,10 @@ import sympy
 import tensorflow as tf
 
 from ..language import nodes
+from ..language.catalogue import IDENTITY_WITHOUT_PARTNER
+from ..language.findings import Finding
 from ..language.formula import IDENTITY
+from .tensor_math import cosine_similarity, euclidean_norm, identity_like, matmul  # noqa: F401 - facets name them
 
 
 @dataclass(frozen=True)
@@ -35,70 +39,9 @@ class Op:
     text: str
 
 
-class Unsupported(Exception):
-    """Raised by a rule for a node it cannot lower; :func:`lower` turns it into a diagnostic."""
-
-    def __init__(self, node, code: str, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.node, self.code, self.message, self.hint = node, code, message, hint
-
-
-# ------------------------------------------------------------ numeric helpers
-def euclidean_norm(x, axis=None):
-    """sqrt(sum(x**2)); its gradient is 0 where the norm is 0 (tf.norm's is NaN there)."""
-    @tf.custom_gradient
-    def norm(x):
-        kept = _kept_norm(x, axis)
-
-        def gradient(upstream):
-            return x * tf.math.divide_no_nan(tf.reshape(upstream, tf.shape(kept)), kept)
-
-        return tf.reshape(kept, []) if axis is None else tf.squeeze(kept, axis), gradient
-
-    return norm(x)
-
-
-def _kept_norm(x, axis):
-    # TensorFlow's EuclideanNorm kernel reads x once, without writing x**2 out first: twice as fast as
-    # sqrt(reduce_sum(square(x))) on a large tensor. XLA has no such kernel, and fuses the latter.
-    if _tracing_for_xla():
-        return tf.sqrt(tf.reduce_sum(tf.square(x), axis, keepdims=True))
-    return tf.math.reduce_euclidean_norm(x, axis, keepdims=True)
-
-
-def _tracing_for_xla() -> bool:
-    """True while a ``jit_compile=True`` function is traced."""
-    try:
-        from tensorflow.python.ops import control_flow_util  # how tf.function itself tells (no public API)
-    except ImportError:  # pragma: no cover - a TensorFlow that moved it: the form that works everywhere
-        return True
-    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
-
-
-def cosine_similarity(x, y):
-    """Cosine of the angle between the flattened (broadcast) tensors; 0 when either is all zeros."""
-    if x.shape != y.shape or not x.shape.is_fully_defined():
-        shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(y))
-        x, y = tf.broadcast_to(x, shape), tf.broadcast_to(y, shape)
-    # l2_normalize divides by sqrt(max(sum of squares, 1e-12)): finite value and gradient at zero.
-    return tf.reduce_sum(tf.math.l2_normalize(tf.reshape(x, [-1])) * tf.math.l2_normalize(tf.reshape(y, [-1])))
-
-
-def matmul(a, b):
-    """numpy's matmul: a rank-1 left (right) operand is a row (column) vector, dropped from the result."""
-    if a.shape.rank == 1 and b.shape.rank == 1:
-        return tf.reduce_sum(a * b)
-    if a.shape.rank == 1:
-        return tf.squeeze(tf.linalg.matmul(a[tf.newaxis, :], b), -2)
-    if b.shape.rank == 1:
-        return tf.squeeze(tf.linalg.matmul(a, b[:, tf.newaxis]), -1)
-    return tf.linalg.matmul(a, b)
-
-
-def identity_like(x):
-    """The identity matrix as wide as ``x``'s last dimension (``I`` sized by its partner)."""
-    n = x.shape[-1] if x.shape.rank and x.shape[-1] is not None else tf.shape(x)[-1]
-    return tf.eye(n, dtype=x.dtype)
+def resolve(path: str) -> Callable:
+    """The function a lowering facet names: ``tf.math.log1p``, or a helper of this module (``euclidean_norm``)."""
+    return functools.reduce(getattr, path.split("."), sys.modules[__name__])
 
 
 def _scaled(scale: float, x):
@@ -120,16 +63,11 @@ def _keras_loss(loss_class, dtype: str, **options):
 
 
 # ---------------------------------------------------------------------- rules
-def _op(fn, text: str):
-    """A rule passing the node's tensor arguments straight to ``fn``."""
-    return lambda node: Op(fn, node.tensors if isinstance(node, nodes.TensorFunction) else node.args, text)
-
-
 def _placeholders(indices) -> list[str]:
     return ["{%d}" % i for i in indices]
 
 
-def _add(node):
+def lower_sum(node):
     """a + b - c: one step, subtracting terms written with a negative coefficient; I sized by the rest.
 
     A multiple of I (``I``, ``2*I``, ``I/2``, ``a*I``) adds its coefficient times an identity as wide as
@@ -192,7 +130,7 @@ def _split_sign(term) -> tuple[bool, sympy.Expr]:
     return False, term
 
 
-def _mul(node):
+def lower_product(node):
     """a * b / c: one step; a negative coefficient negates, I becomes an identity as wide as the rest."""
     coefficient, factors, divisors, identity = sympy.Integer(1), [], [], False
     for arg in node.args:
@@ -237,7 +175,7 @@ POWERS = {
 }
 
 
-def _pow(node):
+def lower_power(node):
     base, exponent = node.args
     if not exponent.is_Number:
         return Op(tf.pow, (base, exponent), "tf.pow({0}, {1})")
@@ -251,7 +189,7 @@ def _pow(node):
     return Op(lambda x: tf.pow(x, tf.constant(power, x.dtype)), (base,), f"tf.pow({{0}}, {power:g})")
 
 
-def _reduction(fn, text: str):
+def reduction(fn, text: str):
     """A rule for ``fn(x, axis)``, the axis being the node's last argument; ``%s`` in ``text`` shows it."""
     def rule(node):
         axis = nodes.axis_of(node.args[-1])
@@ -262,20 +200,20 @@ def _reduction(fn, text: str):
 
 #: norm(x, ord, axis) by its order.
 NORMS = {
-    1.0: _reduction(lambda x, axis: tf.reduce_sum(tf.abs(x), axis), "tf.reduce_sum(tf.abs({0})%s)"),
-    2.0: _reduction(euclidean_norm, "euclidean_norm({0}%s)"),
-    math.inf: _reduction(lambda x, axis: tf.reduce_max(tf.abs(x), axis), "tf.reduce_max(tf.abs({0})%s)"),
+    1.0: reduction(lambda x, axis: tf.reduce_sum(tf.abs(x), axis), "tf.reduce_sum(tf.abs({0})%s)"),
+    2.0: reduction(euclidean_norm, "euclidean_norm({0}%s)"),
+    math.inf: reduction(lambda x, axis: tf.reduce_max(tf.abs(x), axis), "tf.reduce_max(tf.abs({0})%s)"),
 }
 
 
-def _norm(node):
+def lower_norm(node):
     rule = NORMS.get(float(node.args[1]))
     if rule is None:
-        raise Unsupported(node, "E213", f"norm order {node.args[1]} has no TensorFlow lowering", "use 1, 2 or inf")
+        raise Finding("E213", f"norm order {node.args[1]} has no TensorFlow lowering", "use 1, 2 or inf", node=node)
     return rule(node)
 
 
-def _matrix_product(node):
+def lower_matrix_product(node):
     operands = [arg for arg in node.args if arg != IDENTITY]  # I @ x is x, whatever size I takes
     if not operands:
         raise identity_without_partner(node)
@@ -285,12 +223,12 @@ def _matrix_product(node):
               " @ ".join(_placeholders(range(len(operands)))))
 
 
-def _eye(node):
+def lower_eye(node):
     n = int(node.args[0])
     return Op(lambda dtype: tf.eye(n, dtype=dtype), (), f"tf.eye({n})")
 
 
-def _index(node):
+def lower_index(node):
     x, subscripts = node.args
     key = tuple(slice(*(None if part == nodes.OMITTED else int(part) for part in item))
                 if isinstance(item, sympy.Tuple) else int(item) for item in subscripts)
@@ -303,20 +241,20 @@ def _slice_text(bounds) -> str:
     return ":".join(parts if parts[2] else parts[:2])
 
 
-def _data_loss(loss_class, same_shape: bool = True, **option_types):
-    """Keras' own per-sample loss, averaged over the batch (Keras' default reduction), in the formula's dtype.
+def data_loss(node, loss_class: str, same_shape: bool, option_types: dict):
+    """Keras' own per-sample loss ``keras.losses.<loss_class>``, averaged over the batch (Keras' default
+    reduction), in the formula's dtype.
 
     The shape check lets the pair broadcast (``bce(y_true, logit)`` with one scalar logit), but some Keras
     losses insist on equal ranks, so the pair is broadcast first; sparse_cce's labels have a rank less.
     """
-    def rule(node):
-        options = {name: convert(value) for (name, convert), value in zip(option_types.items(), node.options)}
-        shown = ", ".join(f"{k}={v}" for k, v in {**options, "reduction": None}.items())
-        prepare = _broadcast_pair if same_shape else lambda y_true, y_pred: (y_true, y_pred)
-        return Op(lambda y_true, y_pred: tf.reduce_mean(
-            _keras_loss(loss_class, y_pred.dtype.name, **options)(*prepare(y_true, y_pred))),
-            node.args[:2], f"tf.reduce_mean(keras.losses.{loss_class.__name__}({shown})({{0}}, {{1}}))")
-    return rule
+    loss = getattr(keras.losses, loss_class)
+    options = {name: convert(value) for (name, convert), value in zip(option_types.items(), node.options)}
+    shown = ", ".join(f"{k}={v}" for k, v in {**options, "reduction": None}.items())
+    prepare = _broadcast_pair if same_shape else lambda y_true, y_pred: (y_true, y_pred)
+    return Op(lambda y_true, y_pred: tf.reduce_mean(
+        _keras_loss(loss, y_pred.dtype.name, **options)(*prepare(y_true, y_pred))),
+        node.args[:2], f"tf.reduce_mean(keras.losses.{loss_class}({shown})({{0}}, {{1}}))")
 
 
 def _broadcast_pair(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -343,51 +281,5 @@ def registered(node):
     return Op(call, node.tensors, f"{type(node).__name__}({', '.join(_placeholders(range(len(node.tensors))))})")
 
 
-def identity_without_partner(node) -> Unsupported:
-    return Unsupported(node, "E307", "I has no matrix beside it to take its size from",
-                       "use eye(n) for an identity of a chosen size")
-
-
-#: sympy node class -> rule(node) -> Op, or an equal sympy node to lower instead. Symbols and numbers
-#: are the program's inputs and constants; registered functions carry their op on their node class.
-OPS: dict[type, Callable] = {
-    sympy.Add: _add,
-    sympy.Mul: _mul,
-    sympy.Pow: _pow,
-    sympy.exp: _op(tf.exp, "tf.exp({0})"),
-    sympy.log: _op(tf.math.log, "tf.math.log({0})"),
-    sympy.Abs: _op(tf.abs, "tf.abs({0})"),
-    sympy.sin: _op(tf.sin, "tf.sin({0})"),
-    sympy.cos: _op(tf.cos, "tf.cos({0})"),
-    sympy.tanh: _op(tf.tanh, "tf.tanh({0})"),
-    nodes.Log1p: _op(tf.math.log1p, "tf.math.log1p({0})"),
-    nodes.Sigmoid: _op(tf.sigmoid, "tf.sigmoid({0})"),
-    nodes.Softplus: _op(tf.nn.softplus, "tf.nn.softplus({0})"),
-    nodes.Relu: _op(tf.nn.relu, "tf.nn.relu({0})"),
-    # min(max(...)) rather than clip_by_value: lo and hi may be tensors that broadcast x to a larger shape
-    nodes.Clip: _op(lambda x, lo, hi: tf.minimum(tf.maximum(x, lo), hi), "tf.minimum(tf.maximum({0}, {1}), {2})"),
-    nodes.Maximum: _op(tf.maximum, "tf.maximum({0}, {1})"),
-    nodes.Minimum: _op(tf.minimum, "tf.minimum({0}, {1})"),
-    nodes.StopGradient: _op(tf.stop_gradient, "tf.stop_gradient({0})"),
-    nodes.Norm: _norm,
-    nodes.ReduceSum: _reduction(tf.reduce_sum, "tf.reduce_sum({0}%s)"),
-    nodes.ReduceMean: _reduction(tf.reduce_mean, "tf.reduce_mean({0}%s)"),
-    nodes.ReduceMax: _reduction(tf.reduce_max, "tf.reduce_max({0}%s)"),
-    nodes.ReduceMin: _reduction(tf.reduce_min, "tf.reduce_min({0}%s)"),
-    nodes.MatrixProduct: _matrix_product,
-    nodes.Transposed: _op(tf.transpose, "tf.transpose({0})"),
-    nodes.MatrixTrace: _op(tf.linalg.trace, "tf.linalg.trace({0})"),
-    nodes.Diagonal: _op(lambda x: tf.linalg.diag(x) if x.shape.rank == 1 else tf.linalg.diag_part(x),
-                        "diag({0})"),
-    nodes.EyeMatrix: _eye,
-    nodes.DotProduct: _op(lambda x, y: tf.reduce_sum(x * y), "tf.reduce_sum({0} * {1})"),
-    nodes.Cosine: _op(cosine_similarity, "cosine_similarity({0}, {1})"),
-    nodes.Index: _index,
-    nodes.MSE: _data_loss(keras.losses.MeanSquaredError),
-    nodes.MAE: _data_loss(keras.losses.MeanAbsoluteError),
-    nodes.Huber: _data_loss(keras.losses.Huber, delta=float),
-    nodes.BCE: _data_loss(keras.losses.BinaryCrossentropy, from_logits=bool),
-    nodes.CCE: _data_loss(keras.losses.CategoricalCrossentropy, from_logits=bool),
-    nodes.SparseCCE: _data_loss(keras.losses.SparseCategoricalCrossentropy, same_shape=False, from_logits=bool),
-    nodes.KLD: _data_loss(keras.losses.KLDivergence),
-}
+def identity_without_partner(node) -> Finding:
+    return Finding(*IDENTITY_WITHOUT_PARTNER.parts(), node=node)

@@ -1,0 +1,160 @@
+"""Static shapes: the algebra the node kinds' shape rules are written in (broadcasting, @, reductions, ...).
+
+A shape is a tuple of dimensions, ``None`` for a dimension not known statically (the batch), or the
+whole shape ``None`` when not even the rank is known. A rule that finds a problem raises
+:class:`~lossdsl.language.findings.Finding`; the walker (:mod:`lossdsl.analysis.shapes`) reports it.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import sympy
+
+from .findings import Finding
+
+Shape = tuple | None
+SCALAR: tuple = ()
+
+RUN_TIME_DIMENSION_HINT = ("None is a size known only at run time (the batch); it cannot meet a fixed size: "
+                           "reduce over it first, for example mean(y_pred, axis=0)")
+
+#: Slice bounds that were left out (``x[:3]``) are stored as this symbol.
+OMITTED = sympy.Symbol("_")
+
+
+def axis_of(option) -> tuple[int, ...] | None:
+    """The axes an ``axis`` option names, or ``None`` for all axes."""
+    return tuple(int(a) for a in option) if len(option) else None
+
+
+def is_scalar(shape: Shape) -> bool:
+    """Not known to hold more than one value: () or all ones, or an unknown shape (nothing to report)."""
+    return shape is None or all(d == 1 for d in shape)
+
+
+def describe(shape: Shape) -> str:
+    if shape is None:
+        return "unknown"
+    return "scalar ()" if shape == () else "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
+        ("," if len(shape) == 1 else "") + ")"
+
+
+def broadcast(*shapes: Shape) -> Shape:
+    """numpy broadcasting. A dimension known only at run time (``None``: the batch) agrees with itself and
+    with 1; against a fixed size it would work only for one batch size, so it is an error like a mismatch."""
+    if any(s is None for s in shapes):
+        return None
+    result = []
+    for dims in itertools.zip_longest(*(reversed(s) for s in shapes), fillvalue=1):
+        known = {d for d in dims if d is not None and d != 1}
+        if len(known) > 1 or (known and None in dims):
+            raise Finding("E301", "shapes " + " and ".join(describe(s) for s in shapes) + " do not broadcast",
+                          "elementwise operations need equal dimensions, or 1, aligned from the right"
+                          if None not in dims else RUN_TIME_DIMENSION_HINT)
+        result.append(known.pop() if known else (None if None in dims else 1))
+    return tuple(reversed(result))
+
+
+def checked_axes(shape: Shape, axes: tuple[int, ...]) -> list[int]:
+    """The axes as non-negative positions in ``shape`` (known, not None); E305 for one out of range."""
+    rank = len(shape)
+    for axis in axes:
+        if not -rank <= axis < rank:
+            raise Finding("E305", f"axis {axis} is out of range for shape {describe(shape)}",
+                          f"valid axes are {-rank}..{rank - 1}" if rank else "a scalar has no axes", "axis")
+    return [axis % rank for axis in axes]
+
+
+def reduce(shape: Shape, axis_option) -> Shape:
+    """The shape left after reducing over the axes of an ``axis`` option (all of them when empty)."""
+    axes = axis_of(axis_option)
+    if axes is None:
+        return SCALAR
+    if shape is None:
+        return None
+    kept = list(range(len(shape)))
+    for axis in checked_axes(shape, axes):
+        kept.remove(axis)
+    return tuple(shape[i] for i in kept)
+
+
+def along_axis(shape: Shape, axis_option) -> Shape:
+    """``shape`` itself, once the axis of an operation along one axis (softmax) is checked to exist."""
+    if shape is not None:
+        checked_axes(shape, axis_of(axis_option))
+    return shape
+
+
+def matmul(left: Shape, right: Shape) -> Shape:
+    if left is None or right is None:
+        return None
+    if not left or not right:
+        raise Finding("E302", "@ needs tensors of rank 1 or more, got a scalar", "use * to scale by a scalar")
+    a, b = (left if len(left) > 1 else (1,) + left), (right if len(right) > 1 else right + (1,))
+    if a[-1] != b[-2]:  # None against a size is a mismatch too: it would hold for one batch size only
+        raise Finding("E302", f"{describe(left)} @ {describe(right)}: inner dimensions {a[-1]} and {b[-2]} differ",
+                      "transpose one side (.T) or check which variables you multiply" if None not in (a[-1], b[-2])
+                      else RUN_TIME_DIMENSION_HINT)
+    batch = broadcast(a[:-2], b[:-2])
+    return batch + (a[-2],) * (len(left) > 1) + (b[-1],) * (len(right) > 1)
+
+
+def index(shape: Shape, subscripts) -> Shape:
+    if shape is None:
+        return None
+    if len(subscripts) > len(shape):
+        raise Finding("E306", f"{len(subscripts)} indices for shape {describe(shape)}",
+                      f"this tensor has rank {len(shape)}", len(shape))
+    result = []
+    for position, (dim, item) in enumerate(zip(shape, subscripts)):
+        if isinstance(item, sympy.Tuple):
+            bounds = [None if part == OMITTED else int(part) for part in item]
+            if bounds[2] == 0:
+                raise Finding("E306", "a slice step cannot be zero", "use a step of 1 or more", position)
+            result.append(None if dim is None else len(range(dim)[slice(*bounds)]))
+        elif dim is not None and not -dim <= int(item) < dim:
+            raise Finding("E306", f"index {item} is out of range for a dimension of size {dim}",
+                          f"valid indices are {-dim}..{dim - 1}", position)
+    return tuple(result) + shape[len(subscripts):]
+
+
+def transpose(x: Shape) -> Shape:
+    if x is not None and len(x) != 2:
+        raise Finding("E304", f".T needs a matrix, got shape {describe(x)}", "index or reshape to rank 2 first")
+    return None if x is None else x[::-1]
+
+
+def needs_rank(x: Shape, ranks: tuple, name: str) -> None:
+    if x is not None and len(x) not in ranks:
+        raise Finding("E308", f"{name}() needs rank {' or '.join(map(str, ranks))}, got shape {describe(x)}",
+                      "check which variable is passed; index it (x[0]) to lower its rank")
+
+
+def diagonal(x: Shape) -> Shape:
+    needs_rank(x, (1, 2), "diag")
+    if x is None:
+        return None
+    return (x[0], x[0]) if len(x) == 1 else (None if None in x else min(x),)
+
+
+def pair_to_scalar(x: Shape, y: Shape) -> Shape:
+    broadcast(x, y)
+    return SCALAR
+
+
+def sparse_labels(labels: Shape, predictions: Shape) -> Shape:
+    """sparse_cce: one class index per prediction row, shape (..., ) or (..., 1) for predictions (..., k)."""
+    if labels is None or predictions is None:
+        return SCALAR
+    if len(labels) == len(predictions) and labels and labels[-1] == 1:
+        labels = labels[:-1]
+    if not predictions:
+        raise Finding("E308", "sparse_cce() needs predictions with a class axis, got a scalar",
+                      "pass the model's probabilities or logits: sparse_cce(y_true, y_pred)")
+    if len(labels) != len(predictions) - 1:
+        raise Finding("E308", f"sparse_cce() needs class indices of shape {describe(predictions[:-1])} for "
+                              f"predictions {describe(predictions)}, got {describe(labels)}",
+                      "with one-hot targets of the predictions' shape use cce(y_true, y_pred)")
+    broadcast(labels, predictions[:-1])
+    return SCALAR

@@ -1,0 +1,63 @@
+"""TensorFlow computations the lowering needs beyond one TensorFlow call: a norm with a gradient at 0,
+cosine similarity, numpy's matmul, an identity sized by its partner."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def euclidean_norm(x, axis=None):
+    """sqrt(sum(x**2)); its gradient is 0 where the norm is 0 (tf.norm's is NaN there)."""
+    @tf.custom_gradient
+    def norm(x):
+        kept = _kept_norm(x, axis)
+
+        def gradient(upstream):
+            return x * tf.math.divide_no_nan(tf.reshape(upstream, tf.shape(kept)), kept)
+
+        return tf.reshape(kept, []) if axis is None else tf.squeeze(kept, axis), gradient
+
+    return norm(x)
+
+
+def _kept_norm(x, axis):
+    # TensorFlow's EuclideanNorm kernel reads x once, without writing x**2 out first: twice as fast as
+    # sqrt(reduce_sum(square(x))) on a large tensor. XLA has no such kernel, and fuses the latter.
+    if _tracing_for_xla():
+        return tf.sqrt(tf.reduce_sum(tf.square(x), axis, keepdims=True))
+    return tf.math.reduce_euclidean_norm(x, axis, keepdims=True)
+
+
+def _tracing_for_xla() -> bool:
+    """True while a ``jit_compile=True`` function is traced."""
+    try:
+        from tensorflow.python.ops import control_flow_util  # how tf.function itself tells (no public API)
+    except ImportError:  # pragma: no cover - a TensorFlow that moved it: the form that works everywhere
+        return True
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+def cosine_similarity(x, y):
+    """Cosine of the angle between the flattened (broadcast) tensors; 0 when either is all zeros."""
+    if x.shape != y.shape or not x.shape.is_fully_defined():
+        shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(y))
+        x, y = tf.broadcast_to(x, shape), tf.broadcast_to(y, shape)
+    # l2_normalize divides by sqrt(max(sum of squares, 1e-12)): finite value and gradient at zero.
+    return tf.reduce_sum(tf.math.l2_normalize(tf.reshape(x, [-1])) * tf.math.l2_normalize(tf.reshape(y, [-1])))
+
+
+def matmul(a, b):
+    """numpy's matmul: a rank-1 left (right) operand is a row (column) vector, dropped from the result."""
+    if a.shape.rank == 1 and b.shape.rank == 1:
+        return tf.reduce_sum(a * b)
+    if a.shape.rank == 1:
+        return tf.squeeze(tf.linalg.matmul(a[tf.newaxis, :], b), -2)
+    if b.shape.rank == 1:
+        return tf.squeeze(tf.linalg.matmul(a, b[:, tf.newaxis]), -1)
+    return tf.linalg.matmul(a, b)
+
+
+def identity_like(x):
+    """The identity matrix as wide as ``x``'s last dimension (``I`` sized by its partner)."""
+    n = x.shape[-1] if x.shape.rank and x.shape[-1] is not None else tf.shape(x)[-1]
+    return tf.eye(n, dtype=x.dtype)

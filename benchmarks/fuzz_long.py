@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import lossdsl  # noqa: E402
 from lossdsl import CODES, LossError  # noqa: E402
-from grammar_formulas import (REFERENCE_SHAPES as SHAPES, derive, hostile_python_text, hostile_shapes_text,  # noqa: E402
-                              mutate, read_as_input_file)
+from grammar_formulas import (REFERENCE_SHAPES as SHAPES, derive, hostile_python_text,  # noqa: E402
+                              hostile_shapes_text, mutate, read_as_input_file)
 BUDGET_CPU_SECONDS = 1.0
 HANG_CPU_SECONDS = 30  # a watchdog on CPU time, by a signal of its own (the stability check uses none)
 

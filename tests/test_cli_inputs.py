@@ -46,7 +46,8 @@ HOSTILE_FILES = [
      "sum.py: nested too deeply for Python's parser"),
     ("200,000 unary minus signs", lambda t: ["lint", written(t, "minus.py", "x = " + "-" * 200_000 + "1")],
      "minus.py: nested too deeply for Python's parser"),
-    ("-f /dev/zero", lambda t: ["lint", "-f", "/dev/zero"], "cannot read /dev/zero: a character device, not a regular file"),
+    ("-f /dev/zero", lambda t: ["lint", "-f", "/dev/zero"],
+     "cannot read /dev/zero: a character device, not a regular file"),
     ("--shapes /dev/zero", lambda t: ["lint", "--shapes", "/dev/zero", "a"],
      "cannot read /dev/zero: a character device, not a regular file"),
     ("-f a directory", lambda t: ["lint", "-f", str(t)], ": a directory, not a regular file"),
@@ -119,7 +120,8 @@ def test_a_directory_walk_lints_regular_files_and_notes_the_rest(odd_folder):
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 @pytest.mark.parametrize("argv", [["lint", "-f", "{}/pipe.py"], ["lint", "--shapes", "{}/pipe.py", "a"],
-                                  ["lint", "{}/pipe.py"], ["lint", "{}/link.py"], ["explain", "--shapes", "{}/link.py", "a"],
+                                  ["lint", "{}/pipe.py"], ["lint", "{}/link.py"],
+                                  ["explain", "--shapes", "{}/link.py", "a"],
                                   ["lint", "--model", "{}/pipe.py", "a"]])
 def test_an_explicit_fifo_is_refused(odd_folder, argv):
     result = run_process(*[a.format(odd_folder) for a in argv], timeout=60)

@@ -1,6 +1,8 @@
 """``where`` declarations -> Parameters: the kind, an interval's bounds, the initial value in its domain.
 
-Like ``calls.bind_call``, these take the formula builder, whose ``report`` collects the diagnostics.
+Like ``calls.bind_call``, these take the formula builder, whose ``report`` collects the diagnostics, and
+its pieces: a kind's value is its word (``positive``) or the two pieces of an interval's bounds, a
+number's value is its sign token (or ``None``) and its number token.
 """
 
 from __future__ import annotations
@@ -8,12 +10,12 @@ from __future__ import annotations
 import difflib
 import math
 
-from lark import Token, Tree
+from lark import Token
 
 from . import functions
 from .floats import FLOAT32_MAX, FLOAT32_RANGE, as_float32, beyond_float32, vanishes_in_float32
 from .formula import DEFAULT_INIT, KINDS, Parameter
-from .parser import span_of
+from .expression_rules import span_of
 
 
 def declare(builder, name: Token, kind, init) -> None:
@@ -39,15 +41,15 @@ def declare(builder, name: Token, kind, init) -> None:
 def _kind_of(builder, kind) -> tuple[str | None, float | None, float | None]:
     if kind is None:
         return "real", None, None
-    if kind.data == "named_kind":
-        word = str(kind.children[0])
+    if isinstance(kind.value, str):
+        word = kind.value
         if word in KINDS[:-1]:
             return word, None, None
         close = difflib.get_close_matches(word, KINDS[:-1], n=1)
         builder.report("E206", f"unknown parameter kind '{word}'", span_of(kind),
                        f"did you mean '{close[0]}'?" if close else "use real, positive, nonneg, const or (lo, hi)")
         return None, None, None
-    lower, upper = (_signed_number(builder, child) for child in kind.children if isinstance(child, Tree))
+    lower, upper = (_signed_number(builder, bound) for bound in kind.value)
     if lower is None or upper is None:
         return None, None, None
     if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
@@ -80,7 +82,7 @@ def _init_of(builder, name: str, kind: str, lower, upper, init) -> float | None:
     return value
 
 
-def _interval_fits_float32(builder, lower: float, upper: float, kind: Tree) -> bool:
+def _interval_fits_float32(builder, lower: float, upper: float, kind) -> bool:
     """Whether the lowering can compute ``lower + (upper - lower) * sigmoid(raw)`` in float32; else E205."""
     if beyond_float32(lower) or beyond_float32(upper):
         problem = "has a bound beyond float32"
@@ -94,7 +96,7 @@ def _interval_fits_float32(builder, lower: float, upper: float, kind: Tree) -> b
     return False
 
 
-def _init_fits_float32(builder, name: str, kind: str, value: float, init: Tree | None) -> bool:
+def _init_fits_float32(builder, name: str, kind: str, value: float, init) -> bool:
     """Whether the initial value survives float32, the type of the parameter's variable; else E205."""
     if beyond_float32(value):
         problem, hint = "is beyond float32", FLOAT32_RANGE
@@ -109,9 +111,9 @@ def _init_fits_float32(builder, name: str, kind: str, value: float, init: Tree |
     return False
 
 
-def _signed_number(builder, tree: Tree) -> float | None:
+def _signed_number(builder, piece) -> float | None:
     """The value of ``[+|-] number``; ``None`` after reporting a literal too large for a float."""
-    sign, number = tree.children
+    sign, number = piece.value
     value = math.inf if number.type == "INF" else builder.finite_float(number)
     if value is None:
         return None

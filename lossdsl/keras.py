@@ -24,7 +24,7 @@ from .language.errors import LossError, warn
 from .language.frontend import parse
 from .lowering.parameters import constrain, unconstrain
 from .analysis.shapes import is_scalar
-from .language.source import Source
+from .language.source import Source, shortened
 
 
 def _gradient_after_read(value, _read, upstream):
@@ -55,6 +55,7 @@ class FormulaTerm(keras.layers.Layer):
     """
 
     def __init__(self, formula: str, jit_compile: bool = False, check_numerics: bool = False, **kwargs):
+        checked_options("the formula term", formula=formula, jit_compile=jit_compile, check_numerics=check_numerics)
         super().__init__(**kwargs)
         self.source = formula
         self.formula = parse(formula)
@@ -178,6 +179,14 @@ class FormulaTerm(keras.layers.Layer):
         return {**super().get_config(), "formula": self.source, "jit_compile": self.jit_compile,
                 "check_numerics": self.check_numerics}
 
+    @classmethod
+    def from_config(cls, config):
+        required_fields(config, "the formula term", ("formula", "jit_compile", "check_numerics"))
+        checked_options("the formula term", **{field: config[field] for field in ("formula", "jit_compile",
+                                                                                   "check_numerics")})
+        parse(config["formula"])  # Keras turns any error in the constructor into a TypeError: raise ours first
+        return super().from_config(config)
+
     def _trackable_children(self, save_type="checkpoint", **kwargs):
         # tf.train.Checkpoint follows attributes, not dicts: name each raw parameter variable for it.
         # (.keras and .weights.h5 files use layer.weights and need no help.)
@@ -213,6 +222,8 @@ class FormulaModel(keras.Model):
 
     def __init__(self, model, formula: str, jit_compile_formula: bool = False, check_numerics: bool = False,
                  places: dict | None = None, **kwargs):
+        checked_options("the model with a formula", formula=formula, jit_compile_formula=jit_compile_formula,
+                        check_numerics=check_numerics)
         places = _checked_places(places)
         super().__init__(**kwargs)
         self.inner = model
@@ -253,6 +264,11 @@ class FormulaModel(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        required_fields(config, "the model with a formula",
+                        ("model", "formula", "jit_compile_formula", "check_numerics"))
+        if not isinstance(config["model"], dict):
+            raise LossError([], "", f"the saved config of the model with a formula: field 'model' must be a Keras "
+                                    f"object's config (a dict), not {_quoted(config['model'])}")
         config = dict(config)
         inner = keras.saving.deserialize_keras_object(config.pop("model"), custom_objects=custom_objects)
         return cls(inner, **config)
@@ -266,6 +282,34 @@ def _checked_places(saved) -> dict[str, Place] | None:
         return places_from_config(saved)
     except ValueError as error:
         raise LossError([], "", f"the saved config of the model with a formula: field 'places': {error}") from None
+
+
+#: The type of each option lossdsl reads from a saved config (a .keras file is data anyone may have edited):
+#: exactly bool, so that "false" (a non-empty string, hence truthy) or 1 cannot switch an option on.
+OPTION_TYPES = {"formula": str, "jit_compile": bool, "jit_compile_formula": bool, "check_numerics": bool}
+
+
+def checked_options(owner: str, **options) -> None:
+    """Raise LossError naming the first option whose value is not of its OPTION_TYPES type."""
+    for field, value in options.items():
+        expected = OPTION_TYPES[field]
+        if type(value) is not expected:
+            wanted = "a string" if expected is str else "true or false"
+            raise LossError([], "", f"{owner}: '{field}' must be {wanted}, not {_quoted(value)}")
+
+
+def required_fields(config, owner: str, fields: tuple[str, ...]) -> None:
+    """Raise LossError naming the first of ``fields`` that a saved config lacks."""
+    if not isinstance(config, dict):
+        raise LossError([], "", f"the saved config of {owner} must be a dict, not {_quoted(config)}")
+    missing = [field for field in fields if field not in config]
+    if missing:
+        raise LossError([], "", f"the saved config of {owner} has no field '{missing[0]}'")
+
+
+def _quoted(value) -> str:
+    """A value from a config as a message shows it: its (shortened) repr and its type."""
+    return f"{shortened(repr(value), 40)} ({type(value).__name__})"
 
 
 #: Keys fit() writes itself (and as val_<key>): a term or parameter logged under one would hide the total.

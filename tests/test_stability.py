@@ -4,7 +4,6 @@ Diagnostics are compared as (code, line, column). W401/W405 point at a parameter
 its first use when implicit); W402/W403 at the log, sqrt or division at fault.
 """
 
-import threading
 
 import pytest
 
@@ -193,14 +192,6 @@ def test_w405_message_names_the_parameter_and_the_end():
 def test_a_warned_log_is_not_also_undecided():
     # log(x) of a real x is W402; as x -> -inf the log is undefined, which is not a second finding
     assert found("log(x)") == [("W402", 1, 1)]
-
-
-def test_outside_the_main_thread_sympy_is_skipped_and_the_answer_is_still_w405():
-    results = []
-    worker = threading.Thread(target=lambda: results.append(found("a*cos(a) + a**3*sin(a)")))
-    worker.start()
-    worker.join()
-    assert results == [[("W405", 1, 1)]]
 
 
 def test_equal_shapes_with_different_signs_get_different_verdicts():

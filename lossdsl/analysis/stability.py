@@ -27,7 +27,10 @@ expansion impossible                    ``sympy.limit`` with blocks as signed sy
 ======================================  =========================================================
 
 Verdicts are remembered by the shape of the summands (symbols and blocks replaced by their ranges), so
-formulas that differ only in layer names share one. log/sqrt/division (W402, W403) is range arithmetic.
+formulas that differ only in layer names share one. Only decided verdicts are remembered, and a formula's
+findings only when no sympy budget ran out: what depends on the machine's speed is computed again. The
+budget is CPU time of the checking thread, whichever it is (limit_fallback.py).
+log/sqrt/division (W402, W403) is range arithmetic.
 """
 
 from __future__ import annotations
@@ -43,14 +46,14 @@ from .asymptotics import End, Expander, Series, add
 from ..language.diagnostics import Diagnostic
 from ..language.formula import Formula, Parameter
 from ..language.kinds import BUILTIN_KINDS, kind_of
-from .limit_fallback import BUDGET as LIMIT_BUDGET, bounded_at
+from .limit_fallback import BUDGET as LIMIT_BUDGET, OutOfTime, bounded_at
 from .ranges import NONNEG, POSITIVE, REAL, Range, RangeFinder, make, number_of, point
 from .collapse import collapse_finding
 from .joint import joint_findings
 from .rays import BOUNDED, RISING, UNBOUNDED, UNKNOWN, decide_series, square_completes, summands
 
 _VERDICTS: dict = {}  # (shape of the summands with p, end, domain of p) -> verdict
-FORMULA_BUDGET = 0.5  # seconds of sympy.limit for one formula, all parameters together
+FORMULA_BUDGET = 0.5  # CPU seconds of sympy.limit for one formula, all parameters together
 # Nodes of the summands examined, all parameters together (30-100 us each): the check is O(parameters x their
 # summands), and a product of 2,500 parameters took over ten minutes.
 WORK_LIMIT = 4_000
@@ -66,7 +69,18 @@ def check_stability(formula: Formula) -> list[Diagnostic]:
     >>> [d.code for d in check_stability(lossdsl.parse("a*norm(L0.kernel) + norm(L1.kernel)"))]
     ['W401']
     """
-    return list(_check(formula))
+    try:
+        return list(_check(formula))
+    except _Unrepeatable as result:
+        return list(result.diagnostics)
+
+
+class _Unrepeatable(Exception):
+    """Findings that depend on how fast sympy ran here: raised, so that lru_cache does not keep them."""
+
+    def __init__(self, diagnostics: tuple[Diagnostic, ...]):
+        super().__init__()
+        self.diagnostics = diagnostics
 
 
 @functools.lru_cache(maxsize=4096)
@@ -101,12 +115,16 @@ def _check(formula: Formula) -> tuple[Diagnostic, ...]:
         # A parameter already warned about (log(a), 1/a) is not worth a slow sympy.limit: the warning stands.
         found += analysis.diagnostics(param, symbol, use_sympy=symbol not in warned)
     if too_large:
-        return tuple(found + [_too_large(too_large)])
-    if not any(d.code == "W401" for d in found):
-        found = _with_joint_findings(formula, analysis, params, found)
-    if not any(d.code == "W401" for d in found):  # an unbounded loss has worse problems than a collapse
-        found += _collapses(analysis, trainable, {d.span for d in found if d.code == "W405"})
-    return tuple(found)
+        found = tuple(found + [_too_large(too_large)])
+    else:
+        if not any(d.code == "W401" for d in found):
+            found = _with_joint_findings(formula, analysis, params, found)
+        if not any(d.code == "W401" for d in found):  # an unbounded loss has worse problems than a collapse
+            found += _collapses(analysis, trainable, {d.span for d in found if d.code == "W405"})
+        found = tuple(found)
+    if analysis.out_of_time:
+        raise _Unrepeatable(found)
+    return found
 
 
 def _collapses(analysis: _Boundedness, trainable: dict, undecided: set) -> list[Diagnostic]:
@@ -206,6 +224,7 @@ class _Boundedness:
             for symbol in self.contains.of(summand):
                 self.with_param[symbol].append(summand)
         self.sympy_budget = FORMULA_BUDGET
+        self.out_of_time = False  # some verdict was left undecided for lack of time: it may differ next run
         self.sizes: dict = {}  # summand -> node count, for the parameters that need algebra only
         self.rising: set = set()  # parameters whose loss tends to +inf at both ends of their domain
 
@@ -247,7 +266,8 @@ class _Boundedness:
     def verdict(self, with_p: list, param: sympy.Symbol, end: End, use_sympy: bool, shape: tuple) -> str:
         """The verdict at one end, remembered by the shape of the summands: many formulas share one."""
         key = (shape, end, self.finder.of(param))
-        if key not in _VERDICTS:
+        found = _VERDICTS.get(key)  # one read: another thread may clear the table between two
+        if found is None:
             try:
                 found = self.decide(with_p, param, end, use_sympy)
             except (ArithmeticError, TypeError, ValueError):  # sympy's arithmetic on 1/0 (zoo) or nan may raise
@@ -257,7 +277,7 @@ class _Boundedness:
             if len(_VERDICTS) >= 10_000:
                 _VERDICTS.clear()
             _VERDICTS[key] = found
-        return _VERDICTS[key]
+        return found
 
     def shape(self, node: sympy.Basic | list, param: sympy.Symbol, atoms: dict | None = None) -> tuple:
         """The structure of ``node`` with each symbol or tensor block replaced by its number and ranges.
@@ -294,13 +314,23 @@ class _Boundedness:
             verdict = UNKNOWN
         if verdict == UNKNOWN and square_completes(sympy.Add(*with_p), param, self.strict):
             verdict = BOUNDED
-        if verdict == UNKNOWN and use_sympy and self.sympy_budget > 0:
-            start = time.perf_counter()
+        if verdict == UNKNOWN and use_sympy:
+            verdict = self.ask_sympy(with_p, param, end)
+        return verdict
+
+    def ask_sympy(self, with_p: list, param: sympy.Symbol, end: End) -> str:
+        """The verdict of ``sympy.limit`` within what is left of the formula's time budget."""
+        if self.sympy_budget <= 0:
+            self.out_of_time = True
+            return UNKNOWN
+        start = time.thread_time()  # CPU time, like the limit itself: threads side by side each get it all
+        try:
             bounded = bounded_at(sympy.Add(*with_p), param, end, self.contains, self.strict,
                                  seconds=min(LIMIT_BUDGET, self.sympy_budget))  # the formula's budget is a cap
-            verdict = UNKNOWN if bounded is None else BOUNDED if bounded else UNBOUNDED
-            self.sympy_budget -= time.perf_counter() - start
-        return verdict
+        except OutOfTime:
+            self.out_of_time, bounded = True, None
+        self.sympy_budget -= time.thread_time() - start
+        return UNKNOWN if bounded is None else BOUNDED if bounded else UNBOUNDED
 
 
 # ------------------------------------------------------------------------ log, sqrt, 1/x

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 from .diagnostics import Diagnostic, severity_of
+from .floats import FLOAT32_RANGE
 from .source import Span
 
 
@@ -123,9 +124,8 @@ class Message:
         """The finding at ``span``.
 
         >>> finding = FLOAT_TOO_LARGE.at(Span(4, 9), what="number", written="1e400")
-        >>> finding.code, finding.message, finding.hint
-        ('E110', 'the number 1e400 is too large for a float',
-         'the largest float is about 1.8e308; write inf for infinity')
+        >>> finding.code, finding.message
+        ('E110', 'the number 1e400 is too large for float32')
         """
         code, message, hint = self.parts(**fields)
         return Diagnostic(code, message, span, hint)
@@ -134,16 +134,20 @@ class Message:
 _SIZED_IDENTITY = "use eye(n) for an identity of a chosen size"
 
 #: A number literal (``what="number"``) or a constant part (``what="constant"``) beyond the float range.
-FLOAT_TOO_LARGE = Message("E110", "the {what} {written} is too large for a float",
-                          "the largest float is about 1.8e308; write inf for infinity")
-FLOAT_TOO_SMALL = Message("E110", "the {what} {written} is too small for a float",
-                          "the smallest float is about 5e-324; write 0 for zero")
+FLOAT_TOO_LARGE = Message("E110", "the {what} {written} is too large for float32",
+                          FLOAT32_RANGE + "; write inf for infinity")
+FLOAT_TOO_SMALL = Message("E110", "the {what} {written} is too small for float32", FLOAT32_RANGE + "; write 0 for zero")
 EXACT_TOO_LARGE = Message("E111", "the {what} {written} is too large to compute exactly",
                           "write its value as a decimal number: {value:.6g}")
 IDENTITY_WITHOUT_SIZE = Message("E307", "I has no size here",
                                 "I takes its size from a square matrix it is added to, subtracted from or "
                                 "multiplied with (* or @), as in norm(W.T @ W - I); elsewhere write eye(n)")
 IDENTITY_NOT_SQUARE = Message("E307", "I cannot be sized from {shape}: it needs a square matrix", _SIZED_IDENTITY)
+_CREATED_LIMIT = "; a tensor the formula creates holds at most {limit:,} entries"
+_CREATED_HINT = "the limit keeps a formula from allocating more than {megabytes:,} MB of float32 by itself"
+EYE_TOO_LARGE = Message("E213", "eye({n}) would hold {entries:,} entries" + _CREATED_LIMIT, _CREATED_HINT)
+IDENTITY_TOO_LARGE = Message("E307", "I sized from {shape} would hold {entries:,} entries" + _CREATED_LIMIT,
+                             _CREATED_HINT)
 IDENTITY_WITHOUT_PARTNER = Message("E307", "I has no matrix beside it to take its size from", _SIZED_IDENTITY)
 
 

@@ -9,19 +9,33 @@ from __future__ import annotations
 
 import difflib
 import math
+from dataclasses import dataclass
 
 from lark import Token
 
 from . import functions
-from .formula import DEFAULT_INIT, KINDS, Parameter
-from .reductions import span_of
+from .formula import DEFAULT_INIT, KINDS, TENSOR_KIND, Parameter
+from .reductions import Piece, span_of
+from .snapshots import declare_tensor
+
+#: The kinds a declaration may name, for "did you mean".
+KIND_WORDS = (*KINDS[:-1], TENSOR_KIND)
+
+
+@dataclass
+class Shaped:
+    """A kind with a shape, ``real[10, 8]``: the scalar kind's piece and one piece per dimension."""
+
+    kind: Piece
+    dimensions: list
 
 
 def declare(builder, name: Token, kind, init) -> None:
     """Add the parameter ``name: kind = init`` to ``builder.params``, or report why it cannot be one."""
     span = span_of(name)
-    if name in builder.params:
-        first = builder.source.position(builder.params[name].span.start)
+    if name in builder.params or name in builder.tensors:
+        declared = builder.params[name].span if name in builder.params else builder.tensors[name]
+        first = builder.source.position(declared.start)
         builder.report("E204", f"parameter '{name}' is declared twice", span,
                        f"it was first declared at line {first.line}, column {first.column}; keep one declaration")
         return
@@ -29,12 +43,34 @@ def declare(builder, name: Token, kind, init) -> None:
         what = "a function" if functions.lookup(name) else "reserved"
         builder.report("E208", f"'{name}' is {what} and cannot be a parameter", span, "choose another name")
         return
-    kind_name, lower, upper = _kind_of(builder, kind)
-    if kind_name is None:
+    shaped = kind is not None and isinstance(kind.value, Shaped)
+    scalar_kind = kind.value.kind if shaped else kind
+    if scalar_kind is not None and scalar_kind.value == TENSOR_KIND:
+        declare_tensor(builder, name, kind, init)
+        return
+    kind_name, lower, upper = _kind_of(builder, scalar_kind)
+    shape = _shape_of(builder, name, kind.value.dimensions) if shaped else ()
+    if kind_name is None or shape is None:
         return
     value = _init_of(builder, name, kind_name, lower, upper, init)
     if value is not None:
-        builder.params[str(name)] = Parameter(str(name), kind_name, value, lower, upper, True, span)
+        builder.params[str(name)] = Parameter(str(name), kind_name, value, lower, upper, True, span, shape)
+
+
+def _shape_of(builder, name: Token, dimensions: list) -> tuple[int, ...] | None:
+    """The shape written after a kind (``real[10, 8]``); ``None`` after reporting a dimension that is not
+    a positive whole number."""
+    shape = []
+    for piece in dimensions:
+        sign, number = piece.value
+        text = str(number)
+        if (sign is not None and sign.type == "MINUS") or not text.isdigit() or int(text) == 0:
+            builder.report("E220", f"a dimension of '{name}' must be a positive whole number, not "
+                           f"{'-' if sign is not None and sign.type == 'MINUS' else ''}{text}", span_of(piece),
+                           f"write the shape with whole numbers, for example {name}: real[10, 8]")
+            return None
+        shape.append(int(text))
+    return tuple(shape)
 
 
 def _kind_of(builder, kind) -> tuple[str | None, float | None, float | None]:
@@ -44,9 +80,10 @@ def _kind_of(builder, kind) -> tuple[str | None, float | None, float | None]:
         word = kind.value
         if word in KINDS[:-1]:
             return word, None, None
-        close = difflib.get_close_matches(word, KINDS[:-1], n=1)
+        close = difflib.get_close_matches(word, KIND_WORDS, n=1)
         builder.report("E206", f"unknown parameter kind '{word}'", span_of(kind),
-                       f"did you mean '{close[0]}'?" if close else "use real, positive, nonneg, const or (lo, hi)")
+                       f"did you mean '{close[0]}'?" if close else
+                       "use real, positive, nonneg, const, (lo, hi), or tensor for a tensor given from Python")
         return None, None, None
     lower, upper = (_signed_number(builder, bound) for bound in kind.value)
     if lower is None or upper is None:

@@ -80,8 +80,8 @@ def with_derived_shapes(formula: Formula, shapes: dict | None, arrays: dict | No
         return None
     table = dict(shapes or {})
     for text, reference in formula.references.items():
-        if reference.role == CONSTANT and arrays is not None and text in arrays:
-            table[text] = tuple(arrays[text].shape)
+        if reference.role == CONSTANT and arrays is not None:  # one not given is E221 already: no E215 too
+            table[text] = tuple(arrays[text].shape) if text in arrays else None
         elif reference.role == SNAPSHOT and text not in table and reference.variable_text in table:
             table[text] = table[reference.variable_text]
     return table

@@ -42,12 +42,19 @@ def snapshot(builder, name_span: Span, arguments: list[Piece]) -> sympy.Expr:
 
 
 def _not_a_variable(builder, name: str, span: Span) -> sympy.Expr:
-    what = ("the batch " + ("targets" if name == "y_true" else "predictions") if name in TARGETS
-            else "a constant tensor, constant already" if name in builder.tensors
-            else "a named term" if name in builder.terms
-            else "a parameter")
-    return builder.report("E222", f"initial() copies a model variable; '{name}' is {what}", span,
-                          f"write {_EXAMPLE}")
+    hint = f"write {_EXAMPLE}"
+    if name in TARGETS:
+        what = "the batch " + ("targets" if name == "y_true" else "predictions")
+    elif name in builder.tensors:
+        what = "a constant tensor, constant already"
+    elif name in builder.terms:
+        what = "a named term"
+    elif name in builder.params and builder.params[name].declared:
+        what = "a parameter"
+    else:  # a bare name is a parameter, but the user may have meant a layer
+        what = "a parameter (a bare name always is)"
+        hint = f"if '{name}' is a layer, copy one of its variables: initial({name}.kernel)"
+    return builder.report("E222", f"initial() copies a model variable; '{name}' is {what}", span, hint)
 
 
 def declare_tensor(builder, name, kind, init) -> None:

@@ -30,6 +30,9 @@ class Entry:
 
 #: The shapes table the examples marked *shapes* are checked against (``check(example, shapes=...)``).
 EXAMPLE_SHAPES = {"L1.kernel": [10, 16], "L2.kernel": [16, 4], "y_true": [None, 4], "y_pred": [None, 4]}
+#: The shapes of the arrays the examples marked *constants* are given (``check(example, shapes=EXAMPLE_SHAPES,
+#: constants={"F": numpy.zeros((10, 16))})``).
+EXAMPLE_CONSTANTS = {"F": (10, 16)}
 
 #: What an example is checked against besides the formula; the docs page shows this legend.
 CONTEXTS = {
@@ -40,7 +43,7 @@ CONTEXTS = {
     "unbuilt": 'an unbuilt `Sequential([Dense(3, name="first"), Dense(1, name="second")])`',
     "twins": 'a model with two nested blocks, `block_a` and `block_b`, each holding a layer named `proj`',
     "outputs": 'a model with two outputs, `{"weight": (None, 2), "height": (None, 1)}`',
-    "constants": f"the shapes table above and `constants={{\"F\": array of shape (10, 16)}}`",
+    "constants": "the shapes table above and `constants={\"F\": numpy.zeros((10, 16))}`",
     "attribute": 'a subclassed model that keeps `self.a = tf.Variable(1.0)` beside its layer `dense`',
 }
 

@@ -80,6 +80,9 @@ class FormulaTerm(keras.layers.Layer):
                 self._tensors[name] = self._constant_weight(name, shape)
                 if name in self._given:
                     self._tensors[name].assign(self._given[name])
+        # The weights hold the given tensors now: the arrays (a Fisher diagonal is as large as the weights)
+        # are not kept; what is left (initial values, names not declared) is checked by bind().
+        self._given = {name: array for name, array in self._given.items() if name not in self._tensors}
         self._snapshots = {}
         self.built = True
         self.analysis: Analysis | None = None  # set by bind(): the references and shapes found in the model

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from lark import Token
 
 from . import functions
+from .expression_rules import Piece, span_of
 from .formula import DEFAULT_INIT, KINDS, TENSOR_KIND, Parameter
-from .reductions import Piece, span_of
 from .snapshots import declare_tensor
 
 #: The kinds a declaration may name, for "did you mean".

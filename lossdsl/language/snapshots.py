@@ -10,8 +10,8 @@ from __future__ import annotations
 import sympy
 
 from .calls import INVALID, Keyword
+from .expression_rules import AttributePath, Identifier, Piece, span_of
 from .formula import LAYER_INDEX, SNAPSHOT, TARGETS
-from .reductions import AttributePath, Identifier, Piece, span_of
 from .source import Span
 
 #: The name of the snapshot form; reserved, never a parameter.

@@ -23,35 +23,38 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def compile(src: str, model, jit_compile: bool = False, check_numerics: bool = False):
+def compile(src: str, model, jit_compile: bool = False, check_numerics: bool = False, constants: dict | None = None):
     """A Keras layer computing the formula over ``model``'s variables (imports TensorFlow).
 
     ``term()`` (or ``term(y_true, y_pred)`` when the formula uses the batch) returns the loss;
     ``term.params`` the parameters' values, ``term.terms`` the named terms. With ``check_numerics``,
     the first input, named term or step whose value or gradient is NaN or Inf raises
-    ``tf.errors.InvalidArgumentError`` naming it.
+    ``tf.errors.InvalidArgumentError`` naming it. ``constants`` gives the tensors the formula declares
+    (``where F: tensor``) and array initial values of tensor-valued parameters, by name; they are kept as
+    non-trainable weights of the term, like the snapshots ``initial(W)`` taken now.
 
     >>> term = lossdsl.compile("a * norm(L1.kernel)\nwhere a: positive = 0.5", model)  # doctest: +SKIP
     >>> float(term()), term.params                                                     # doctest: +SKIP
     (1.93, {'a': 0.5})
     """
     from .keras import compile_term
-    return compile_term(src, model, jit_compile=jit_compile, check_numerics=check_numerics)
+    return compile_term(src, model, jit_compile=jit_compile, check_numerics=check_numerics, constants=constants)
 
 
-def attach(model, src: str, jit_compile: bool = False, check_numerics: bool = False):
+def attach(model, src: str, jit_compile: bool = False, check_numerics: bool = False, constants: dict | None = None):
     """A model whose ``fit()`` minimizes the formula (imports TensorFlow).
 
     With a data term (``y_true``/``y_pred``) the formula is the whole loss; without one it is added
     to the loss given to ``compile()``. Named terms and parameters appear in the fit logs. With
     ``check_numerics``, fit() stops at the first NaN or Inf in the formula (value or gradient) with a
-    ``tf.errors.InvalidArgumentError`` naming the input, term or step it came from.
+    ``tf.errors.InvalidArgumentError`` naming the input, term or step it came from. ``constants`` as for
+    :func:`compile`: saved with the model, like the snapshots ``initial(W)`` taken when attaching.
 
     >>> trained = lossdsl.attach(model, "mse(y_true, y_pred) + a * norm(L1.kernel)\nwhere a: positive")  # doctest: +SKIP
     >>> trained.compile(optimizer="adam"); trained.fit(x, y)                                          # doctest: +SKIP
     """
     from .keras import attach_formula
-    return attach_formula(model, src, jit_compile=jit_compile, check_numerics=check_numerics)
+    return attach_formula(model, src, jit_compile=jit_compile, check_numerics=check_numerics, constants=constants)
 
 
 register_when_keras_loads()  # so `import lossdsl` is enough for keras.models.load_model

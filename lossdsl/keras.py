@@ -15,14 +15,18 @@ except ImportError as error:  # lint, explain and check stay usable without the 
     raise ImportError('lossdsl.keras needs TensorFlow with Keras 3, which is an extra: pip install "lossdsl[tensorflow]"'
                       f" ({error})") from error
 
+import numpy
+
 from .lowering import lower as lowering
 from .lowering.gradients import CustomGradient
 from .analysis.checks import Analysis, analyze
 from .analysis.places import Place, places_from_config, places_in
+from .analysis.constants import as_arrays
+from .language.formula import SNAPSHOT
 from .language.grouped import render_grouped
 from .language.errors import LossError, warn
 from .language.frontend import parse
-from .lowering.parameters import constrain, unconstrain
+from .lowering.parameters import constrain, unconstrain, unconstrain_array
 from .analysis.shapes import is_scalar
 from .language.source import Source, shortened
 
@@ -54,7 +58,8 @@ class FormulaTerm(keras.layers.Layer):
     >>> float(term())                                                                # doctest: +SKIP
     """
 
-    def __init__(self, formula: str, jit_compile: bool = False, check_numerics: bool = False, **kwargs):
+    def __init__(self, formula: str, jit_compile: bool = False, check_numerics: bool = False,
+                 constants: dict | None = None, tensor_shapes: dict | None = None, **kwargs):
         checked_options("the formula term", formula=formula, jit_compile=jit_compile, check_numerics=check_numerics)
         super().__init__(**kwargs)
         self.source = formula
@@ -66,11 +71,27 @@ class FormulaTerm(keras.layers.Layer):
         # XLA compiles tf.debugging.check_numerics out: a model holding this layer then trains without XLA
         # (Keras' compile(jit_compile="auto") picks XLA on a GPU; jit_compile=True warns and falls back).
         self.supports_jit = not check_numerics
+        self._given = as_arrays(constants) if constants is not None else {}
         self._raw = {}
         for param in self.formula.params.values():
             self._raw[param.name] = self.add_weight(
-                name=param.name, shape=(), trainable=param.trainable, autocast=False, dtype="float32",
+                name=param.name, shape=param.shape, trainable=param.trainable, autocast=False, dtype="float32",
                 initializer=keras.initializers.Constant(unconstrain(param, param.init)))
+            given = self._given.get(param.name)
+            if given is not None and given.shape == param.shape:  # a wrong one: bind() says so
+                self._raw[param.name].assign(unconstrain_array(param, given))
+        # Constant tensors and snapshots are non-trainable weights: saved with the model, never trained.
+        self._tensors = {}
+        for name in self.formula.tensors:
+            shape = self._given[name].shape if name in self._given else (tensor_shapes or {}).get(name)
+            if shape is not None:  # not given: bind() says so
+                self._tensors[name] = self._constant_weight(name, shape)
+                if name in self._given:
+                    self._tensors[name].assign(self._given[name])
+        # The weights hold the given tensors now: the arrays (a Fisher diagonal is as large as the weights)
+        # are not kept; what is left (initial values, names not declared) is checked by bind().
+        self._given = {name: array for name, array in self._given.items() if name not in self._tensors}
+        self._snapshots = {}
         self.built = True
         self.analysis: Analysis | None = None  # set by bind(): the references and shapes found in the model
         self._kept_places: dict[str, Place] = {}
@@ -84,7 +105,9 @@ class FormulaTerm(keras.layers.Layer):
         ``places`` (saved with the formula) is where each reference was found when it was saved: a name a
         reload has changed is found there again, with one warning naming the renamed layers.
         """
-        analysis = analyze(self.source, model=model, places=places)
+        # The weights stand for the tensors given (their values are not needed, only their shapes).
+        stand_ins = {name: numpy.broadcast_to(numpy.float32(0), weight.shape) for name, weight in self._tensors.items()}
+        analysis = analyze(self.source, model=model, places=places, constants={**stand_ins, **self._given})
         analysis.raise_for_errors()
         # Warnings do not stop training, but they are said once, with the fix: one warning per code, so 100
         # unconstrained weights make one W401 naming each, not 100 warnings.
@@ -98,6 +121,7 @@ class FormulaTerm(keras.layers.Layer):
         # A reference found by its place keeps the place it was saved with: saved again, it is found again.
         self._kept_places = {text: places[text] for text in moved}
         self.analysis = analysis
+        self.take_snapshots()
         self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics)
         # autograph=False: the lowered program has no Python control flow on tensors, and converting it
         # (and everything it calls) took ~1.7 s of the first call.
@@ -111,6 +135,22 @@ class FormulaTerm(keras.layers.Layer):
         places = {text: found[id(resolved.variable)] for text, resolved in self.analysis.resolved.items()
                   if resolved.variable is not None and id(resolved.variable) in found}
         return {**places, **self._kept_places}
+
+    def _constant_weight(self, name: str, shape) -> keras.Variable:
+        return self.add_weight(name=name, shape=tuple(shape), trainable=False, autocast=False, dtype="float32",
+                               initializer="zeros")
+
+    def take_snapshots(self) -> None:
+        """Copy each variable written ``initial(W)`` into its snapshot weight: the value it has now.
+
+        A model being loaded is bound before its weights are read, so the saved snapshots replace these.
+        """
+        for text, resolved in self.analysis.resolved.items():
+            if resolved.reference.role == SNAPSHOT:
+                if text not in self._snapshots:
+                    name = "".join(c if c.isalnum() else "_" for c in text).strip("_")
+                    self._snapshots[text] = self._constant_weight(name, resolved.shape)
+                self._snapshots[text].assign(tf.cast(resolved.variable.value, "float32"))
 
     @property
     def term_shapes(self) -> dict[str, tuple | None]:
@@ -145,8 +185,11 @@ class FormulaTerm(keras.layers.Layer):
     def _evaluate(self, y_true, y_pred) -> dict:
         env = {name: constrain(self.formula.params[name], read_before_update(raw.value))
                for name, raw in self._raw.items()}
+        env.update((name, weight.value) for name, weight in self._tensors.items())
         for text, resolved in self.analysis.resolved.items():
-            if resolved.variable is not None:
+            if text in self._snapshots:
+                env[text] = self._snapshots[text].value
+            elif resolved.variable is not None:
                 env[text] = read_before_update(resolved.variable.value)
             else:
                 env[text] = _select_output(y_pred if text.startswith("y_pred") else y_true, resolved)
@@ -164,20 +207,27 @@ class FormulaTerm(keras.layers.Layer):
 
     # -------------------------------------------------------------- parameters
     @property
-    def params(self) -> dict[str, float]:
-        """Every parameter's constrained value by name."""
-        return {name: float(self.param_value(name)) for name in self._raw}
+    def params(self) -> dict:
+        """Every parameter's constrained value by name: a float, or a numpy array for a tensor-valued one."""
+        return {name: self.param_value(name).numpy() if self.formula.params[name].shape
+                else float(self.param_value(name)) for name in self._raw}
 
     def param_value(self, name: str) -> tf.Tensor:
         return constrain(self.formula.params[name], tf.convert_to_tensor(self._raw[name].value))
 
-    def set_param(self, name: str, value: float) -> None:
-        """Set a parameter by its constrained value."""
-        self._raw[name].assign(unconstrain(self.formula.params[name], value))
+    def set_param(self, name: str, value) -> None:
+        """Set a parameter by its constrained value (an array of its shape for a tensor-valued one)."""
+        param = self.formula.params[name]
+        self._raw[name].assign(unconstrain_array(param, value) if param.shape else unconstrain(param, value))
 
     def get_config(self):
         return {**super().get_config(), "formula": self.source, "jit_compile": self.jit_compile,
-                "check_numerics": self.check_numerics}
+                "check_numerics": self.check_numerics, "tensor_shapes": self.tensor_shapes}
+
+    @property
+    def tensor_shapes(self) -> dict[str, list[int]]:
+        """The shape of each constant tensor: what a loaded model needs to make its weights before reading them."""
+        return {name: list(weight.shape) for name, weight in self._tensors.items()}
 
     @classmethod
     def from_config(cls, config):
@@ -191,7 +241,9 @@ class FormulaTerm(keras.layers.Layer):
         # tf.train.Checkpoint follows attributes, not dicts: name each raw parameter variable for it.
         # (.keras and .weights.h5 files use layer.weights and need no help.)
         children = super()._trackable_children(save_type, **kwargs)
-        return {**children, **{f"parameter_{name}": raw for name, raw in self._raw.items()}}
+        return {**children, **{f"parameter_{name}": raw for name, raw in self._raw.items()},
+                **{f"tensor_{name}": weight for name, weight in self._tensors.items()},
+                **{f"snapshot_{weight.name}": weight for weight in self._snapshots.values()}}
 
 
 def _renamed_message(moved: dict) -> str:
@@ -221,18 +273,19 @@ class FormulaModel(keras.Model):
     """``model`` with the formula as (part of) its loss; saved and loaded with the formula and parameters."""
 
     def __init__(self, model, formula: str, jit_compile_formula: bool = False, check_numerics: bool = False,
-                 places: dict | None = None, **kwargs):
+                 places: dict | None = None, constants: dict | None = None, tensor_shapes: dict | None = None,
+                 **kwargs):
         checked_options("the model with a formula", formula=formula, jit_compile_formula=jit_compile_formula,
                         check_numerics=check_numerics)
         places = _checked_places(places)
         super().__init__(**kwargs)
         self.inner = model
         self.term = FormulaTerm(formula, jit_compile=jit_compile_formula, check_numerics=check_numerics,
-                                name="formula")
+                                constants=constants, tensor_shapes=tensor_shapes, name="formula")
         self.term.bind(model, places)
         # Scalar terms are logged (SPEC 2): the mean of a tensor term (W.T @ W - I) says little and costs a step.
         names = [name for name, shape in self.term.term_shapes.items() if name and is_scalar(shape)]
-        names += list(self.term.formula.params)
+        names += [name for name, param in self.term.formula.params.items() if not param.shape]  # SPEC §5.4
         self.formula_metrics = {name: keras.metrics.Mean(name=log) for name, log in _log_names(names).items()}
 
     def call(self, inputs, training=None):
@@ -260,7 +313,7 @@ class FormulaModel(keras.Model):
         return {"model": keras.saving.serialize_keras_object(self.inner), "formula": self.term.source,
                 "jit_compile_formula": self.term.jit_compile, "check_numerics": self.term.check_numerics,
                 "places": {text: place.as_config() for text, place in self.term.places(self.inner).items()},
-                "name": self.name}
+                "tensor_shapes": self.term.tensor_shapes, "name": self.name}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -336,15 +389,17 @@ def _scale_for_replicas(value):
     return value if replicas == 1 else value * (1.0 / replicas)
 
 
-def compile_term(src: str, model, jit_compile: bool = False, check_numerics: bool = False) -> FormulaTerm:
+def compile_term(src: str, model, jit_compile: bool = False, check_numerics: bool = False,
+                 constants: dict | None = None) -> FormulaTerm:
     """See :func:`lossdsl.compile`."""
-    return FormulaTerm(src, jit_compile=jit_compile, check_numerics=check_numerics).bind(model)
+    return FormulaTerm(src, jit_compile=jit_compile, check_numerics=check_numerics, constants=constants).bind(model)
 
 
-def attach_formula(model, src: str, jit_compile: bool = False, check_numerics: bool = False) -> FormulaModel:
+def attach_formula(model, src: str, jit_compile: bool = False, check_numerics: bool = False,
+                   constants: dict | None = None) -> FormulaModel:
     """See :func:`lossdsl.attach`."""
     wrapped = FormulaModel(model, src, jit_compile_formula=jit_compile, check_numerics=check_numerics,
-                           name=f"{model.name}_with_formula")
+                           constants=constants, name=f"{model.name}_with_formula")
     if getattr(model, "inputs", None):
         wrapped.build(model.inputs[0].shape if len(model.inputs) == 1 else [i.shape for i in model.inputs])
     return wrapped

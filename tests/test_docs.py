@@ -6,6 +6,7 @@ import pathlib
 import re
 import shlex
 
+import numpy as np
 import pytest
 
 import lossdsl
@@ -13,7 +14,7 @@ from lossdsl.analysis.asymptotics import MAX_NESTED_FUNCTIONS
 from lossdsl.analysis.limit_fallback import BUDGET
 from lossdsl.analysis.stability import FORMULA_BUDGET, WORK_LIMIT
 from lossdsl.cli import main
-from lossdsl.language.catalogue import CODES, CONTEXTS, ENTRIES, EXAMPLE_SHAPES, markdown_table
+from lossdsl.language.catalogue import CODES, CONTEXTS, ENTRIES, EXAMPLE_CONSTANTS, EXAMPLE_SHAPES, markdown_table
 from lossdsl.language.extent import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES
 from lossdsl.language.functions import BUILTINS
 from lossdsl.language.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
@@ -159,11 +160,13 @@ def checked_with(context: str, models: dict) -> dict:
     """The arguments of check() besides the formula that a context of the catalogue stands for."""
     if context == "":
         return {}
+    if context == "constants":
+        return {"shapes": EXAMPLE_SHAPES, "constants": {name: np.zeros(shape) for name, shape in EXAMPLE_CONSTANTS.items()}}
     return {"shapes": EXAMPLE_SHAPES} if context == "shapes" else {"model": models[context]}
 
 
 def test_every_context_of_the_legend_is_built_here(models):
-    assert set(CONTEXTS) == {"", "shapes", *models}
+    assert set(CONTEXTS) == {"", "shapes", "constants", *models}
 
 
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if e.example], ids=lambda e: e.code)

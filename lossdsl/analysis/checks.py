@@ -15,6 +15,7 @@ from ..language.diagnostics import Diagnostic, placed, sort_key
 from ..language.errors import raise_for
 from ..language.formula import Formula
 from ..language.source import Source
+from .constants import as_arrays, constant_problems, name_given_shapes, with_derived_shapes
 from .shapes import Shape, infer_shapes, validate_shapes_table
 from .similar import similar_name_warnings
 from .stability import check_stability
@@ -58,7 +59,8 @@ class Analysis:
         raise_for(list(self.diagnostics), self.source)
 
 
-def analyze(src: str, model=None, shapes: dict | None = None, places: dict | None = None) -> Analysis:
+def analyze(src: str, model=None, shapes: dict | None = None, places: dict | None = None,
+            constants: dict | None = None) -> Analysis:
     """The :class:`Analysis` of ``src``: syntax and names always; shapes given a model or a ``shapes`` table.
 
     ``shapes`` maps reference text to a shape, e.g. ``{"L1.kernel": [10, 16]}`` (``None`` for unknown
@@ -66,6 +68,9 @@ def analyze(src: str, model=None, shapes: dict | None = None, places: dict | Non
     ``shapes`` is not used. Without a model, TensorFlow is not imported. ``places`` (a model saved with
     the formula records them) is where each reference was found in the model's structure: a name that no
     longer resolves after a reload is looked up there (``ResolvedReference.renamed`` says what changed).
+    ``constants`` maps the tensors the formula declares (``where F: tensor``) to arrays, and may give a
+    parameter an array initial value: given, a declared tensor without an array is an error (E221), and
+    the arrays' shapes are checked.
 
     >>> import lossdsl
     >>> analysis = lossdsl.analyze("a*norm(L1.kernel) + 1/a + mse(y_true, y_pred)\\nwhere a: positive",
@@ -75,10 +80,13 @@ def analyze(src: str, model=None, shapes: dict | None = None, places: dict | Non
     """
     if shapes is not None:
         validate_shapes_table(shapes)
+    arrays = None if constants is None else as_arrays(constants)
     formula, front_end_findings = frontend.analyze(src)
     if formula is None:
         return Analysis(src, None, tuple(placed(front_end_findings, Source(src))))
     found = [*front_end_findings, *check_stability(formula)]
+    if arrays is not None:
+        found += constant_problems(formula, arrays)
     resolved, inferable = None, shapes is not None
     if model is not None:
         from .resolve import resolve_formula  # imports Keras
@@ -87,21 +95,22 @@ def analyze(src: str, model=None, shapes: dict | None = None, places: dict | Non
         inferable = not any(d.is_error for d in problems)  # an unresolved reference has no shape to check
     elif shapes is not None:
         found += similar_name_warnings(formula, shapes)
+    shapes = with_derived_shapes(formula, shapes, arrays)
     inferred = None
     if inferable:
         inferred, problems = infer_shapes(formula, shapes)
-        found += problems
+        found += problems if arrays is None else name_given_shapes(problems, formula, arrays)
     found = placed(sorted(found, key=sort_key), Source(src))  # str(d) then reads "line:col: CODE message"
     return Analysis(src, formula, tuple(found), resolved, shapes, inferred)
 
 
-def check(src: str, model=None, shapes: dict | None = None) -> list[Diagnostic]:
+def check(src: str, model=None, shapes: dict | None = None, constants: dict | None = None) -> list[Diagnostic]:
     """All diagnostics for ``src``, sorted by position: syntax and names always; shapes given a model or a
-    ``shapes`` table (``{"L1.kernel": [10, 16]}``). The diagnostics of :func:`analyze`; without a model,
-    TensorFlow is not imported.
+    ``shapes`` table (``{"L1.kernel": [10, 16]}``); the declared tensors given ``constants``
+    (``{"F": array}``). The diagnostics of :func:`analyze`; without a model, TensorFlow is not imported.
 
     >>> import lossdsl
     >>> [d.code for d in lossdsl.check("a*norm(L0.kernel")]
     ['E101']
     """
-    return list(analyze(src, model=model, shapes=shapes).diagnostics)
+    return list(analyze(src, model=model, shapes=shapes, constants=constants).diagnostics)

@@ -21,7 +21,7 @@ from ..language import nodes
 from ..language import kinds
 from ..language.kinds import kind_of
 from ..language.diagnostics import Diagnostic
-from ..language.formula import Formula, Parameter
+from ..language.formula import MODEL, Formula, Parameter
 from .asymptotics import End, Expander
 from .ranges import RangeFinder
 from .rays import Coordinate, describe_direction, directions, falls_along
@@ -226,8 +226,8 @@ class _Space:
         refs = [self.references[s] for s in node.free_symbols if s in self.references]
         roots = {ref.path[0] for ref in refs}
         data = isinstance(node, nodes.DataLoss) or {"y_true", "y_pred"} <= roots
-        moved = "y_pred" in roots or any(not ref.is_target and ref.path[-1] not in NONTRAINABLE_VARIABLES
-                                         for ref in refs)
+        moved = "y_pred" in roots or any(ref.role == MODEL and not ref.is_target
+                                         and ref.path[-1] not in NONTRAINABLE_VARIABLES for ref in refs)
         values = self.finder.of(node)
         # Training reaches 0 and +inf of a block by scaling its weights (W -> c*W), which moves a block that is
         # homogeneous in them (norms, sums, squares, @); sum(sin(W)) or softmax stay bounded however W moves.
@@ -243,18 +243,27 @@ class _Space:
     def _scalable(self, node: sympy.Basic) -> bool:
         """Whether scaling the trainable weights scales ``node`` (a positively homogeneous function of them)."""
         if node.is_Symbol:
-            return node in self.references and not self.references[node].path[0] == "y_true"
+            reference = self.references.get(node)
+            return reference is not None and reference.role == MODEL and reference.path[0] != "y_true"
         if node.is_Number or isinstance(node, nodes.StopGradient):
             return False
         if node.is_Pow:
             return node.exp.is_Number and node.exp > 0 and self._scalable(node.base)
-        if node.is_Mul:
-            return all(arg.is_Number or self._scalable(arg) for arg in node.args)
+        if node.is_Mul:  # a given tensor or a snapshot is a constant factor: F * W scales with W
+            scalable = [self._scalable(arg) for arg in node.args]
+            return any(scalable) and all(s or arg.is_Number or self._constant_tensor(arg)
+                                         for s, arg in zip(scalable, node.args))
         kind = kind_of(type(node))
         homogeneous = node.is_Add or isinstance(node, HOMOGENEOUS) or (
             kind is not None and kind.asymptotic in (kinds.LINEAR, kinds.ABSOLUTELY_LINEAR))
         arguments = node.tensors if isinstance(node, nodes.TensorFunction) else node.args
         return homogeneous and all(self._scalable(arg) for arg in arguments)
+
+
+    def _constant_tensor(self, node: sympy.Basic) -> bool:
+        """A tensor given from Python or a snapshot (``initial(W)``): fixed whatever training does."""
+        reference = self.references.get(node) if node.is_Symbol else None
+        return reference is not None and reference.role != MODEL
 
 
 def _parameter_coordinate(param: Parameter) -> Coordinate:

@@ -241,6 +241,8 @@ def resolve_references(formula: Formula, model, places: dict[str, Place] | None 
     index = ModelIndex(model)
     resolved, problems = {}, []
     for text, reference in formula.references.items():
+        if not reference.in_model:  # a tensor given from Python
+            continue
         try:
             resolved[text] = index.resolve(reference)
         except Finding as failure:

@@ -109,7 +109,8 @@ class ShapeChecker:
             return None
         if symbol.name in self.formula.references:
             return self.reference_shape(symbol)
-        return SCALAR  # a parameter
+        param = self.formula.params.get(symbol.name)
+        return param.shape if param is not None else SCALAR
 
     def reference_shape(self, symbol) -> Shape:
         reference = self.formula.references[symbol.name]

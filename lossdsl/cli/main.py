@@ -16,7 +16,7 @@ from pathlib import Path
 from ..analysis.checks import Analysis, analyze, check
 from ..language.diagnostics import Diagnostic, as_records, render_github, render_text, sort_key
 from ..language.grouped import render_grouped
-from ..language.formula import Formula
+from ..language.formula import CONSTANT, SNAPSHOT, Formula
 from .inputs import InputError, load_shapes, python_files, read_python, read_text, shown
 from .pyscan import Snippet, find_formulas, whole_text
 from .quiet import quiet_tensorflow
@@ -239,8 +239,8 @@ def reference_rows(formula: Formula, shapes: dict | None = None, details: dict |
     from ..analysis.shapes import describe
     rows = []
     for text, reference in formula.references.items():
-        row = {"name": text, "path": describe_path(reference.path),
-               "kind": "target" if reference.is_target else "variable"}
+        row = {"name": text, "path": describe_path(reference.path), "kind": "target" if reference.is_target
+               else {SNAPSHOT: "snapshot", CONSTANT: "given tensor"}.get(reference.role, "variable")}
         if shapes is not None:
             row["shape"] = describe(tuple(shapes[text]) if shapes.get(text) is not None else None)
         rows.append({**row, **(details or {}).get(text, {})})

@@ -19,17 +19,18 @@ from sympy import Mul
 from . import functions
 from .calls import INVALID, Keyword
 from .catalogue import FLOAT_TOO_LARGE
-from .declarations import declare
+from .declarations import Shaped, declare
 from .diagnostics import Diagnostic
-from .formula import DEFAULT_INIT, IDENTITY, LAYER_INDEX, TARGETS, Formula, Parameter, Reference, \
-    parameter_symbol, term_symbol
+from .formula import CONSTANT, DEFAULT_INIT, IDENTITY, LAYER_INDEX, MODEL, SNAPSHOT, TARGETS, Formula, \
+    Parameter, Reference, parameter_symbol, term_symbol
 from .parser import MAX_NESTING, Scan, lark_parser, nesting_problems, scan
 from .expression_rules import AttributePath, Chain, ExpressionRules, Identifier, Piece, Slice, span_of
+from .snapshots import INITIAL, snapshot
 from .source import Source, Span, shortened
 from .syntax_errors import syntax_error
 
 CONSTANTS = {"pi": sympy.pi}
-RESERVED = {*TARGETS, "I", "pi", "inf"}
+RESERVED = {*TARGETS, "I", "pi", "inf", INITIAL}
 
 _this_thread = threading.local()
 
@@ -79,6 +80,7 @@ class FormulaBuilder(ExpressionRules):
         self.terms: dict[str, sympy.Expr] = {}
         self.term_symbols: dict[str, sympy.Symbol] = {}
         self.params: dict[str, Parameter] = {}
+        self.tensors: dict[str, Span] = {}  # where F: tensor -> the declaration
         self.references: dict[str, Reference] = {}
         self.spans: dict = {}
         self.part_spans: dict = {}
@@ -109,7 +111,8 @@ class FormulaBuilder(ExpressionRules):
         params = sorted(self.params.values(), key=lambda p: (not p.declared, p.span.start))
         references = sorted(self.references.values(), key=lambda r: r.span.start)
         return Formula(self.text, self.loss, self.terms, {p.name: p for p in params},
-                       {r.text: r for r in references}, self.spans, tuple(self.diagnostics), self.part_spans)
+                       {r.text: r for r in references}, self.spans, tuple(self.diagnostics), self.part_spans,
+                       dict(self.tensors))
 
     def report(self, code: str, message: str, span: Span, hint: str | None = None) -> sympy.Symbol:
         self.diagnostics.append(Diagnostic(code, message, span, hint))
@@ -153,6 +156,13 @@ class FormulaBuilder(ExpressionRules):
         opening, lower, upper, closing = children
         return Piece((lower, upper), Span(opening.start_pos, closing.end_pos))
 
+    def shaped_kind(self, children) -> Piece:
+        kind, _open, dimensions, closing = children
+        return Piece(Shaped(kind, dimensions.value), Span(kind.span.start, closing.end_pos))
+
+    def dimensions(self, pieces) -> Piece:
+        return Piece(pieces, Span(pieces[0].span.start, pieces[-1].span.end))
+
     def signed_number(self, children) -> Piece:
         sign, number = children
         return Piece((sign, number), Span((sign or number).start_pos, number.end_pos))
@@ -167,8 +177,10 @@ class FormulaBuilder(ExpressionRules):
 
     def define_term(self, name: Token, value: sympy.Expr) -> None:
         span = span_of(name)
-        if self.is_reserved(name) or functions.lookup(name) or name in self.params and self.params[name].declared:
-            what = "a function" if functions.lookup(name) else "reserved" if self.is_reserved(name) else "a parameter"
+        if (self.is_reserved(name) or functions.lookup(name) or name in self.params and self.params[name].declared
+                or name in self.tensors):
+            what = "a function" if functions.lookup(name) else "reserved" if self.is_reserved(name) else \
+                "a constant tensor" if name in self.tensors else "a parameter"
             self.report("E208", f"'{name}' is {what} and cannot name a term", span, "choose another name")
         elif name in self.terms:
             self.report("E207", f"term '{name}' is defined twice", span, "give the second term another name")
@@ -188,6 +200,10 @@ class FormulaBuilder(ExpressionRules):
             if param.declared and param.name not in self.used:
                 self.report("W404", f"parameter '{param.name}' is declared but not used", param.span,
                             "remove the declaration, or use the parameter in the formula")
+        for name, span in self.tensors.items():
+            if name not in self.references:
+                self.report("W404", f"tensor '{name}' is declared but not used", span,
+                            "remove the declaration, or use the tensor in the formula")
 
     @staticmethod
     def is_reserved(name: str) -> bool:
@@ -220,6 +236,11 @@ class FormulaBuilder(ExpressionRules):
             return self.located(IDENTITY, span)
         if text in CONSTANTS:
             return CONSTANTS[text]
+        if text in self.tensors:
+            return self.reference([text], span, role=CONSTANT)
+        if text == INITIAL:
+            return self.report("E214", "'initial' is a function, not a value", span,
+                               "call it on a variable: initial(L1.kernel)")
         if text in self.terms:
             return self.located(self.term_symbols[text], span)
         if functions.lookup(text):
@@ -234,12 +255,22 @@ class FormulaBuilder(ExpressionRules):
             param = self.params[name] = Parameter(name, "real", DEFAULT_INIT["real"], span=span)
         return parameter_symbol(param.name, param.kind, param.lower, param.upper)
 
-    def reference(self, parts: list, span: Span) -> sympy.Expr:
+    def reference(self, parts: list, span: Span, role: str = MODEL) -> sympy.Expr:
         text = ".".join(f"L{p}" if isinstance(p, int) else f"`{p}`" if _needs_quotes(p) else p for p in parts)
+        text = f"{INITIAL}({text})" if role == SNAPSHOT else text
         known = self.references.get(text)
         if known is None or span.start < known.span.start:
-            known = self.references[text] = Reference(text, tuple(parts), span)
+            known = self.references[text] = Reference(text, tuple(parts), span, role)
         return self.located(known.symbol, span)
+
+    def call(self, children) -> Piece:
+        name = children[0]
+        if name != INITIAL:
+            return super().call(children)
+        _name, _open, arguments, closing = children
+        span = Span(name.start_pos, closing.end_pos)
+        value = snapshot(self, span_of(name), [] if arguments is None else arguments.value)
+        return Piece(self.located(value, span), span, 0 if arguments is None else arguments.height)
 
     # Where a node is first written. Nodes are not built in the order they are written (an operator closes
     # its right operand first, a call's argument is built before the operator left of the call), so the

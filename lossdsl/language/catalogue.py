@@ -31,6 +31,9 @@ class Entry:
 
 #: The shapes table the examples marked *shapes* are checked against (``check(example, shapes=...)``).
 EXAMPLE_SHAPES = {"L1.kernel": [10, 16], "L2.kernel": [16, 4], "y_true": [None, 4], "y_pred": [None, 4]}
+#: The shapes of the arrays the examples marked *constants* are given (``check(example, shapes=EXAMPLE_SHAPES,
+#: constants={"F": numpy.zeros((10, 16))})``).
+EXAMPLE_CONSTANTS = {"F": (10, 16)}
 
 #: What an example is checked against besides the formula; the docs page shows this legend.
 CONTEXTS = {
@@ -41,6 +44,7 @@ CONTEXTS = {
     "unbuilt": 'an unbuilt `Sequential([Dense(3, name="first"), Dense(1, name="second")])`',
     "twins": 'a model with two nested blocks, `block_a` and `block_b`, each holding a layer named `proj`',
     "outputs": 'a model with two outputs, `{"weight": (None, 2), "height": (None, 1)}`',
+    "constants": "the shapes table above and `constants={\"F\": numpy.zeros((10, 16))}`",
     "attribute": 'a subclassed model that keeps `self.a = tf.Variable(1.0)` beside its layer `dense`',
 }
 
@@ -79,6 +83,10 @@ ENTRIES = [
     Entry("E217", "model not built", "norm(first.kernel)", "unbuilt"),
     Entry("E218", "ambiguous layer or variable name", "norm(proj.kernel)", "twins"),
     Entry("E219", "model output not selected or unknown", "mean(square(y_pred))", "outputs"),
+    Entry("E220", "bad shape or value in a tensor declaration", "sum(c) where c: real[10, -8]"),
+    Entry("E221", "constant tensor not given, or not fitting its declaration",
+          "norm(L1.kernel - F) + norm(G) where F: tensor, G: tensor", "constants"),
+    Entry("E222", "initial() of something that is not a model variable", "sum(square(a - initial(a)))"),
     # E3xx shapes
     Entry("E301", "shapes do not broadcast", "norm(L1.kernel + L2.kernel)", "shapes"),
     Entry("E302", "matrix product dimensions disagree", "norm(L1.kernel @ L1.kernel)", "shapes"),

@@ -9,20 +9,34 @@ from __future__ import annotations
 
 import difflib
 import math
+from dataclasses import dataclass
 
 from lark import Token
 
 from . import functions
 from .floats import FLOAT32_MAX, FLOAT32_RANGE, as_float32, beyond_float32, vanishes_in_float32
-from .formula import DEFAULT_INIT, KINDS, Parameter
-from .expression_rules import span_of
+from .expression_rules import Piece, span_of
+from .formula import DEFAULT_INIT, KINDS, TENSOR_KIND, Parameter
+from .snapshots import declare_tensor
+
+#: The kinds a declaration may name, for "did you mean".
+KIND_WORDS = (*KINDS[:-1], TENSOR_KIND)
+
+
+@dataclass
+class Shaped:
+    """A kind with a shape, ``real[10, 8]``: the scalar kind's piece and one piece per dimension."""
+
+    kind: Piece
+    dimensions: list
 
 
 def declare(builder, name: Token, kind, init) -> None:
     """Add the parameter ``name: kind = init`` to ``builder.params``, or report why it cannot be one."""
     span = span_of(name)
-    if name in builder.params:
-        first = builder.source.position(builder.params[name].span.start)
+    if name in builder.params or name in builder.tensors:
+        declared = builder.params[name].span if name in builder.params else builder.tensors[name]
+        first = builder.source.position(declared.start)
         builder.report("E204", f"parameter '{name}' is declared twice", span,
                        f"it was first declared at line {first.line}, column {first.column}; keep one declaration")
         return
@@ -30,12 +44,36 @@ def declare(builder, name: Token, kind, init) -> None:
         what = "a function" if functions.lookup(name) else "reserved"
         builder.report("E208", f"'{name}' is {what} and cannot be a parameter", span, "choose another name")
         return
-    kind_name, lower, upper = _kind_of(builder, kind)
-    if kind_name is None or kind_name == "interval" and not _interval_fits_float32(builder, lower, upper, kind):
+    shaped = kind is not None and isinstance(kind.value, Shaped)
+    scalar_kind = kind.value.kind if shaped else kind
+    if scalar_kind is not None and scalar_kind.value == TENSOR_KIND:
+        declare_tensor(builder, name, kind, init)
+        return
+    kind_name, lower, upper = _kind_of(builder, scalar_kind)
+    if kind_name is None or kind_name == "interval" and not _interval_fits_float32(builder, lower, upper, scalar_kind):
+        return
+    shape = _shape_of(builder, name, kind.value.dimensions) if shaped else ()
+    if shape is None:
         return
     value = _init_of(builder, name, kind_name, lower, upper, init)
     if value is not None and _init_fits_float32(builder, name, kind_name, value, init):
-        builder.params[str(name)] = Parameter(str(name), kind_name, value, lower, upper, True, span)
+        builder.params[str(name)] = Parameter(str(name), kind_name, value, lower, upper, True, span, shape)
+
+
+def _shape_of(builder, name: Token, dimensions: list) -> tuple[int, ...] | None:
+    """The shape written after a kind (``real[10, 8]``); ``None`` after reporting a dimension that is not
+    a positive whole number."""
+    shape = []
+    for piece in dimensions:
+        sign, number = piece.value
+        text = str(number)
+        if (sign is not None and sign.type == "MINUS") or not text.isdigit() or int(text) == 0:
+            builder.report("E220", f"a dimension of '{name}' must be a positive whole number, not "
+                           f"{'-' if sign is not None and sign.type == 'MINUS' else ''}{text}", span_of(piece),
+                           f"write the shape with whole numbers, for example {name}: real[10, 8]")
+            return None
+        shape.append(int(text))
+    return tuple(shape)
 
 
 def _kind_of(builder, kind) -> tuple[str | None, float | None, float | None]:
@@ -45,9 +83,10 @@ def _kind_of(builder, kind) -> tuple[str | None, float | None, float | None]:
         word = kind.value
         if word in KINDS[:-1]:
             return word, None, None
-        close = difflib.get_close_matches(word, KINDS[:-1], n=1)
+        close = difflib.get_close_matches(word, KIND_WORDS, n=1)
         builder.report("E206", f"unknown parameter kind '{word}'", span_of(kind),
-                       f"did you mean '{close[0]}'?" if close else "use real, positive, nonneg, const or (lo, hi)")
+                       f"did you mean '{close[0]}'?" if close else
+                       "use real, positive, nonneg, const, (lo, hi), or tensor for a tensor given from Python")
         return None, None, None
     lower, upper = (_signed_number(builder, bound) for bound in kind.value)
     if lower is None or upper is None:

@@ -15,6 +15,11 @@ from .kinds import kind_of
 from .source import Span, shortened
 
 KINDS = ("real", "positive", "nonneg", "const", "interval")
+#: The kind of a declared constant tensor (``where F: tensor``): given from Python, never trained.
+TENSOR_KIND = "tensor"
+#: What a reference names: a model's variable or output, the snapshot of a variable (``initial(W)``), or a
+#: constant tensor given from Python (``where F: tensor``).
+MODEL, SNAPSHOT, CONSTANT = "model", "snapshot", "constant"
 DEFAULT_INIT = {"real": 0.0, "positive": 1.0, "nonneg": 1.0}
 TARGETS = ("y_true", "y_pred")
 LAYER_INDEX = re.compile(r"L(\d+)")
@@ -25,7 +30,8 @@ IDENTITY = sympy.Symbol("I", nonnegative=True)
 
 @dataclass(frozen=True)
 class Parameter:
-    """A scalar created by lossdsl: declared in a ``where`` clause, or implicit (any free identifier)."""
+    """A value trained by lossdsl (or a ``const``): declared in a ``where`` clause, or implicit (any free
+    identifier). A scalar unless declared with a shape (``c: real[10, 8]``); the kind holds entry-wise."""
 
     name: str
     kind: str = "real"  # one of KINDS
@@ -34,6 +40,7 @@ class Parameter:
     upper: float | None = None
     declared: bool = False
     span: Span = Span(0, 0)  # the declaration, or the first use
+    shape: tuple[int, ...] = ()  # () for a scalar
 
     @property
     def trainable(self) -> bool:
@@ -45,6 +52,8 @@ class Parameter:
 
     def describe(self) -> str:
         kind = f"({self.lower:g}, {self.upper:g})" if self.kind == "interval" else self.kind
+        if self.shape:
+            kind += f"[{', '.join(map(str, self.shape))}]"
         return f"{self.name}: {kind} = {self.init:g}" + ("" if self.declared else "  (implicit)")
 
 
@@ -64,12 +73,26 @@ def parameter_symbol(name: str, kind: str, lower: float | None = None, upper: fl
 class Reference:
     """A name in the formula that stands for a tensor of the model: a layer variable, y_true or y_pred.
 
-    ``path`` is the chain as written: strings for names, integers for ``L<i>`` indices.
+    ``path`` is the chain as written: strings for names, integers for ``L<i>`` indices. ``role`` says what
+    the reference stands for: the model's own tensor (MODEL), the value the variable at ``path`` had when
+    the formula was attached or compiled (SNAPSHOT, written ``initial(path)``), or a constant tensor
+    given from Python (CONSTANT, declared ``where F: tensor``; ``path`` is its name alone).
     """
 
     text: str
     path: tuple
     span: Span
+    role: str = MODEL
+
+    @property
+    def in_model(self) -> bool:
+        """Whether the model resolves it: a variable or output, or the variable a snapshot copies."""
+        return self.role != CONSTANT
+
+    @property
+    def variable_text(self) -> str:
+        """The text of the model reference it reads: ``L1.kernel`` for ``initial(L1.kernel)``."""
+        return self.text[len("initial("):-1] if self.role == SNAPSHOT else self.text
 
     @property
     def symbol(self) -> sympy.Symbol:
@@ -77,7 +100,7 @@ class Reference:
 
     @property
     def is_target(self) -> bool:
-        return self.path[0] in TARGETS
+        return self.role == MODEL and self.path[0] in TARGETS
 
 
 @functools.lru_cache(maxsize=4096)
@@ -108,6 +131,8 @@ class Formula:
     #: (node, part) -> Span of a part of its first occurrence: an option by name (``"axis"``), a subscript by
     #: position. A part is a constant that sympy shares between nodes, so it has no span of its own.
     part_spans: dict = field(default_factory=dict, repr=False)
+    #: The constant tensors declared (``where F: tensor``), with where each is declared, used or not.
+    tensors: dict[str, Span] = field(default_factory=dict, repr=False)
 
     def term_symbol(self, name: str) -> sympy.Symbol:
         return term_symbol(name, self.terms[name])
@@ -137,7 +162,7 @@ class Formula:
 
     def latex(self) -> str:
         """The formula in LaTeX: one line per named term, then the loss."""
-        names = {ref.symbol: r"\mathtt{%s}" % _latex_escape(ref.text) for ref in self.references.values()}
+        names = {ref.symbol: _reference_latex(ref) for ref in self.references.values()}
         names.update({self.term_symbol(n): r"\mathrm{%s}" % _latex_escape(n) for n in self.terms})
         lines = [r"\mathrm{%s} = %s" % (_latex_escape(n), _to_latex(e, names)) for n, e in self.terms.items()]
         lines.append(_to_latex(self.expr, names))
@@ -199,6 +224,13 @@ def _to_latex(expr: sympy.Expr, names: dict) -> str:
     except (RecursionError, ArithmeticError, TypeError, ValueError):
         folded = expr.replace(lambda node: node.is_number and not node.is_Atom, lambda node: node.doit())
         return printer.doprint(folded)
+
+
+def _reference_latex(reference: Reference) -> str:
+    """A reference in LaTeX: a snapshot as the variable at step 0 (W^{(0)}), as L2-SP papers write it."""
+    if reference.role == SNAPSHOT:
+        return r"\mathtt{%s}^{(0)}" % _latex_escape(reference.variable_text)
+    return r"\mathtt{%s}" % _latex_escape(reference.text)
 
 
 def _latex_escape(text: str) -> str:

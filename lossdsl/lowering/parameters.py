@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy
 import tensorflow as tf
 
 from ..language.formula import Parameter
@@ -37,3 +38,15 @@ def unconstrain(param: Parameter, value: float) -> float:
         fraction = (value - param.lower) / (param.upper - param.lower)
         return math.log(fraction) - math.log1p(-fraction)
     return value
+
+
+def unconstrain_array(param: Parameter, values) -> numpy.ndarray:
+    """The raw values, entry by entry, of a tensor-valued parameter whose constrained values are ``values``
+    (the domain is checked before: ``analysis.constants``)."""
+    values = numpy.asarray(values, dtype="float64")
+    if param.kind in ("positive", "nonneg"):
+        return values + numpy.log(-numpy.expm1(-values))
+    if param.kind == "interval":
+        fraction = (values - param.lower) / (param.upper - param.lower)
+        return numpy.log(fraction) - numpy.log1p(-fraction)
+    return values

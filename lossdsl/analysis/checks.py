@@ -8,6 +8,7 @@ shape a second time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ..language import frontend
@@ -15,7 +16,7 @@ from ..language.diagnostics import Diagnostic, placed, sort_key
 from ..language.errors import raise_for
 from ..language.formula import Formula
 from ..language.source import Source
-from .shapes import Shape, infer_shapes, validate_shapes_table
+from .shapes import Shape, batch_shapes, infer_shapes, validate_shapes_table
 from .similar import similar_name_warnings
 from .stability import check_stability
 
@@ -52,6 +53,14 @@ class Analysis:
     @property
     def has_errors(self) -> bool:
         return any(d.is_error for d in self.diagnostics)
+
+    @cached_property
+    def batch_shapes(self) -> dict | None:
+        """Every node's shape with the batch dimension marked (:func:`~lossdsl.analysis.shapes.batch_shapes`),
+        for the lowering's reductions over the batch; ``None`` without reference shapes or with errors."""
+        if self.formula is None or self.reference_shapes is None or self.has_errors:
+            return None
+        return batch_shapes(self.formula, self.reference_shapes)
 
     def raise_for_errors(self) -> None:
         """Raise the :class:`lossdsl.LossError` subclass of the first error, if there is one."""

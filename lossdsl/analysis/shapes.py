@@ -18,9 +18,9 @@ from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of, tensor_args
 from ..language.nodes import MatrixProduct
-from ..language.shape_algebra import SCALAR, Shape, describe, is_scalar
+from ..language.shape_algebra import BATCH, SCALAR, Shape, describe, is_scalar
 
-__all__ = ["check_shapes", "describe", "infer_shapes", "is_scalar", "validate_shapes_table"]
+__all__ = ["batch_shapes", "check_shapes", "describe", "infer_shapes", "is_scalar", "validate_shapes_table"]
 
 SHAPES_EXAMPLE = '{"L1.kernel": [10, 16], "y_pred": [null, 4]}'
 
@@ -176,3 +176,25 @@ def infer_shapes(formula: Formula, reference_shapes: dict) -> tuple[dict[str, Sh
     """
     checker = ShapeChecker(formula, reference_shapes)
     return checker.run(), checker.diagnostics
+
+
+def batch_shapes(formula: Formula, reference_shapes: dict) -> dict:
+    """Every node's shape (node -> shape), with the batch dimension marked as ``BATCH``: the leading
+    dimension of ``y_true`` and ``y_pred`` when it is not fixed. The lowering reads it to tell a reduction
+    over the batch (a cross-replica one under a distribution strategy) from one over fixed axes; a node
+    missing here, or of unknown shape, is taken not to hold the batch.
+
+    >>> import lossdsl
+    >>> formula = lossdsl.parse("norm(mean(y_pred, axis=0)) + mean(y_pred, axis=1)[0]")
+    >>> shapes = batch_shapes(formula, {"y_pred": [None, 3]})
+    >>> sorted(str(shape) for node, shape in shapes.items() if not node.is_Symbol)
+    ['()', '()', '()', '(3,)', '(None,)']
+    """
+    marked = dict(reference_shapes)
+    for name, reference in formula.references.items():
+        shape = marked.get(name)
+        if reference.is_target and shape and shape[0] is None:
+            marked[name] = (BATCH, *shape[1:])
+    checker = ShapeChecker(formula, marked)
+    checker.run()
+    return checker.shapes

@@ -23,6 +23,29 @@ RUN_TIME_DIMENSION_HINT = ("None is a size known only at run time (the batch); i
 OMITTED = sympy.Symbol("_")
 
 
+class BatchDimension(int):
+    """The batch dimension, where the lowering must know it (a reduction over it is a cross-replica one).
+
+    An int, so every shape rule moves it like any fixed size and keeps the very object (a broadcast, a
+    reduction, ``.T``, ``@``); a partial slice of it is a plain size (no longer the whole batch). No real
+    dimension is this large. Shown as ``None``, as the batch is everywhere else.
+    """
+
+    def __repr__(self) -> str:
+        return "None"
+
+    __str__ = __repr__
+
+
+#: The batch dimension of ``y_true`` and ``y_pred`` (their leading ``None``), for the lowering's shapes.
+BATCH = BatchDimension(2**62)
+
+
+def has_batch(shape: Shape) -> bool:
+    """True if ``shape`` holds the (whole) batch dimension."""
+    return shape is not None and any(d is BATCH for d in shape)
+
+
 def axis_of(option) -> tuple[int, ...] | None:
     """The axes an ``axis`` option names, or ``None`` for all axes."""
     return tuple(int(a) for a in option) if len(option) else None
@@ -112,7 +135,8 @@ def index(shape: Shape, subscripts) -> Shape:
             bounds = [None if part == OMITTED else int(part) for part in item]
             if bounds[2] == 0:
                 raise Finding("E306", "a slice step cannot be zero", "use a step of 1 or more", position)
-            result.append(None if dim is None else len(range(dim)[slice(*bounds)]))
+            whole = bounds[:2] == [None, None] and bounds[2] in (None, 1)
+            result.append(dim if dim is None or (whole and dim is BATCH) else len(range(dim)[slice(*bounds)]))
         elif dim is not None and not -dim <= int(item) < dim:
             raise Finding("E306", f"index {item} is out of range for a dimension of size {dim}",
                           f"valid indices are {-dim}..{dim - 1}", position)

@@ -27,8 +27,10 @@ from ..language.errors import LossError
 from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of
+from ..language.shape_algebra import has_batch
 from . import ops
 from .ops import identity_without_partner
+from .replicas import across_replicas
 
 
 @dataclass
@@ -43,10 +45,16 @@ class Step:
 
 
 class _Compiler:
-    """Builds the steps of one formula; ``memo`` maps each sympy node to the step computing it."""
+    """Builds the steps of one formula; ``memo`` maps each sympy node to the step computing it.
 
-    def __init__(self, formula: Formula):
+    ``batch_shapes`` maps nodes to their shapes with the batch dimension marked (``Analysis.batch_shapes``):
+    an op whose arguments hold the batch and whose value does not reduces over the batch, and takes its
+    global form under a distribution strategy.
+    """
+
+    def __init__(self, formula: Formula, batch_shapes: Mapping | None = None):
         self.formula = formula
+        self.batch_shapes = batch_shapes or {}
         self.steps: list[Step] = []
         self.memo: dict = {}
         taken = {*formula.terms, *formula.params}
@@ -73,7 +81,15 @@ class _Compiler:
             return self.lower(made)
         inputs = tuple(self.lower(arg) for arg in made.inputs)
         self.computed += 1
-        return self.add(Step(f"{self.prefix}{self.computed}", made.fn, inputs, made.text))
+        fn = made.fn
+        if made.across is not None and self.reduces_over_batch(node, made.inputs):
+            fn = across_replicas(made.fn, made.across)
+        return self.add(Step(f"{self.prefix}{self.computed}", fn, inputs, made.text))
+
+    def reduces_over_batch(self, node, inputs) -> bool:
+        shape_of = self.batch_shapes.get
+        return any(has_batch(shape_of(arg)) for arg in inputs) and shape_of(node, None) is not None \
+            and not has_batch(shape_of(node))
 
     def input(self, symbol) -> Step:
         name = symbol.name
@@ -186,8 +202,11 @@ def _checked(value: tf.Tensor, message: str, gradient_message: str) -> tf.Tensor
     return check(value)
 
 
-def lower(formula: Formula, check_numerics: bool = False) -> LoweredFormula:
+def lower(formula: Formula, check_numerics: bool = False, batch_shapes: Mapping | None = None) -> LoweredFormula:
     """The formula as a TensorFlow function; LossError at once for any node with no TensorFlow op.
+
+    Given ``batch_shapes`` (``Analysis.batch_shapes``), every reduction over the batch is computed over
+    the global batch when traced by several replicas of a distribution strategy (:mod:`.replicas`).
 
     With ``check_numerics``, every input and computed step is checked for NaN and Inf, its gradient
     too (``tf.debugging.check_numerics``): the first one found raises ``tf.errors.InvalidArgumentError``
@@ -200,7 +219,7 @@ def lower(formula: Formula, check_numerics: bool = False) -> LoweredFormula:
     >>> float(lowered({"L0.kernel": tf.constant([3.0, 4.0])})[""])
     10.0
     """
-    compiler = _Compiler(formula)
+    compiler = _Compiler(formula, batch_shapes)
     outputs = {}
     try:
         for name, definition in formula.terms.items():

@@ -42,6 +42,7 @@ class Step:
     inputs: tuple[int, ...] = ()
     text: str | None = None  # None for inputs and constants, which are not ops
     reads: str | None = None  # the env key of an input
+    over_batch: bool = False  # a reduction over the batch: global under a distribution strategy
 
 
 class _Compiler:
@@ -81,10 +82,9 @@ class _Compiler:
             return self.lower(made)
         inputs = tuple(self.lower(arg) for arg in made.inputs)
         self.computed += 1
-        fn = made.fn
-        if made.across is not None and self.reduces_over_batch(node, made.inputs):
-            fn = across_replicas(made.fn, made.across)
-        return self.add(Step(f"{self.prefix}{self.computed}", fn, inputs, made.text))
+        over_batch = made.across is not None and self.reduces_over_batch(node, made.inputs)
+        fn = across_replicas(made.fn, made.across) if over_batch else made.fn
+        return self.add(Step(f"{self.prefix}{self.computed}", fn, inputs, made.text, over_batch=over_batch))
 
     def reduces_over_batch(self, node, inputs) -> bool:
         shape_of = self.batch_shapes.get
@@ -120,7 +120,8 @@ class LoweredFormula:
     """The formula as a pure function of its inputs: ``lowered(env)`` -> {term name: value, "": loss}.
 
     ``env`` maps reference texts ("L0.kernel", "y_true", "`dense-1`.kernel") and parameter names to
-    tensors. ``ops`` lists the TensorFlow ops, one per computed node, in evaluation order.
+    tensors. ``ops`` lists the TensorFlow ops, one per computed node, in evaluation order;
+    ``over_batch`` names the steps that reduce over the batch (global under a distribution strategy).
     """
 
     def __init__(self, formula: Formula, steps: list[Step], outputs: dict[str, int], check_numerics: bool = False):
@@ -132,6 +133,7 @@ class LoweredFormula:
         self.inputs = list(dict.fromkeys(step.reads for step in steps if step.reads))  # in order of use
         self.ops = [f"{s.name} = {s.text.format(*(steps[i].name for i in s.inputs))}"
                     for s in steps if s.text is not None]
+        self.over_batch = [step.name for step in steps if step.over_batch]
         loss = steps[outputs[""]].name
         if loss != "loss":
             self.ops.append(f"loss = {loss}")

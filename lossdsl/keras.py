@@ -77,7 +77,7 @@ class FormulaTerm(keras.layers.Layer):
             warn(render_text([finding], Source(self.source, "<formula>")))
         self.analysis = analysis
         self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics,
-                                       batch_shapes=analysis.batch_shapes)
+                                       node_shapes=analysis.node_shapes)
         # autograph=False: the lowered program has no Python control flow on tensors, and converting it
         # (and everything it calls) took ~1.7 s of the first call.
         self._function = tf.function(self._evaluate, jit_compile=self.jit_compile, reduce_retracing=True,

@@ -3,7 +3,10 @@ CPUs, with the same global batch, and prints one JSON line per formula: the larg
 logged losses and in the weights and parameters after a few epochs. Run in a fresh process by
 test_mirrored.py: the logical devices must be set before anything initialises TensorFlow.
 
-    python tests/mirrored_runner.py FORMULA... [--custom-loop]
+    python tests/mirrored_runner.py FORMULA... [--samples=N] FORMULA... [--custom-loop] FORMULA...
+
+``--samples=N`` trains the formulas after it on N samples (69: a last batch of 5, split 3 + 2);
+``--custom-loop`` trains the ones after it with a compiled term in a hand-written loop instead of fit().
 """
 
 import json
@@ -75,18 +78,24 @@ def custom_loop(formula: str, strategy) -> tuple[list[float], list[np.ndarray]]:
 
 def largest_differences(train, formula: str, strategies) -> dict:
     one, two = (train(formula, strategy) for strategy in strategies)
-    return {"formula": formula,
+    return {"formula": formula, "samples": SAMPLES, "loop": train.__name__,
             "loss": max(abs(a - b) for a, b in zip(one[0], two[0])),
             "weights": max(float(np.max(np.abs(a - b))) for a, b in zip(one[1], two[1])),
             "loss_scale": max(abs(a) for a in one[0])}
 
 
 def main(argv: list[str]) -> None:
-    train = custom_loop if "--custom-loop" in argv else fit
+    global SAMPLES
+    train = fit
     # one MirroredStrategy for every formula: a second one in the same process reuses collective keys
     strategies = tf.distribute.OneDeviceStrategy("/cpu:0"), tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    for formula in (a for a in argv if a != "--custom-loop"):
-        print(json.dumps(largest_differences(train, formula, strategies)), flush=True)
+    for argument in argv:
+        if argument == "--custom-loop":
+            train = custom_loop
+        elif argument.startswith("--samples="):
+            SAMPLES = int(argument.removeprefix("--samples="))
+        else:
+            print(json.dumps(largest_differences(train, argument, strategies)), flush=True)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ OVER_THE_BATCH = [
 def lowered_for(src: str, shapes: dict = SHAPES):
     analysis = lossdsl.analyze(src, shapes=shapes)
     assert not analysis.has_errors, analysis.diagnostics
-    return lower(analysis.formula, batch_shapes=analysis.batch_shapes)
+    return lower(analysis.formula, node_shapes=analysis.node_shapes)
 
 
 @pytest.mark.parametrize("src, expected", OVER_THE_BATCH)
@@ -62,13 +62,13 @@ def test_an_unknown_leading_dimension_of_a_variable_is_not_the_batch():
 @pytest.mark.parametrize("src", ["mse(y_true, y_pred) + norm(mean(y_pred, axis=0))",
                                  "0.1*max(abs(y_true - y_pred)) + norm(y_pred.T @ y_true)"])
 def test_outside_a_strategy_the_traced_graph_is_unchanged(src):
-    def graph_ops(batch_shapes):
-        lowered = lower(lossdsl.parse(src), batch_shapes=batch_shapes)
+    def graph_ops(node_shapes):
+        lowered = lower(lossdsl.parse(src), node_shapes=node_shapes)
         spec = tf.TensorSpec([None, 3], tf.float32)
         function = tf.function(lambda y_true, y_pred: lowered({"y_true": y_true, "y_pred": y_pred})[""])
         return [op.type for op in function.get_concrete_function(spec, spec).graph.get_operations()]
 
-    assert graph_ops(lossdsl.analyze(src, shapes=SHAPES).batch_shapes) == graph_ops(None)
+    assert graph_ops(lossdsl.analyze(src, shapes=SHAPES).node_shapes) == graph_ops(None)
 
 
 # ------------------------------------------------------------- two replicas against one device
@@ -89,24 +89,36 @@ TRAINED = [
 ]
 
 
-def run_two_replicas(*args: str) -> list[dict]:
-    """One fresh process (the two logical CPUs are set before TensorFlow starts) for every formula."""
-    run = subprocess.run([sys.executable, str(RUNNER), *args], capture_output=True, text=True, timeout=900,
+UNEVEN = "mse(y_true, y_pred) + norm(mean(y_pred, axis=0))"
+CUSTOM_LOOP = "mse(y_true, y_pred) + norm(mean(y_pred, axis=0)) + 0.1*max(abs(y_true - y_pred))"
+
+
+@pytest.fixture(scope="module")
+def two_replicas() -> list[dict]:
+    """One fresh process (the two logical CPUs are set before TensorFlow starts) trains every case once."""
+    arguments = [*TRAINED, "--samples=69", UNEVEN, "--samples=64", "--custom-loop", CUSTOM_LOOP]
+    run = subprocess.run([sys.executable, str(RUNNER), *arguments], capture_output=True, text=True, timeout=900,
                          cwd=RUNNER.parent)
     assert run.returncode == 0, run.stderr[-4000:]
     return [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
 
 
 @pytest.mark.slow
-def test_fit_on_two_replicas_equals_one_device():
-    results = run_two_replicas(*TRAINED)
+def test_fit_on_two_replicas_equals_one_device(two_replicas):
+    results = two_replicas[:len(TRAINED)]
     assert [r["formula"] for r in results] == TRAINED
     for result in results:
         assert result["loss"] <= 1e-5 and result["weights"] <= 1e-5, result
 
 
 @pytest.mark.slow
-def test_a_compiled_term_in_a_custom_loop_on_two_replicas_equals_one_device():
-    formula = "mse(y_true, y_pred) + norm(mean(y_pred, axis=0)) + 0.1*max(abs(y_true - y_pred))"
-    [result] = run_two_replicas(formula, "--custom-loop")
-    assert result["loss"] <= 1e-5 and result["weights"] <= 1e-5, result
+def test_an_uneven_last_batch_stays_exact(two_replicas):
+    # 69 samples in batches of 16: the last batch of 5 splits 3 + 2; every reduction is over the samples present
+    [result] = [r for r in two_replicas if r["samples"] == 69]
+    assert result["formula"] == UNEVEN and result["loss"] <= 1e-5 and result["weights"] <= 1e-5, result
+
+
+@pytest.mark.slow
+def test_a_compiled_term_in_a_custom_loop_on_two_replicas_equals_one_device(two_replicas):
+    [result] = [r for r in two_replicas if r["loop"] == "custom_loop"]
+    assert result["formula"] == CUSTOM_LOOP and result["loss"] <= 1e-5 and result["weights"] <= 1e-5, result

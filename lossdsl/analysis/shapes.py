@@ -18,9 +18,9 @@ from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of, tensor_args
 from ..language.nodes import MatrixProduct
-from ..language.shape_algebra import BATCH, SCALAR, Shape, describe, is_scalar
+from ..language.shape_algebra import BATCH, SCALAR, Shape, describe, is_scalar, runtime, unmarked
 
-__all__ = ["batch_shapes", "check_shapes", "describe", "infer_shapes", "is_scalar", "validate_shapes_table"]
+__all__ = ["check_shapes", "describe", "infer_node_shapes", "infer_shapes", "is_scalar", "validate_shapes_table"]
 
 SHAPES_EXAMPLE = '{"L1.kernel": [10, 16], "y_pred": [null, 4]}'
 
@@ -46,7 +46,12 @@ def _is_shape(shape) -> bool:
 
 
 class ShapeChecker:
-    """Infers the shape of every node of a formula given the shapes of its references."""
+    """Infers the shape of every node of a formula given the shapes of its references.
+
+    ``shapes`` maps every node to its shape with the batch marked (``BATCH``: the leading ``None`` of
+    ``y_true`` and ``y_pred``), which the rules treat like any run-time dimension; the lowering reads it to
+    find the reductions over the batch. What :meth:`run` returns shows the batch as ``None``.
+    """
 
     def __init__(self, formula: Formula, reference_shapes: dict):
         self.formula = formula
@@ -65,7 +70,7 @@ class ShapeChecker:
         if not is_scalar(loss):
             self.problem(self.formula.expr, "E303", f"the loss has shape {describe(loss)}; it must be a scalar",
                          "reduce it, for example with sum(...), mean(...) or norm(...)")
-        return result
+        return {name: unmarked(shape) for name, shape in result.items()}
 
     def problem(self, node, code: str, message: str, hint: str | None = None, part: str | int | None = None) -> None:
         if (node, code) not in self.reported:
@@ -114,6 +119,8 @@ class ShapeChecker:
         reference = self.formula.references[symbol.name]
         if symbol.name in self.reference_shapes:
             shape = self.reference_shapes[symbol.name]
+            if shape and reference.is_target and shape[0] is None:
+                return (BATCH, *shape[1:])
             return None if shape is None else tuple(shape)
         if reference.is_target:
             return None
@@ -134,7 +141,8 @@ class ShapeChecker:
         if any(identities) and shape is not None:
             if shape == SCALAR:
                 raise _unsized_identity()
-            if len(shape) != 2 or shape[0] != shape[1]:  # (None, 4): square for a batch of 4 only
+            # (None, 4): square for a batch of 4 only
+            if len(shape) != 2 or (shape[0] != shape[1] and not all(map(runtime, shape))):
                 raise Finding(*IDENTITY_NOT_SQUARE.parts(shape=describe(shape)))
         return shape
 
@@ -178,23 +186,17 @@ def infer_shapes(formula: Formula, reference_shapes: dict) -> tuple[dict[str, Sh
     return checker.run(), checker.diagnostics
 
 
-def batch_shapes(formula: Formula, reference_shapes: dict) -> dict:
-    """Every node's shape (node -> shape), with the batch dimension marked as ``BATCH``: the leading
-    dimension of ``y_true`` and ``y_pred`` when it is not fixed. The lowering reads it to tell a reduction
-    over the batch (a cross-replica one under a distribution strategy) from one over fixed axes; a node
-    missing here, or of unknown shape, is taken not to hold the batch.
+def infer_node_shapes(formula: Formula, reference_shapes: dict) -> tuple[dict[str, Shape], dict, list[Diagnostic]]:
+    """What :func:`infer_shapes` gives, and between them every node's shape with the batch marked
+    (``ShapeChecker.shapes``: node -> shape), for the lowering.
 
     >>> import lossdsl
-    >>> formula = lossdsl.parse("norm(mean(y_pred, axis=0)) + mean(y_pred, axis=1)[0]")
-    >>> shapes = batch_shapes(formula, {"y_pred": [None, 3]})
-    >>> sorted(str(shape) for node, shape in shapes.items() if not node.is_Symbol)
-    ['()', '()', '()', '(3,)', '(None,)']
+    >>> formula = lossdsl.parse("norm(mean(y_pred, axis=0)) + sum(mean(y_pred, axis=1))")
+    >>> terms, nodes, problems = infer_node_shapes(formula, {"y_pred": [None, 3]})
+    >>> sorted((str(node), [type(d).__name__ for d in shape]) for node, shape in nodes.items() if shape)
+    [('ReduceMean(y_pred, (0,))', ['int']), ('ReduceMean(y_pred, (1,))', ['BatchDimension']), \
+('y_pred', ['BatchDimension', 'int'])]
     """
-    marked = dict(reference_shapes)
-    for name, reference in formula.references.items():
-        shape = marked.get(name)
-        if reference.is_target and shape and shape[0] is None:
-            marked[name] = (BATCH, *shape[1:])
-    checker = ShapeChecker(formula, marked)
-    checker.run()
-    return checker.shapes
+    checker = ShapeChecker(formula, reference_shapes)
+    return checker.run(), checker.shapes, checker.diagnostics
+

@@ -48,14 +48,14 @@ class Step:
 class _Compiler:
     """Builds the steps of one formula; ``memo`` maps each sympy node to the step computing it.
 
-    ``batch_shapes`` maps nodes to their shapes with the batch dimension marked (``Analysis.batch_shapes``):
+    ``node_shapes`` maps nodes to their shapes with the batch dimension marked (``Analysis.node_shapes``):
     an op whose arguments hold the batch and whose value does not reduces over the batch, and takes its
     global form under a distribution strategy.
     """
 
-    def __init__(self, formula: Formula, batch_shapes: Mapping | None = None):
+    def __init__(self, formula: Formula, node_shapes: Mapping | None = None):
         self.formula = formula
-        self.batch_shapes = batch_shapes or {}
+        self.node_shapes = node_shapes or {}
         self.steps: list[Step] = []
         self.memo: dict = {}
         taken = {*formula.terms, *formula.params}
@@ -87,7 +87,7 @@ class _Compiler:
         return self.add(Step(f"{self.prefix}{self.computed}", fn, inputs, made.text, over_batch=over_batch))
 
     def reduces_over_batch(self, node, inputs) -> bool:
-        shape_of = self.batch_shapes.get
+        shape_of = self.node_shapes.get
         return any(has_batch(shape_of(arg)) for arg in inputs) and shape_of(node, None) is not None \
             and not has_batch(shape_of(node))
 
@@ -204,10 +204,10 @@ def _checked(value: tf.Tensor, message: str, gradient_message: str) -> tf.Tensor
     return check(value)
 
 
-def lower(formula: Formula, check_numerics: bool = False, batch_shapes: Mapping | None = None) -> LoweredFormula:
+def lower(formula: Formula, check_numerics: bool = False, node_shapes: Mapping | None = None) -> LoweredFormula:
     """The formula as a TensorFlow function; LossError at once for any node with no TensorFlow op.
 
-    Given ``batch_shapes`` (``Analysis.batch_shapes``), every reduction over the batch is computed over
+    Given ``node_shapes`` (``Analysis.node_shapes``), every reduction over the batch is computed over
     the global batch when traced by several replicas of a distribution strategy (:mod:`.replicas`).
 
     With ``check_numerics``, every input and computed step is checked for NaN and Inf, its gradient
@@ -221,7 +221,7 @@ def lower(formula: Formula, check_numerics: bool = False, batch_shapes: Mapping 
     >>> float(lowered({"L0.kernel": tf.constant([3.0, 4.0])})[""])
     10.0
     """
-    compiler = _Compiler(formula, batch_shapes)
+    compiler = _Compiler(formula, node_shapes)
     outputs = {}
     try:
         for name, definition in formula.terms.items():

@@ -237,7 +237,11 @@ def _log_names(names: list[str]) -> dict[str, str]:
 
 
 def _scale_for_replicas(value):
-    """Divide by the replica count: gradients are summed over replicas, so the term counts once."""
+    """Divide by the replica count: gradients are summed over replicas, so the term counts once.
+
+    Once is right although the formula's reductions over the batch are global (the value is the same on
+    every replica): the all-reduce's gradient hands each replica one full share for its part of the batch
+    (lowering/replicas.py)."""
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return value if replicas == 1 else value * (1.0 / replicas)
 

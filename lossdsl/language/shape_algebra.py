@@ -153,9 +153,11 @@ def index(shape: Shape, subscripts) -> Shape:
             bounds = [None if part == OMITTED else int(part) for part in item]
             if bounds[2] == 0:
                 raise Finding("E306", "a slice step cannot be zero", "use a step of 1 or more", position)
-            whole = bounds[:2] == [None, None] and bounds[2] in (None, 1)
-            result.append(dim if dim is None or (whole and dim is BATCH) else None if dim is BATCH
-                          else len(range(dim)[slice(*bounds)]))
+            if runtime(dim):  # a part of the batch is a run-time size, not the batch
+                whole = bounds[:2] == [None, None] and bounds[2] in (None, 1)
+                result.append(dim if whole else None)
+            else:
+                result.append(len(range(dim)[slice(*bounds)]))
         elif not runtime(dim) and not -dim <= int(item) < dim:
             raise Finding("E306", f"index {item} is out of range for a dimension of size {dim}",
                           f"valid indices are {-dim}..{dim - 1}", position)

@@ -11,6 +11,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import lossdsl
@@ -69,6 +70,40 @@ def test_outside_a_strategy_the_traced_graph_is_unchanged(src):
         return [op.type for op in function.get_concrete_function(spec, spec).graph.get_operations()]
 
     assert graph_ops(lossdsl.analyze(src, shapes=SHAPES).node_shapes) == graph_ops(None)
+
+
+X = [[1.0, -2.0, 0.5], [3.0, 0.0, -1.0], [-0.5, 4.0, 2.0], [2.0, 1.0, 1.0]]
+Y = [[0.5, 1.0, -1.0], [1.0, 2.0, 0.0], [0.0, -1.0, 3.0], [1.0, 1.0, 1.0]]
+
+#: each global reduction against numpy, over axis 0 and over all entries
+GLOBAL_FORMS = [
+    ("global_sum", lambda x, axis: np.sum(x, axis)),
+    ("global_mean", lambda x, axis: np.mean(x, axis)),
+    ("global_max", lambda x, axis: np.max(x, axis)),
+    ("global_min", lambda x, axis: np.min(x, axis)),
+    ("global_var", lambda x, axis: np.var(x, axis)),
+    ("global_std", lambda x, axis: np.std(x, axis)),
+    ("global_euclidean_norm", lambda x, axis: np.sqrt(np.sum(np.square(x), axis))),
+    ("global_logsumexp", lambda x, axis: np.log(np.sum(np.exp(x), axis))),
+]
+
+
+@pytest.mark.parametrize("name, reference", GLOBAL_FORMS)
+@pytest.mark.parametrize("axis", [None, (0,)])
+def test_the_global_forms_compute_the_reduction(name, reference, axis):
+    # in a replica context of one replica: the arithmetic of the global form, whatever the split
+    from lossdsl.lowering import replicas
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    value = strategy.run(tf.function(lambda: getattr(replicas, name)(tf.constant(X), axis)))
+    np.testing.assert_allclose(value, reference(np.array(X), axis), rtol=1e-6)
+
+
+def test_the_global_cosine_is_the_cosine_of_the_whole_tensors():
+    from lossdsl.lowering import replicas
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    value = strategy.run(tf.function(lambda: replicas.global_cosine(tf.constant(X), tf.constant(Y))))
+    x, y = np.ravel(X), np.ravel(Y)
+    np.testing.assert_allclose(value, x @ y / np.linalg.norm(x) / np.linalg.norm(y), rtol=1e-6)
 
 
 # ------------------------------------------------------------- two replicas against one device

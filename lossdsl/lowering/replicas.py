@@ -71,8 +71,8 @@ def _count(x, axis) -> tf.Tensor:
     return tf.cast(tf.reduce_prod(taken), x.dtype)
 
 
-def global_mean(x, axis=None):
-    total, count = all_sum(tf.reduce_sum(x, axis), _count(x, axis))
+def global_mean(x, axis=None, keepdims=False):
+    total, count = all_sum(tf.reduce_sum(x, axis, keepdims=keepdims), _count(x, axis))
     return total / count
 
 
@@ -85,6 +85,15 @@ def _zero_safe_sqrt(s):
 
 def global_euclidean_norm(x, axis=None):
     return _zero_safe_sqrt(global_sum(tf.square(x), axis))
+
+
+def global_var(x, axis=None):
+    """Two passes, like one device's: the global mean, then the global mean of squared deviations from it."""
+    return global_mean(tf.square(x - global_mean(x, axis, keepdims=True)), axis)
+
+
+def global_std(x, axis=None):
+    return _zero_safe_sqrt(global_var(x, axis))
 
 
 def global_logsumexp(x, axis=None):

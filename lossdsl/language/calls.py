@@ -19,11 +19,10 @@ INVALID = sympy.Symbol("\N{UP TACK}")
 
 @dataclass
 class Keyword:
-    """``name=value`` inside a call."""
+    """``name=value`` inside a call; ``value`` is the builder's piece for the value."""
 
     name: str
     value: object
-    span: Span
 
 
 #: Reserved names a user may try to call: what they are, and what to write instead.
@@ -35,11 +34,12 @@ NOT_CALLABLE = {
 }
 
 
-def bind_call(builder, name: str, name_span: Span, arguments: list[tuple[object, Span]]) -> sympy.Expr:
+def bind_call(builder, name: str, name_span: Span, arguments: list) -> sympy.Expr:
     """The sympy node of ``name(arguments)``, or INVALID after reporting what is wrong with the call.
 
-    ``builder`` provides ``value(item)`` (close an identifier into a sympy value), ``report(...)`` and
-    ``located_part(node, option name, span)``.
+    ``arguments`` are the builder's pieces (``.value``, ``.span``), a keyword argument's value a
+    :class:`Keyword`. ``builder`` provides ``value(piece)`` (close an identifier into a sympy value),
+    ``report(...)`` and ``located_part(node, option name, span)``.
     """
     spec = functions.lookup(name)
     if spec is None and (name in NOT_CALLABLE or LAYER_INDEX.fullmatch(name)):
@@ -49,26 +49,28 @@ def bind_call(builder, name: str, name_span: Span, arguments: list[tuple[object,
         close = functions.closest_name(name)
         return builder.report("E201", f"unknown function '{name}'", name_span,
                               f"did you mean '{close}'?" if close else "see the function table in docs/language.md")
-    bound: dict[str, tuple[object, Span]] = {}
+    bound: dict[str, tuple[object, Span]] = {}  # parameter name -> (piece of its value, span of the argument)
     parameters = spec.parameter_names
-    positional = [(item, span) for item, span in arguments if not isinstance(item, Keyword)]
-    keywords = [item for item, span in arguments if isinstance(item, Keyword)]
-    first_keyword = next((i for i, (item, _) in enumerate(arguments) if isinstance(item, Keyword)), len(arguments))
+    positional = [argument for argument in arguments if type(argument.value) is not Keyword]
+    keywords = [argument for argument in arguments if type(argument.value) is Keyword]
+    first_keyword = next((i for i, argument in enumerate(arguments) if type(argument.value) is Keyword),
+                         len(arguments))
     if len(positional) > first_keyword:
         return builder.report("E203", "a positional argument follows a keyword argument",
-                              positional[first_keyword][1], "put positional arguments first")
+                              positional[first_keyword].span, "put positional arguments first")
     if len(positional) > len(parameters):
         return builder.report("E202", f"{name}() takes at most {len(parameters)} argument(s), got {len(positional)}",
-                              positional[len(parameters)][1], f"the signature is {spec.signature()}")
-    bound.update(zip(parameters, positional))
-    for keyword in keywords:
+                              positional[len(parameters)].span, f"the signature is {spec.signature()}")
+    bound.update((parameter, (argument, argument.span)) for parameter, argument in zip(parameters, positional))
+    for argument in keywords:
+        keyword = argument.value
         if keyword.name not in parameters or keyword.name in bound:
             close = difflib.get_close_matches(keyword.name, parameters, n=1)
             problem = "is given twice in" if keyword.name in bound else "is not an argument of"
-            return builder.report("E203", f"'{keyword.name}' {problem} {name}()", keyword.span,
+            return builder.report("E203", f"'{keyword.name}' {problem} {name}()", argument.span,
                                   (f"did you mean '{close[0]}'? " if close and keyword.name not in bound else "")
                                   + f"the signature is {spec.signature()}")
-        bound[keyword.name] = (keyword.value, keyword.span)
+        bound[keyword.name] = (keyword.value, argument.span)
     required = spec.tensors + tuple(o.name for o in spec.options if o.default is None)
     missing = [p for p in required if p not in bound]
     if missing:

@@ -27,7 +27,7 @@ from ..language.errors import LossError
 from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of
-from ..language.shape_algebra import has_batch
+from ..language.shape_algebra import BATCH, has_batch
 from . import ops
 from .ops import identity_without_partner
 from .replicas import across_replicas
@@ -87,9 +87,13 @@ class _Compiler:
         return self.add(Step(f"{self.prefix}{self.computed}", fn, inputs, made.text, over_batch=over_batch))
 
     def reduces_over_batch(self, node, inputs) -> bool:
-        shape_of = self.node_shapes.get
-        return any(has_batch(shape_of(arg)) for arg in inputs) and shape_of(node, None) is not None \
-            and not has_batch(shape_of(node))
+        """The inputs hold the batch and the value does not. A batch-by-batch input (``y_pred @ y_pred.T``)
+        does not count: each replica holds only a diagonal block of it, so no sum of parts is its value."""
+        shapes = [self.node_shapes.get(arg) for arg in inputs]
+        if any(shape is not None and sum(d is BATCH for d in shape) > 1 for shape in shapes):
+            return False
+        return any(map(has_batch, shapes)) and self.node_shapes.get(node) is not None \
+            and not has_batch(self.node_shapes[node])
 
     def input(self, symbol) -> Step:
         name = symbol.name

@@ -59,9 +59,8 @@ def _summed_across(lower):
     return facet
 
 
-# trace of a batch-by-batch matrix: each replica holds a diagonal block of it
 MatrixTrace = _function("MatrixTrace", "trace", "sum of a matrix's diagonal", r"\operatorname{tr}", _trace_shape,
-                        iv.total, LINEAR, _summed_across(tf_op("tf.linalg.trace")))
+                        iv.total, LINEAR, tf_op("tf.linalg.trace"))
 Diagonal = _function("Diagonal", "diag", "diagonal of a matrix, or the matrix with a vector on its diagonal",
                      r"\operatorname{diag}", lambda node, x: shapes.diagonal(x), iv.with_zero, LINEAR,
                      lambda node, lib: lib.Op(lambda x: lib.tf.linalg.diag(x) if x.shape.rank == 1 else

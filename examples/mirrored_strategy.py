@@ -1,5 +1,6 @@
 """Training under tf.distribute.MirroredStrategy on two logical CPU devices gives the same losses,
-weights and parameters as one device: the formula is counted once, not once per replica.
+weights and parameters as one device: reductions over the batch (the data loss, max) are computed over
+the global batch, and the formula is counted once, not once per replica.
 Run: python examples/mirrored_strategy.py
 """
 
@@ -15,7 +16,9 @@ import numpy as np  # noqa: E402
 import lossdsl  # noqa: E402
 from _data import regression  # noqa: E402
 
-FORMULA = "data = mse(y_true, y_pred)\ndata + a * norm(hidden.kernel) + 0.1 * norm(out.kernel)\nwhere a: positive = 0.5"
+FORMULA = """data = mse(y_true, y_pred)
+data + 0.1 * max(abs(y_true - y_pred)) + a * norm(hidden.kernel) + 0.1 * norm(out.kernel)
+where a: positive = 0.5"""
 
 
 def train(strategy) -> tuple[list[float], list[np.ndarray], dict]:

@@ -122,7 +122,8 @@ class FormulaTerm(keras.layers.Layer):
         self._kept_places = {text: places[text] for text in moved}
         self.analysis = analysis
         self.take_snapshots()
-        self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics)
+        self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics,
+                                       node_shapes=analysis.node_shapes)
         # autograph=False: the lowered program has no Python control flow on tensors, and converting it
         # (and everything it calls) took ~1.7 s of the first call.
         self._function = tf.function(self._evaluate, jit_compile=self.jit_compile, reduce_retracing=True,
@@ -384,7 +385,11 @@ def _log_names(names: list[str]) -> dict[str, str]:
 
 
 def _scale_for_replicas(value):
-    """Divide by the replica count: gradients are summed over replicas, so the term counts once."""
+    """Divide by the replica count: gradients are summed over replicas, so the term counts once.
+
+    Once is right although the formula's reductions over the batch are global (the value is the same on
+    every replica): the all-reduce's gradient hands each replica one full share for its part of the batch
+    (lowering/replicas.py)."""
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return value if replicas == 1 else value * (1.0 / replicas)
 

@@ -7,7 +7,7 @@ shape a second time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..language import frontend
@@ -16,7 +16,7 @@ from ..language.errors import raise_for
 from ..language.formula import Formula
 from ..language.source import Source
 from .constants import as_arrays, constant_problems, name_given_shapes, with_derived_shapes
-from .shapes import Shape, infer_shapes, validate_shapes_table
+from .shapes import Shape, infer_node_shapes, validate_shapes_table
 from .similar import similar_name_warnings
 from .stability import check_stability
 
@@ -32,7 +32,8 @@ class Analysis:
     to what it names in the model (``None`` without a model); ``reference_shapes`` maps each reference
     to its shape, from the model or the ``shapes`` table (``None`` without either); ``shapes`` is the
     inferred shape of every named term and of the loss (key ``""``), ``None`` when the references'
-    shapes are unknown or a reference did not resolve.
+    shapes are unknown or a reference did not resolve; ``node_shapes`` the shape of every node, the batch
+    marked, which the lowering reads to find the reductions over the batch.
 
     >>> import lossdsl
     >>> analysis = lossdsl.analyze("g = L1.kernel.T @ L1.kernel\\nnorm(g - I)", shapes={"L1.kernel": [10, 16]})
@@ -49,6 +50,8 @@ class Analysis:
     resolved: dict[str, ResolvedReference] | None = None
     reference_shapes: dict[str, Shape] | None = None
     shapes: dict[str, Shape] | None = None
+    #: every node's shape with the batch marked (node -> shape), for the lowering's reductions over the batch
+    node_shapes: dict | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_errors(self) -> bool:
@@ -96,12 +99,12 @@ def analyze(src: str, model=None, shapes: dict | None = None, places: dict | Non
     elif shapes is not None:
         found += similar_name_warnings(formula, shapes)
     shapes = with_derived_shapes(formula, shapes, arrays)
-    inferred = None
+    inferred = node_shapes = None
     if inferable:
-        inferred, problems = infer_shapes(formula, shapes)
+        inferred, node_shapes, problems = infer_node_shapes(formula, shapes)
         found += problems if arrays is None else name_given_shapes(problems, formula, arrays)
     found = placed(sorted(found, key=sort_key), Source(src))  # str(d) then reads "line:col: CODE message"
-    return Analysis(src, formula, tuple(found), resolved, shapes, inferred)
+    return Analysis(src, formula, tuple(found), resolved, shapes, inferred, node_shapes)
 
 
 def check(src: str, model=None, shapes: dict | None = None, constants: dict | None = None) -> list[Diagnostic]:

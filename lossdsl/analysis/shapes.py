@@ -19,9 +19,9 @@ from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of, tensor_args
 from ..language.nodes import MatrixProduct
-from ..language.shape_algebra import SCALAR, Shape, describe, is_scalar
+from ..language.shape_algebra import BATCH, SCALAR, Shape, describe, has_batch, is_scalar, runtime, unmarked
 
-__all__ = ["check_shapes", "describe", "infer_shapes", "is_scalar", "validate_shapes_table"]
+__all__ = ["check_shapes", "describe", "infer_node_shapes", "infer_shapes", "is_scalar", "validate_shapes_table"]
 
 SHAPES_EXAMPLE = '{"L1.kernel": [10, 16], "y_pred": [null, 4]}'
 
@@ -47,7 +47,12 @@ def _is_shape(shape) -> bool:
 
 
 class ShapeChecker:
-    """Infers the shape of every node of a formula given the shapes of its references."""
+    """Infers the shape of every node of a formula given the shapes of its references.
+
+    ``shapes`` maps every node to its shape with the batch marked (``BATCH``: the leading ``None`` of
+    ``y_true`` and ``y_pred``), which the rules treat like any run-time dimension; the lowering reads it to
+    find the reductions over the batch. What :meth:`run` returns shows the batch as ``None``.
+    """
 
     def __init__(self, formula: Formula, reference_shapes: dict):
         self.formula = formula
@@ -66,7 +71,7 @@ class ShapeChecker:
         if not is_scalar(loss):
             self.problem(self.formula.expr, "E303", f"the loss has shape {describe(loss)}; it must be a scalar",
                          "reduce it, for example with sum(...), mean(...) or norm(...)")
-        return result
+        return {name: unmarked(shape) for name, shape in result.items()}
 
     def problem(self, node, code: str, message: str, hint: str | None = None, part: str | int | None = None) -> None:
         if (node, code) not in self.reported:
@@ -116,6 +121,8 @@ class ShapeChecker:
         reference = self.formula.references[symbol.name]
         if symbol.name in self.reference_shapes:
             shape = self.reference_shapes[symbol.name]
+            if shape and reference.is_target and shape[0] is None:
+                return (BATCH, *shape[1:])
             return None if shape is None else tuple(shape)
         if reference.is_target:
             return None
@@ -136,9 +143,10 @@ class ShapeChecker:
         if any(identities) and shape is not None:
             if shape == SCALAR:
                 raise _unsized_identity()
-            if len(shape) != 2 or shape[0] != shape[1]:  # (None, 4): square for a batch of 4 only
+            # (None, 4): square for a batch of 4 only
+            if len(shape) != 2 or (shape[0] != shape[1] and not all(map(runtime, shape))):
                 raise Finding(*IDENTITY_NOT_SQUARE.parts(shape=describe(shape)))
-            if shape[0] is not None and shape[0] ** 2 > MAX_CREATED_ENTRIES:  # lowered as tf.eye(n)
+            if not runtime(shape[0]) and shape[0] ** 2 > MAX_CREATED_ENTRIES:  # lowered as tf.eye(n)
                 raise Finding(*IDENTITY_TOO_LARGE.parts(shape=describe(shape), entries=shape[0] ** 2, **CREATED_LIMIT))
         return shape
 
@@ -181,3 +189,19 @@ def infer_shapes(formula: Formula, reference_shapes: dict) -> tuple[dict[str, Sh
     """
     checker = ShapeChecker(formula, reference_shapes)
     return checker.run(), checker.diagnostics
+
+
+def infer_node_shapes(formula: Formula, reference_shapes: dict) -> tuple[dict[str, Shape], dict, list[Diagnostic]]:
+    """What :func:`infer_shapes` gives, and between them every node's shape with the batch marked
+    (``ShapeChecker.shapes``: node -> shape), for the lowering.
+
+    >>> import lossdsl
+    >>> formula = lossdsl.parse("sum(mean(y_pred, axis=0)) + sum(mean(y_pred, axis=1))")
+    >>> terms, nodes, problems = infer_node_shapes(formula, {"y_pred": [None, 3]})
+    >>> [(str(node), nodes[node], has_batch(nodes[node])) for node in formula.expr.args]
+    [('ReduceSum(ReduceMean(y_pred, (0,)), ())', (), False), ('ReduceSum(ReduceMean(y_pred, (1,)), ())', (), False)]
+    >>> [(str(node), has_batch(nodes[node])) for node in (formula.expr.args[0].args[0], formula.expr.args[1].args[0])]
+    [('ReduceMean(y_pred, (0,))', False), ('ReduceMean(y_pred, (1,))', True)]
+    """
+    checker = ShapeChecker(formula, reference_shapes)
+    return checker.run(), checker.shapes, checker.diagnostics

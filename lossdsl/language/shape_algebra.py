@@ -23,6 +23,39 @@ RUN_TIME_DIMENSION_HINT = ("None is a size known only at run time (the batch); i
 OMITTED = sympy.Symbol("_")
 
 
+class BatchDimension(int):
+    """The batch: the leading run-time dimension of ``y_true`` and ``y_pred``, marked so the lowering can
+    tell a reduction over it (a cross-replica one under a distribution strategy) from one over other axes.
+
+    The rules treat it as a run-time dimension exactly like ``None`` (:func:`runtime`), and move it with
+    the very object (a broadcast, a reduction, ``.T``, ``@``, a whole slice); a partial slice of it is a
+    size known only at run time, ``None``. Shown as ``None``; :func:`unmarked` turns it back into one.
+    """
+
+    def __repr__(self) -> str:
+        return "None"
+
+    __str__ = __repr__
+
+
+BATCH = BatchDimension(2**62)
+
+
+def runtime(d) -> bool:
+    """A dimension known only at run time: ``None``, or the batch."""
+    return d is None or d is BATCH
+
+
+def has_batch(shape: Shape) -> bool:
+    """True if ``shape`` holds the (whole) batch dimension."""
+    return shape is not None and any(d is BATCH for d in shape)
+
+
+def unmarked(shape: Shape) -> Shape:
+    """``shape`` with the batch shown as the ``None`` it is everywhere outside the lowering."""
+    return shape if not has_batch(shape) else tuple(None if d is BATCH else d for d in shape)
+
+
 def axis_of(option) -> tuple[int, ...] | None:
     """The axes an ``axis`` option names, or ``None`` for all axes."""
     return tuple(int(a) for a in option) if len(option) else None
@@ -47,13 +80,19 @@ def broadcast(*shapes: Shape) -> Shape:
         return None
     result = []
     for dims in itertools.zip_longest(*(reversed(s) for s in shapes), fillvalue=1):
-        known = {d for d in dims if d is not None and d != 1}
-        if len(known) > 1 or (known and None in dims):
+        known = {d for d in dims if not runtime(d) and d != 1}
+        at_run_time = [d for d in dims if runtime(d)]
+        if len(known) > 1 or (known and at_run_time):
             raise Finding("E301", "shapes " + " and ".join(describe(s) for s in shapes) + " do not broadcast",
                           "elementwise operations need equal dimensions, or 1, aligned from the right"
-                          if None not in dims else RUN_TIME_DIMENSION_HINT)
-        result.append(known.pop() if known else (None if None in dims else 1))
+                          if not at_run_time else RUN_TIME_DIMENSION_HINT)
+        result.append(known.pop() if known else _run_time_dimension(at_run_time) if at_run_time else 1)
     return tuple(reversed(result))
+
+
+def _run_time_dimension(dims: list):
+    """The batch where only the batch meets; ``None`` where another run-time dimension is among them."""
+    return BATCH if all(d is BATCH for d in dims) else None
 
 
 def checked_axes(shape: Shape, axes: tuple[int, ...]) -> list[int]:
@@ -92,10 +131,12 @@ def matmul(left: Shape, right: Shape) -> Shape:
     if not left or not right:
         raise Finding("E302", "@ needs tensors of rank 1 or more, got a scalar", "use * to scale by a scalar")
     a, b = (left if len(left) > 1 else (1,) + left), (right if len(right) > 1 else right + (1,))
-    if a[-1] != b[-2]:  # None against a size is a mismatch too: it would hold for one batch size only
+    inner = (a[-1], b[-2])
+    # None against a size is a mismatch too: it would hold for one batch size only
+    if a[-1] != b[-2] and not all(map(runtime, inner)):
         raise Finding("E302", f"{describe(left)} @ {describe(right)}: inner dimensions {a[-1]} and {b[-2]} differ",
-                      "transpose one side (.T) or check which variables you multiply" if None not in (a[-1], b[-2])
-                      else RUN_TIME_DIMENSION_HINT)
+                      "transpose one side (.T) or check which variables you multiply"
+                      if not any(map(runtime, inner)) else RUN_TIME_DIMENSION_HINT)
     batch = broadcast(a[:-2], b[:-2])
     return batch + (a[-2],) * (len(left) > 1) + (b[-1],) * (len(right) > 1)
 
@@ -112,8 +153,12 @@ def index(shape: Shape, subscripts) -> Shape:
             bounds = [None if part == OMITTED else int(part) for part in item]
             if bounds[2] == 0:
                 raise Finding("E306", "a slice step cannot be zero", "use a step of 1 or more", position)
-            result.append(None if dim is None else len(range(dim)[slice(*bounds)]))
-        elif dim is not None and not -dim <= int(item) < dim:
+            if runtime(dim):  # a part of the batch is a run-time size, not the batch
+                whole = bounds[:2] == [None, None] and bounds[2] in (None, 1)
+                result.append(dim if whole else None)
+            else:
+                result.append(len(range(dim)[slice(*bounds)]))
+        elif not runtime(dim) and not -dim <= int(item) < dim:
             raise Finding("E306", f"index {item} is out of range for a dimension of size {dim}",
                           f"valid indices are {-dim}..{dim - 1}", position)
     return tuple(result) + shape[len(subscripts):]
@@ -135,7 +180,7 @@ def diagonal(x: Shape) -> Shape:
     needs_rank(x, (1, 2), "diag")
     if x is None:
         return None
-    return (x[0], x[0]) if len(x) == 1 else (None if None in x else min(x),)
+    return (x[0], x[0]) if len(x) == 1 else (_run_time_dimension(list(x)) if any(map(runtime, x)) else min(x),)
 
 
 def pair_to_scalar(x: Shape, y: Shape) -> Shape:

@@ -27,8 +27,10 @@ from ..language.errors import LossError
 from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of
+from ..language.shape_algebra import BATCH, has_batch
 from . import ops
 from .ops import identity_without_partner
+from .replicas import across_replicas
 
 
 @dataclass
@@ -40,13 +42,20 @@ class Step:
     inputs: tuple[int, ...] = ()
     text: str | None = None  # None for inputs and constants, which are not ops
     reads: str | None = None  # the env key of an input
+    over_batch: bool = False  # a reduction over the batch: global under a distribution strategy
 
 
 class _Compiler:
-    """Builds the steps of one formula; ``memo`` maps each sympy node to the step computing it."""
+    """Builds the steps of one formula; ``memo`` maps each sympy node to the step computing it.
 
-    def __init__(self, formula: Formula):
+    ``node_shapes`` maps nodes to their shapes with the batch dimension marked (``Analysis.node_shapes``):
+    an op whose arguments hold the batch and whose value does not reduces over the batch, and takes its
+    global form under a distribution strategy.
+    """
+
+    def __init__(self, formula: Formula, node_shapes: Mapping | None = None):
         self.formula = formula
+        self.node_shapes = node_shapes or {}
         self.steps: list[Step] = []
         self.memo: dict = {}
         taken = {*formula.terms, *formula.params}
@@ -73,7 +82,18 @@ class _Compiler:
             return self.lower(made)
         inputs = tuple(self.lower(arg) for arg in made.inputs)
         self.computed += 1
-        return self.add(Step(f"{self.prefix}{self.computed}", made.fn, inputs, made.text))
+        over_batch = made.across is not None and self.reduces_over_batch(node, made.inputs)
+        fn = across_replicas(made.fn, made.across) if over_batch else made.fn
+        return self.add(Step(f"{self.prefix}{self.computed}", fn, inputs, made.text, over_batch=over_batch))
+
+    def reduces_over_batch(self, node, inputs) -> bool:
+        """The inputs hold the batch and the value does not. A batch-by-batch input (``y_pred @ y_pred.T``)
+        does not count: each replica holds only a diagonal block of it, so no sum of parts is its value."""
+        shapes = [self.node_shapes.get(arg) for arg in inputs]
+        if any(shape is not None and sum(d is BATCH for d in shape) > 1 for shape in shapes):
+            return False
+        return any(map(has_batch, shapes)) and self.node_shapes.get(node) is not None \
+            and not has_batch(self.node_shapes[node])
 
     def input(self, symbol) -> Step:
         name = symbol.name
@@ -104,7 +124,8 @@ class LoweredFormula:
     """The formula as a pure function of its inputs: ``lowered(env)`` -> {term name: value, "": loss}.
 
     ``env`` maps reference texts ("L0.kernel", "y_true", "`dense-1`.kernel") and parameter names to
-    tensors. ``ops`` lists the TensorFlow ops, one per computed node, in evaluation order.
+    tensors. ``ops`` lists the TensorFlow ops, one per computed node, in evaluation order;
+    ``over_batch`` names the steps that reduce over the batch (global under a distribution strategy).
     """
 
     def __init__(self, formula: Formula, steps: list[Step], outputs: dict[str, int], check_numerics: bool = False):
@@ -116,6 +137,7 @@ class LoweredFormula:
         self.inputs = list(dict.fromkeys(step.reads for step in steps if step.reads))  # in order of use
         self.ops = [f"{s.name} = {s.text.format(*(steps[i].name for i in s.inputs))}"
                     for s in steps if s.text is not None]
+        self.over_batch = [step.name for step in steps if step.over_batch]
         loss = steps[outputs[""]].name
         if loss != "loss":
             self.ops.append(f"loss = {loss}")
@@ -186,8 +208,11 @@ def _checked(value: tf.Tensor, message: str, gradient_message: str) -> tf.Tensor
     return check(value)
 
 
-def lower(formula: Formula, check_numerics: bool = False) -> LoweredFormula:
+def lower(formula: Formula, check_numerics: bool = False, node_shapes: Mapping | None = None) -> LoweredFormula:
     """The formula as a TensorFlow function; LossError at once for any node with no TensorFlow op.
+
+    Given ``node_shapes`` (``Analysis.node_shapes``), every reduction over the batch is computed over
+    the global batch when traced by several replicas of a distribution strategy (:mod:`.replicas`).
 
     With ``check_numerics``, every input and computed step is checked for NaN and Inf, its gradient
     too (``tf.debugging.check_numerics``): the first one found raises ``tf.errors.InvalidArgumentError``
@@ -200,7 +225,7 @@ def lower(formula: Formula, check_numerics: bool = False) -> LoweredFormula:
     >>> float(lowered({"L0.kernel": tf.constant([3.0, 4.0])})[""])
     10.0
     """
-    compiler = _Compiler(formula)
+    compiler = _Compiler(formula, node_shapes)
     outputs = {}
     try:
         for name, definition in formula.terms.items():

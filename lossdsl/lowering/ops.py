@@ -23,6 +23,7 @@ from ..language import nodes
 from ..language.catalogue import IDENTITY_WITHOUT_PARTNER
 from ..language.findings import Finding
 from ..language.formula import IDENTITY
+from . import replicas  # noqa: F401 - facets name the global reductions (replicas.global_sum)
 from .tensor_math import cosine_similarity, euclidean_norm, identity_like, matmul  # noqa: F401 - facets name them
 
 
@@ -31,12 +32,15 @@ class Op:
     """A rule's answer for one node: ``fn`` of the values of ``inputs`` (sympy nodes).
 
     ``text`` shows the op, with ``{0}``, ``{1}``, ... for the inputs. An op without inputs is called
-    with the compute dtype instead.
+    with the compute dtype instead. ``across`` is the same op over the global batch (:mod:`.replicas`),
+    for an op that reduces over the batch: the lowering uses it where the node's arguments hold the batch
+    and its value does not.
     """
 
     fn: Callable
     inputs: tuple
     text: str
+    across: Callable | None = None
 
 
 def resolve(path: str) -> Callable:
@@ -220,20 +224,24 @@ def lower_power(node):
     return Op(lambda x: tf.pow(x, tf.constant(power, x.dtype)), (base,), f"tf.pow({{0}}, {power:g})")
 
 
-def reduction(fn, text: str):
-    """A rule for ``fn(x, axis)``, the axis being the node's last argument; ``%s`` in ``text`` shows it."""
+def reduction(fn, text: str, across=None):
+    """A rule for ``fn(x, axis)``, the axis being the node's last argument; ``%s`` in ``text`` shows it.
+    ``across(x, axis)`` is the reduction over the global batch."""
     def rule(node):
         axis = nodes.axis_of(node.args[-1])
         shown = "" if axis is None else f", axis={axis[0] if len(axis) == 1 else list(axis)}"
-        return Op(lambda x: fn(x, axis), node.args[:1], text % shown)
+        return Op(lambda x: fn(x, axis), node.args[:1], text % shown,
+                  None if across is None else lambda x: across(x, axis))
     return rule
 
 
 #: norm(x, ord, axis) by its order.
 NORMS = {
-    1.0: reduction(lambda x, axis: tf.reduce_sum(tf.abs(x), axis), "tf.reduce_sum(tf.abs({0})%s)"),
-    2.0: reduction(euclidean_norm, "euclidean_norm({0}%s)"),
-    math.inf: reduction(lambda x, axis: tf.reduce_max(tf.abs(x), axis), "tf.reduce_max(tf.abs({0})%s)"),
+    1.0: reduction(lambda x, axis: tf.reduce_sum(tf.abs(x), axis), "tf.reduce_sum(tf.abs({0})%s)",
+                   lambda x, axis: replicas.global_sum(tf.abs(x), axis)),
+    2.0: reduction(euclidean_norm, "euclidean_norm({0}%s)", replicas.global_euclidean_norm),
+    math.inf: reduction(lambda x, axis: tf.reduce_max(tf.abs(x), axis), "tf.reduce_max(tf.abs({0})%s)",
+                        lambda x, axis: replicas.global_max(tf.abs(x), axis)),
 }
 
 
@@ -250,8 +258,13 @@ def lower_matrix_product(node):
         raise identity_without_partner(node)
     if len(operands) == 1:
         return operands[0]
-    return Op(lambda *values: functools.reduce(matmul, values), tuple(operands),
-              " @ ".join(_placeholders(range(len(operands)))))
+
+    def product(*values):
+        return functools.reduce(matmul, values)
+
+    # over the batch (y_pred.T @ y_pred): the product is linear in each replica's part, so sum the parts
+    return Op(product, tuple(operands), " @ ".join(_placeholders(range(len(operands)))),
+              lambda *values: replicas.all_sum(product(*values)))
 
 
 def lower_eye(node):
@@ -283,9 +296,13 @@ def data_loss(node, loss_class: str, same_shape: bool, option_types: dict):
     options = {name: convert(value) for (name, convert), value in zip(option_types.items(), node.options)}
     shown = ", ".join(f"{k}={v}" for k, v in {**options, "reduction": None}.items())
     prepare = _broadcast_pair if same_shape else lambda y_true, y_pred: (y_true, y_pred)
-    return Op(lambda y_true, y_pred: tf.reduce_mean(
-        _keras_loss(loss, y_pred.dtype.name, **options)(*prepare(y_true, y_pred))),
-        node.args[:2], f"tf.reduce_mean(keras.losses.{loss_class}({shown})({{0}}, {{1}}))")
+
+    def per_sample(y_true, y_pred):
+        return _keras_loss(loss, y_pred.dtype.name, **options)(*prepare(y_true, y_pred))
+
+    return Op(lambda y_true, y_pred: tf.reduce_mean(per_sample(y_true, y_pred)),
+              node.args[:2], f"tf.reduce_mean(keras.losses.{loss_class}({shown})({{0}}, {{1}}))",
+              lambda y_true, y_pred: replicas.global_mean(per_sample(y_true, y_pred)))
 
 
 def _broadcast_pair(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

@@ -51,6 +51,14 @@ def _trace_shape(node, x):
     return shapes.SCALAR
 
 
+def _summed_across(lower):
+    """A lowering facet whose op is a sum over its arguments' entries: over the batch, the replicas' sums added."""
+    def facet(node, lib):
+        op = lower(node, lib)
+        return lib.Op(op.fn, op.inputs, op.text, lambda *values: lib.replicas.all_sum(op.fn(*values)))
+    return facet
+
+
 MatrixTrace = _function("MatrixTrace", "trace", "sum of a matrix's diagonal", r"\operatorname{tr}", _trace_shape,
                         iv.total, LINEAR, tf_op("tf.linalg.trace"))
 Diagonal = _function("Diagonal", "diag", "diagonal of a matrix, or the matrix with a vector on its diagonal",
@@ -59,11 +67,19 @@ Diagonal = _function("Diagonal", "diag", "diagonal of a matrix, or the matrix wi
                                               lib.tf.linalg.diag_part(x), node.tensors, "diag({0})"))
 DotProduct = _function("DotProduct", "dot", "sum of x * y", r"\operatorname{dot}",
                        lambda node, x, y: shapes.pair_to_scalar(x, y), lambda x, y: iv.total(iv.multiply(x, y)),
-                       LINEAR, lambda node, lib: lib.Op(lambda x, y: lib.tf.reduce_sum(x * y), node.tensors,
-                                                        "tf.reduce_sum({0} * {1})"), tensors=("x", "y"))
+                       LINEAR, _summed_across(lambda node, lib: lib.Op(lambda x, y: lib.tf.reduce_sum(x * y),
+                                                                       node.tensors, "tf.reduce_sum({0} * {1})")),
+                       tensors=("x", "y"))
+
+
+def _lower_cosine(node, lib):
+    op = tf_op("cosine_similarity")(node, lib)
+    return lib.Op(op.fn, op.inputs, op.text, lib.replicas.global_cosine)
+
+
 Cosine = _function("Cosine", "cosine", "cosine similarity of x and y, flattened", r"\cos\angle",
                    lambda node, x, y: shapes.pair_to_scalar(x, y), lambda x, y: iv.UNIT, UNDECIDED,
-                   tf_op("cosine_similarity"), tensors=("x", "y"))
+                   _lower_cosine, tensors=("x", "y"))
 
 
 EyeMatrix = node_class("EyeMatrix", __name__, 1, 0, doc="eye(n): the n-by-n identity (its one argument is an option)")

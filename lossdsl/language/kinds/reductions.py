@@ -13,9 +13,10 @@ from .base import (ABSOLUTELY_LINEAR, LINEAR, NONNEGATIVE, POSITIVE, UNDECIDED, 
 AXIS = Option("axis", "axis", Tuple())
 
 
-def tf_reduction(path: str):
-    """A lowering facet: the TensorFlow reduction at ``path`` over the node's axis option (its last argument)."""
-    return lambda node, lib: lib.reduction(lib.resolve(path), f"{path}({{0}}%s)")(node)
+def tf_reduction(path: str, across: str):
+    """A lowering facet: the TensorFlow reduction at ``path`` over the node's axis option (its last argument);
+    over the batch under a distribution strategy, the global reduction at ``across`` (``replicas.global_sum``)."""
+    return lambda node, lib: lib.reduction(lib.resolve(path), f"{path}({{0}}%s)", lib.resolve(across))(node)
 
 
 class Norm(TensorFunction):
@@ -48,11 +49,12 @@ declare(NodeKind(
 
 
 def _reduction(name: str, call: str, summary: str, value_range, asymptotic, path: str, sign=None) -> type:
-    """A reduction ``call(x, axis=None)`` computed by the TensorFlow reduction at ``path``."""
+    """A reduction ``call(x, axis=None)`` computed by the TensorFlow reduction at ``path``, and over the
+    global batch by ``replicas.global_<call>``."""
     cls = node_class(name, __name__, 2, doc=f"{call}(x, axis): {summary}")
     return declare(NodeKind(cls, summary, shape=lambda node, x: shapes.reduce(x, node.args[1]), sign=sign,
                             range=on_ranges(value_range), asymptotic=asymptotic, plain=UNDECIDED,
-                            lower=tf_reduction(path), latex=rf"\operatorname{{{call}}}",
+                            lower=tf_reduction(path, f"replicas.global_{call}"), latex=rf"\operatorname{{{call}}}",
                             calls=(FunctionSpec(call, build(cls), options=(AXIS,), summary=summary),)))
 
 

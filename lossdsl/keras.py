@@ -63,6 +63,9 @@ class FormulaTerm(keras.layers.Layer):
             self._raw[param.name] = self.add_weight(
                 name=param.name, shape=(), trainable=param.trainable, autocast=False, dtype="float32",
                 initializer=keras.initializers.Constant(unconstrain(param, param.init)))
+        # Random draws (normal(6, 1)) come from a generator the layer owns: seeded by keras.utils.set_random_seed
+        # when the layer is made, and saved with it.
+        self.seed_generator = keras.random.SeedGenerator() if lowering.draws_random(self.formula) else None
         self.built = True
         self.analysis: Analysis | None = None  # set by bind(): the references and shapes found in the model
         self._lowered = None
@@ -76,7 +79,8 @@ class FormulaTerm(keras.layers.Layer):
         for finding in analysis.diagnostics:  # warnings do not stop training, but they are said once, with the fix
             warn(render_text([finding], Source(self.source, "<formula>")))
         self.analysis = analysis
-        self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics)
+        self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics,
+                                       seed_generator=self.seed_generator)
         # autograph=False: the lowered program has no Python control flow on tensors, and converting it
         # (and everything it calls) took ~1.7 s of the first call.
         self._function = tf.function(self._evaluate, jit_compile=self.jit_compile, reduce_retracing=True,

@@ -9,8 +9,8 @@ import sympy
 from lark import Token, Tree
 from sympy import Add, Integer, Mul, Pow, Tuple
 
-from . import functions, nodes
-from .calls import INVALID, Keyword, bind_call
+from . import batch_size, functions, nodes
+from .calls import INVALID, Keyword, Parenthesized, bind_call
 from .catalogue import FLOAT_TOO_LARGE
 from .declarations import declare
 from .diagnostics import Diagnostic
@@ -20,7 +20,7 @@ from .parser import span_of as parser_span_of
 from .source import Source, Span, shortened
 
 CONSTANTS = {"pi": sympy.pi}
-RESERVED = {*TARGETS, "I", "pi", "inf"}
+RESERVED = {*TARGETS, "I", "pi", "inf", batch_size.NAME}
 
 
 @dataclass
@@ -75,6 +75,7 @@ class FormulaBuilder:
         self.spans: dict = {}
         self.part_spans: dict = {}
         self.used: set[str] = set()
+        self.batch_size_uses: list[Span] = []
 
     def report(self, code: str, message: str, span: Span, hint: str | None = None) -> sympy.Symbol:
         self.diagnostics.append(Diagnostic(code, message, span, hint))
@@ -91,6 +92,7 @@ class FormulaBuilder:
                 self.define_term(statement.children[0], self.expression(statement.children[1]))
             elif statement.data != "where_clause":
                 loss = self.expression(statement)
+        loss = batch_size.bind_batch_size(self, loss, self.batch_size_uses)
         self.report_unused_declarations()
         if any(d.is_error for d in self.diagnostics):
             return None
@@ -153,6 +155,9 @@ class FormulaBuilder:
             return self.reference(item.parts, item.span)
         if isinstance(item, _Chain):
             return self.located(item.cls(*item.args, evaluate=False), item.span)
+        if isinstance(item, Parenthesized):
+            return self.report("E100", "a tuple is not a value", item.span,
+                               "tuples are options: sum(x, axis=(0, 1)), reshape(x, (2, -1))")
         if isinstance(item, (Keyword, _Slice)):
             return self.report("E100", "a keyword or slice is not allowed here", span_of(item),
                                "keywords go inside calls (norm(x, ord=1)), slices inside brackets (x[0:2])")
@@ -167,6 +172,9 @@ class FormulaBuilder:
             return self.reference([text], span)
         if text == "I":
             return self.located(IDENTITY, span)
+        if text == batch_size.NAME:
+            self.batch_size_uses.append(span)
+            return self.located(nodes.BatchSize(nodes.BATCH, evaluate=False), span)
         if text in CONSTANTS:
             return CONSTANTS[text]
         if text in self.terms:
@@ -274,6 +282,9 @@ class FormulaBuilder:
 
     def keyword(self, node, name, value):
         return Keyword(str(name), value, span_of(node))
+
+    def tuple(self, node, _open, *items):
+        return Parenthesized(items[:-1], span_of(node))  # the last child is the closing parenthesis
 
     def arguments(self, node, *items):
         return [(item, span_of(child)) for item, child in zip(items, node.children)]

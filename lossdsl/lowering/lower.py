@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+import keras
 import sympy
 import tensorflow as tf
 
@@ -27,6 +28,7 @@ from ..language.errors import LossError
 from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of
+from ..language.kinds.random_draws import RandomDraw
 from . import ops
 from .ops import identity_without_partner
 
@@ -40,6 +42,7 @@ class Step:
     inputs: tuple[int, ...] = ()
     text: str | None = None  # None for inputs and constants, which are not ops
     reads: str | None = None  # the env key of an input
+    seeded: bool = False  # a random draw: fn(seed generator, dtype, *inputs)
 
 
 class _Compiler:
@@ -73,7 +76,7 @@ class _Compiler:
             return self.lower(made)
         inputs = tuple(self.lower(arg) for arg in made.inputs)
         self.computed += 1
-        return self.add(Step(f"{self.prefix}{self.computed}", made.fn, inputs, made.text))
+        return self.add(Step(f"{self.prefix}{self.computed}", made.fn, inputs, made.text, seeded=made.seeded))
 
     def input(self, symbol) -> Step:
         name = symbol.name
@@ -107,8 +110,13 @@ class LoweredFormula:
     tensors. ``ops`` lists the TensorFlow ops, one per computed node, in evaluation order.
     """
 
-    def __init__(self, formula: Formula, steps: list[Step], outputs: dict[str, int], check_numerics: bool = False):
+    def __init__(self, formula: Formula, steps: list[Step], outputs: dict[str, int], check_numerics: bool = False,
+                 seed_generator=None):
         self.formula = formula
+        # The random draws' generator: the term layer's, so that it is tracked and saved; else the formula's own.
+        if seed_generator is None and any(step.seeded for step in steps):
+            seed_generator = keras.random.SeedGenerator()
+        self.seed_generator = seed_generator
         self.steps = steps
         self.outputs = outputs
         self.check_numerics = check_numerics
@@ -132,7 +140,9 @@ class LoweredFormula:
         dtype = tf.float64 if any(value.dtype == tf.float64 for value in given.values()) else tf.float32
         values = []
         for index, step in enumerate(self.steps):
-            if step.reads:
+            if step.seeded:
+                value = step.fn(self.seed_generator, dtype, *(values[i] for i in step.inputs))
+            elif step.reads:
                 value = given[step.reads]
                 value = value if value.dtype == dtype else tf.cast(value, dtype)
             elif not step.inputs:
@@ -186,12 +196,19 @@ def _checked(value: tf.Tensor, message: str, gradient_message: str) -> tf.Tensor
     return check(value)
 
 
-def lower(formula: Formula, check_numerics: bool = False) -> LoweredFormula:
+def draws_random(formula: Formula) -> bool:
+    """Whether the formula draws random tensors (its term layer then owns a SeedGenerator)."""
+    return any(isinstance(node, RandomDraw) for expr in (formula.expr, *formula.terms.values())
+               for node in sympy.preorder_traversal(expr))
+
+
+def lower(formula: Formula, check_numerics: bool = False, seed_generator=None) -> LoweredFormula:
     """The formula as a TensorFlow function; LossError at once for any node with no TensorFlow op.
 
     With ``check_numerics``, every input and computed step is checked for NaN and Inf, its gradient
     too (``tf.debugging.check_numerics``): the first one found raises ``tf.errors.InvalidArgumentError``
     whose message names it ("term 'reg' = ...", "the loss = ...", "step t2 = ...", "the input 'y_pred'").
+    Random draws come from ``seed_generator`` (a ``keras.random.SeedGenerator``), or from one of its own.
 
     >>> import lossdsl, tensorflow as tf
     >>> lowered = lower(lossdsl.parse("reg = norm(L0.kernel)\\n2 * reg"))
@@ -211,4 +228,4 @@ def lower(formula: Formula, check_numerics: bool = False) -> LoweredFormula:
         raise LossError([Diagnostic(problem.code, problem.message, formula.span_of(problem.node), problem.hint)],
                         formula.source) from None
     compiler.name(outputs[""], "loss")
-    return LoweredFormula(formula, compiler.steps, outputs, check_numerics)
+    return LoweredFormula(formula, compiler.steps, outputs, check_numerics, seed_generator)

@@ -23,7 +23,9 @@ from ..language import nodes
 from ..language.catalogue import IDENTITY_WITHOUT_PARTNER
 from ..language.findings import Finding
 from ..language.formula import IDENTITY
-from .tensor_math import cosine_similarity, euclidean_norm, identity_like, matmul  # noqa: F401 - facets name them
+from .tensor_math import (cosine_similarity, euclidean_norm, identity_like, log_determinant,  # noqa: F401
+                          matmul, nuclear_norm, singular_values, solve, spectral_norm, standard_deviation,
+                          symmetric_eigenvalues)  # the facets name them
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,14 @@ class Op:
     """A rule's answer for one node: ``fn`` of the values of ``inputs`` (sympy nodes).
 
     ``text`` shows the op, with ``{0}``, ``{1}``, ... for the inputs. An op without inputs is called
-    with the compute dtype instead.
+    with the compute dtype instead. A ``seeded`` op draws random numbers: it is called with the formula's
+    Keras ``SeedGenerator`` and the compute dtype before its inputs.
     """
 
     fn: Callable
     inputs: tuple
     text: str
+    seeded: bool = False
 
 
 def resolve(path: str) -> Callable:
@@ -241,7 +245,7 @@ def _slice_text(bounds) -> str:
     return ":".join(parts if parts[2] else parts[:2])
 
 
-def data_loss(node, loss_class: str, same_shape: bool, option_types: dict):
+def data_loss(node, loss_class: str, same_shape: bool, option_types: dict, fixed: dict | None = None):
     """Keras' own per-sample loss ``keras.losses.<loss_class>``, averaged over the batch (Keras' default
     reduction), in the formula's dtype.
 
@@ -249,7 +253,8 @@ def data_loss(node, loss_class: str, same_shape: bool, option_types: dict):
     losses insist on equal ranks, so the pair is broadcast first; sparse_cce's labels have a rank less.
     """
     loss = getattr(keras.losses, loss_class)
-    options = {name: convert(value) for (name, convert), value in zip(option_types.items(), node.options)}
+    options = {**(fixed or {}), **{name: convert(value) for (name, convert), value in zip(option_types.items(),
+                                                                                           node.options)}}
     shown = ", ".join(f"{k}={v}" for k, v in {**options, "reduction": None}.items())
     prepare = _broadcast_pair if same_shape else lambda y_true, y_pred: (y_true, y_pred)
     return Op(lambda y_true, y_pred: tf.reduce_mean(
@@ -268,6 +273,26 @@ def _broadcast_pair(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return x, y  # labels (n,) with predictions (n, 1): Keras squeezes the 1 itself, per sample
     shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(y))
     return tf.broadcast_to(x, shape), tf.broadcast_to(y, shape)
+
+
+def random_draw(node, like: bool):
+    """normal(6, 1), uniform_like(x): keras.random's draw of that shape, from the formula's SeedGenerator."""
+    draw = getattr(keras.random, node.distribution)
+    if like:
+        return Op(lambda seed, dtype, x: draw(tf.shape(x), dtype=dtype, seed=seed), node.tensors,
+                  f"keras.random.{node.distribution}(tf.shape({{0}}), seed=seed_generator)", seeded=True)
+    shape = [int(size) for size in node.args[:-1]]
+    return Op(lambda seed, dtype: draw(shape, dtype=dtype, seed=seed), (),
+              f"keras.random.{node.distribution}({shape}, seed=seed_generator)", seeded=True)
+
+
+def global_batch_size(batch):
+    """The number of samples in the global batch: the sum over replicas under a distribution strategy."""
+    local = tf.cast(tf.shape(batch)[0], batch.dtype)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return local
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, local)
 
 
 def registered(node):

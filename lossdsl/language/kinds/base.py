@@ -71,12 +71,16 @@ class FunctionSpec:
     shape_rule: str | Callable = "elementwise"  # as given to register_function; the kind holds the rule
     summary: str = ""
     implementation: Callable | None = field(default=None, compare=False)  # registered functions only
+    #: "tensors" or an option kind ("size"): the call takes any number of positional arguments of that kind
+    variadic: str = ""
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
         return self.tensors + tuple(option.name for option in self.options)
 
     def signature(self) -> str:
+        if self.variadic:
+            return f"{self.name}({self.tensors[0] if self.tensors else 'n'}, ...)"
         options = [o.name if o.default is None else f"{o.name}={_shown_default(o.default)}" for o in self.options]
         return f"{self.name}({', '.join(self.tensors + tuple(options))})"
 

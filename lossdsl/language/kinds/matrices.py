@@ -58,11 +58,11 @@ EigenvaluesSymmetric = _matrix_function(
 LogDeterminant = _matrix_function(
     "LogDeterminant", "logdet", "log of the determinant of a symmetric positive definite matrix",
     lambda node, x: shapes.square_matrix(x, "logdet"), _tf("log_determinant", "tf.linalg.logdet(({0} + {0}.T) / 2)"))
-Determinant = _matrix_function(
-    "Determinant", "det", "determinant of a square matrix", lambda node, x: shapes.square_matrix(x, "det"),
+MatrixDeterminant = _matrix_function(
+    "MatrixDeterminant", "det", "determinant of a square matrix", lambda node, x: shapes.square_matrix(x, "det"),
     _tf("tf.linalg.det", "tf.linalg.det({0})"))
-Inverse = _matrix_function(
-    "Inverse", "inv", "inverse of a square matrix", _kept_square("inv"),
+MatrixInverse = _matrix_function(
+    "MatrixInverse", "inv", "inverse of a square matrix", _kept_square("inv"),
     _tf("tf.linalg.inv", "tf.linalg.inv({0})"))
 Solution = _matrix_function(
     "Solution", "solve", "x with a @ x = b, for a square matrix a and a vector or matrix b",

@@ -1,11 +1,12 @@
 """Matrix functions: singular values (svd, spectral_norm, nuclear_norm), eigenvalues of a symmetric matrix
 (eigvalsh), det, logdet, inv and solve.
 
-Only values are exposed, never singular or eigen vectors: the gradient of a function of the singular values
-is ``U diag(g) V^T`` (TensorFlow's own for ``compute_uv=False``, computed from a second SVD only when a
-gradient is asked for), which stays finite when singular values repeat, where the gradient through the
-vectors (``1 / (s_i**2 - s_j**2)``) is not. With repeated largest singular values, ``spectral_norm``'s
-gradient is ``u_1 v_1^T`` for the pair the SVD returns: a subgradient of unit norm.
+Only values are exposed, never singular or eigen vectors: the vectors are not unique where values repeat,
+and a gradient through them (``1 / (s_i**2 - s_j**2)``, which TensorFlow silently sets to 0) is undefined
+there. The gradient of a function of the singular values is ``U diag(g) V^T`` (TensorFlow's own for
+``compute_uv=False``, from a second SVD run only when a gradient is asked for): exact for symmetric
+functions such as the nuclear norm even at repeated values. With a repeated largest value,
+``spectral_norm``'s gradient is ``u_1 v_1^T`` for the pair the SVD returns: a subgradient of unit norm.
 """
 
 from __future__ import annotations

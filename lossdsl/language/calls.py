@@ -38,6 +38,7 @@ class Parenthesized:
 NOT_CALLABLE = {
     "I": ("the identity matrix", "for an identity of a chosen size write eye(n), for example eye(3)"),
     "pi": ("a constant", "multiply with *: pi * x"),
+    "batch_size": ("a number (the size of the batch)", "use it as a value: sum(square(y_pred)) / batch_size"),
     "y_true": ("a tensor (the batch targets)", "pass them to a data loss, for example mse(y_true, y_pred)"),
     "y_pred": ("a tensor (the batch predictions)", "pass them to a data loss, for example mse(y_true, y_pred)"),
 }

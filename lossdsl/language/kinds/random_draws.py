@@ -2,8 +2,8 @@
 
 Each call in a formula is its own draw: its node carries a serial number (never shown), so two calls written
 alike are two draws, where equal nodes would otherwise be computed once. The draws come from a Keras
-``SeedGenerator`` the term layer owns, so ``keras.utils.set_random_seed`` before ``compile``/``attach``
-makes them reproducible, and the generator's state is saved with the model.
+``SeedGenerator`` the term layer owns (among its variables), so ``keras.utils.set_random_seed`` before
+``compile``/``attach`` makes them reproducible.
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ CALLED = {
     "std": "std(L1.kernel)", "focal": "focal(y_true, sigmoid(y_pred))", "one_hot": "sum(one_hot(y_true[:, 0], 3))",
     "reshape": "sum(reshape(L1.kernel, -1))", "stack": "sum(stack(norm(L1.kernel), 1))", "svd": "sum(svd(L1.kernel))",
     "spectral_norm": "spectral_norm(L1.kernel)", "nuclear_norm": "nuclear_norm(L1.kernel)",
-    "logdet": "logdet(L1.kernel @ L1.kernel.T + eye(3))", "det": "det(L1.kernel)", "inv": "sum(inv(L1.kernel + eye(3)))",
+    "logdet": "logdet(L1.kernel @ L1.kernel.T + eye(3))", "det": "det(L1.kernel)",
+    "inv": "sum(inv(L1.kernel + eye(3)))",
     "solve": "sum(solve(L1.kernel + eye(3), L1.bias))", "eigvalsh": "sum(eigvalsh(L1.kernel))",
     "normal": "mean(normal(6, 1))", "uniform": "mean(uniform(6, 1))", "normal_like": "sum(normal_like(L1.kernel))",
     "uniform_like": "sum(uniform_like(L1.kernel))",
@@ -129,7 +130,8 @@ def test_every_undecided_kind_with_tensor_arguments_gives_a_diagnostic_not_a_cra
         spec = kind.calls[0]
         if not spec.tensors:
             continue  # eye(n): a constant, no parameter can be inside it
-        arguments = ", ".join(["a * L1.kernel" for _ in spec.tensors] + ["3" for o in spec.options if o.default is None])
+        required = ["3" for option in spec.options if option.default is None]  # one_hot's n
+        arguments = ", ".join(["a * L1.kernel" for _ in spec.tensors] + required)
         found = lossdsl.check(f"a * sum({spec.name}({arguments}))")
         assert all(d.code.startswith(("W4", "I4")) for d in found), (spec.name, found)
 

@@ -4,7 +4,6 @@ keras.utils.set_random_seed, each call its own draw, shapes, misuse, value range
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import lossdsl
 from lossdsl.analysis.shapes import infer_shapes

@@ -11,6 +11,7 @@ from lossdsl.analysis.shapes import infer_shapes
 from lossdsl.lowering.lower import lower
 import models
 from conftest import where
+from references import assert_matches_reference
 
 rng = np.random.default_rng(4)
 LABELS = rng.integers(0, 2, size=(6, 3)).astype(np.float32)
@@ -68,12 +69,7 @@ NUMERIC = [  # (formula in x = L1.kernel, numpy reference, TensorFlow reference)
 
 @pytest.mark.parametrize("src, np_reference, tf_reference", NUMERIC)
 def test_reshape_and_stack_match_tensorflow(src, np_reference, tf_reference):
-    x = tf.Variable(X)
-    with tf.GradientTape(persistent=True) as tape:
-        ours = lower(lossdsl.parse(src))({"L1.kernel": x})[""]
-        theirs = tf_reference(x)
-    np.testing.assert_allclose(float(ours), np_reference(X.astype(np.float64)), rtol=1e-5)
-    np.testing.assert_allclose(tape.gradient(ours, x).numpy(), tape.gradient(theirs, x).numpy(), rtol=1e-4, atol=1e-6)
+    assert_matches_reference(src, {"L1.kernel": X}, np_reference(X.astype(np.float64)), tf_reference)
 
 
 def test_one_hot_of_sparse_labels_equals_cce_of_the_one_hot_targets():

@@ -13,7 +13,8 @@ from . import nodes
 from .source import Span
 
 NAME = "batch_size"
-NO_BATCH_HINT = "batch_size counts the samples of y_true and y_pred: use it with a data term, such as mse(y_true, y_pred)"
+NO_BATCH_HINT = ("batch_size counts the samples of y_true and y_pred: use it with a data term, "
+                 "such as mse(y_true, y_pred)")
 
 
 def bind_batch_size(builder, loss: sympy.Expr, uses: list[Span]) -> sympy.Expr:

@@ -56,8 +56,8 @@ def _draw(name: str, call: str, distribution: str, summary: str, like: bool) -> 
 
 RandomNormal = _draw("RandomNormal", "normal", "normal", "standard normal draws of the given shape, new every step",
                      like=False)
-RandomUniform = _draw("RandomUniform", "uniform", "uniform", "uniform draws in [0, 1) of the given shape, new every step",
-                      like=False)
+RandomUniform = _draw("RandomUniform", "uniform", "uniform",
+                      "uniform draws in [0, 1) of the given shape, new every step", like=False)
 NormalLike = _draw("NormalLike", "normal_like", "normal", "standard normal draws of x's shape, new every step",
                    like=True)
 UniformLike = _draw("UniformLike", "uniform_like", "uniform", "uniform draws in [0, 1) of x's shape, new every step",

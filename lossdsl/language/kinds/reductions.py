@@ -9,7 +9,7 @@ from sympy import Tuple
 from .. import intervals as iv
 from .. import shape_algebra as shapes
 from .base import (ABSOLUTELY_LINEAR, LINEAR, NONNEGATIVE, POSITIVE, UNDECIDED, FunctionSpec, NodeKind, Option,
-                   TensorFunction, build, declare, latex_option, node_class, on_ranges, same_sign, tf_op)
+                   TensorFunction, build, declare, latex_option, node_class, on_ranges, same_sign)
 
 AXIS = Option("axis", "axis", Tuple())
 

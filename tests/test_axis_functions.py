@@ -116,4 +116,4 @@ def test_stability(src, expected):
 def test_latex():
     assert lossdsl.parse("sum(log_softmax(L1.kernel, axis=0)) + std(L1.kernel, axis=(0, 1))").latex() == (
         r"\operatorname{sum}\left(\operatorname{log\_softmax}\left(\mathtt{L1.kernel}, \mathrm{axis}=0\right)\right)"
-        r" + \operatorname{std}\left(\mathtt{L1.kernel}, \mathrm{axis}=0, 1\right)")
+        r" + \operatorname{std}\left(\mathtt{L1.kernel}, \mathrm{axis}=\left(0, 1\right)\right)")

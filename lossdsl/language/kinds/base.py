@@ -203,7 +203,8 @@ class TensorFunction(sympy.Function):
 def latex_option(option, printer) -> str:
     """An option as written: a Tuple is always an axis option (``axis=-1``), anything else a constant."""
     if isinstance(option, Tuple):
-        return r"\mathrm{axis}=" + ", ".join(printer._print(axis) for axis in option)
+        axes = ", ".join(printer._print(axis) for axis in option)
+        return r"\mathrm{axis}=" + (axes if len(option) == 1 else rf"\left({axes}\right)")
     return printer._print(option)
 
 

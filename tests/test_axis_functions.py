@@ -6,7 +6,9 @@ import pytest
 import tensorflow as tf
 
 import lossdsl
+from lossdsl.analysis.ranges import RangeFinder
 from lossdsl.analysis.shapes import infer_shapes
+from lossdsl.language.intervals import Range
 from lossdsl.lowering.lower import lower
 from conftest import where
 from references import assert_matches_reference
@@ -111,6 +113,16 @@ STABILITY = [
 @pytest.mark.parametrize("src, expected", STABILITY)
 def test_stability(src, expected):
     assert [where(src, d) for d in lossdsl.check(src, shapes=SHAPES)] == expected
+
+
+def test_value_ranges():
+    x = lossdsl.parse("normalize(L1.kernel)").references["L1.kernel"].symbol
+    of = RangeFinder({x: Range(2.0, 5.0)}).of
+    assert of(lossdsl.parse("normalize(L1.kernel)").expr) == Range(0.0, 1.0, False, True)  # x > 0: in (0, 1]
+    assert of(lossdsl.parse("normalize(-L1.kernel)").expr) == Range(-1.0, 0.0, True, False)
+    assert of(lossdsl.parse("normalize(L1.kernel - 3)").expr) == Range(-1.0, 1.0)
+    assert of(lossdsl.parse("log_softmax(L1.kernel)").expr) == Range(-float("inf"), 0.0, False, True)
+    assert of(lossdsl.parse("std(L1.kernel)").expr) == Range(0.0, float("inf"), True, False)
 
 
 def test_latex():

@@ -97,8 +97,13 @@ Softmax = _along_one_axis("Softmax", "softmax", "exp(x) / sum(exp(x)) along one 
                           lambda node, of: iv.Range(0.0, 1.0, False, True))  # 1 where the axis has one entry
 LogSoftmax = _along_one_axis("LogSoftmax", "log_softmax", "log(softmax(x)), computed without overflow",
                              "tf.nn.log_softmax", None, lambda node, of: iv.Range(-iv.INF, 0.0, False, True))
+def _unit_with_sign_of(x: iv.Range) -> iv.Range:
+    """Where x / norm(x) lies: in [-1, 1], on x's side of 0."""
+    lo, lo_closed = (-1.0, True) if x.lo < 0 else (0.0, x.lo == 0 and x.lo_closed)
+    hi, hi_closed = (1.0, True) if x.hi > 0 else (0.0, x.hi == 0 and x.hi_closed)
+    return iv.make(lo, hi, lo_closed, hi_closed)
+
+
 # x / sqrt(max(sum(x**2), 1e-12)): entries in [-1, 1], each with the sign of its x; finite at x = 0
 Normalize = _along_one_axis("Normalize", "normalize", "x / norm(x) along the axis (like tf.math.l2_normalize)",
-                            "tf.math.l2_normalize", same_sign(0),
-                            lambda node, of: iv.minimum(iv.maximum(of(node.args[0]), iv.point(-1.0)), iv.point(1.0)),
-                            one_axis=False)
+                            "tf.math.l2_normalize", same_sign(0), on_ranges(_unit_with_sign_of), one_axis=False)

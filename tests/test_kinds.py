@@ -79,7 +79,7 @@ def _sample_nodes():
         for spec in kind.calls:
             if spec.tensors and all(option.default is not None for option in spec.options):
                 yield kind, spec.build(*sympy.symbols(" ".join(spec.tensors), seq=True),
-                                       *(option.default for option in spec.options))
+                                       *(option.default for option in spec.options), *[sympy.Integer(0)] * spec.numbered)
 
 
 @pytest.mark.parametrize("kind, node", list(_sample_nodes()), ids=lambda v: str(v)[:40])

@@ -89,7 +89,7 @@ def bind_call(builder, name: str, name_span: Span, arguments: list[tuple[object,
     options = [_option(builder, name, option, bound.get(option.name)) for option in spec.options]
     if INVALID in tensors or INVALID in options:
         return INVALID
-    node = spec.build(*tensors, *options)
+    node = spec.build(*tensors, *options, *_call_number(spec, name_span))
     for option in spec.options:
         if option.name in bound:
             builder.located_part(node, option.name, bound[option.name][1])
@@ -110,7 +110,12 @@ def _bind_variadic(builder, spec: functions.FunctionSpec, name_span: Span, argum
     else:
         size = functions.Option("size", spec.variadic)
         values = [_option(builder, spec.name, size, given) for given in arguments]
-    return INVALID if INVALID in values else spec.build(*values)
+    return INVALID if INVALID in values else spec.build(*values, *_call_number(spec, name_span))
+
+
+def _call_number(spec: functions.FunctionSpec, name_span: Span) -> tuple:
+    """What tells two calls written alike apart, for a function whose every call is its own (a random draw)."""
+    return (Integer(name_span.start),) if spec.numbered else ()
 
 
 def _is_shape(values) -> bool:

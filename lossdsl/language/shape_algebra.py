@@ -158,6 +158,12 @@ def singular_values(x: Shape, name: str) -> Shape:
     return x[:-2] + (None if None in (m, n) else min(m, n),)
 
 
+def largest_singular_value(x: Shape, name: str) -> Shape:
+    """spectral_norm(x), nuclear_norm(x): one value for each matrix of ``x``."""
+    values = singular_values(x, name)
+    return None if values is None else values[:-1]
+
+
 def solved(a: Shape, b: Shape) -> Shape:
     """solve(a, b): x with a @ x = b, a square; b a vector or a matrix of as many rows as a."""
     square_matrix(a, "solve")

@@ -73,6 +73,8 @@ class FunctionSpec:
     implementation: Callable | None = field(default=None, compare=False)  # registered functions only
     #: "tensors" or an option kind ("size"): the call takes any number of positional arguments of that kind
     variadic: str = ""
+    #: Each call is its own node (a random draw): the call's offset in the text is its last argument.
+    numbered: bool = False
 
     @property
     def parameter_names(self) -> tuple[str, ...]:

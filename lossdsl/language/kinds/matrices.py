@@ -44,12 +44,12 @@ SingularValues = _matrix_function(
     sign=NONNEGATIVE, value_range=iv.NONNEG, asymptotic=ABSOLUTELY_LINEAR)
 SpectralNorm = _matrix_function(
     "SpectralNorm", "spectral_norm", "the largest singular value of a matrix",
-    lambda node, x: shapes.singular_values(x, "spectral_norm")[:-1],
+    lambda node, x: shapes.largest_singular_value(x, "spectral_norm"),
     _tf("spectral_norm", "tf.linalg.svd({0}, compute_uv=False)[..., 0]"),
     sign=NONNEGATIVE, value_range=iv.NONNEG, asymptotic=ABSOLUTELY_LINEAR)
 NuclearNorm = _matrix_function(
     "NuclearNorm", "nuclear_norm", "the sum of the singular values of a matrix",
-    lambda node, x: shapes.singular_values(x, "nuclear_norm")[:-1],
+    lambda node, x: shapes.largest_singular_value(x, "nuclear_norm"),
     _tf("nuclear_norm", "tf.reduce_sum(tf.linalg.svd({0}, compute_uv=False), -1)"),
     sign=NONNEGATIVE, value_range=iv.NONNEG, asymptotic=ABSOLUTELY_LINEAR)
 EigenvaluesSymmetric = _matrix_function(

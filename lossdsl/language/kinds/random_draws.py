@@ -1,41 +1,31 @@
 """Random tensors, drawn afresh at every step: normal(6, 1), uniform(6, 1), normal_like(x), uniform_like(x).
 
-Each call in a formula is its own draw: its node carries a serial number (never shown), so two calls written
-alike are two draws, where equal nodes would otherwise be computed once. The draws come from a Keras
+Each call in a formula is its own draw: its node's last argument is the call's offset in the text (never
+shown), so two calls written alike are two draws, where equal nodes would otherwise be computed once. The draws come from a Keras
 ``SeedGenerator`` the term layer owns (among its variables), so ``keras.utils.set_random_seed`` before
 ``compile``/``attach`` makes them reproducible.
 """
 
 from __future__ import annotations
 
-import itertools
-
-import sympy
-
 from .. import intervals as iv
-from .base import NONNEGATIVE, UNDECIDED, FunctionSpec, NodeKind, TensorFunction, declare
-
-_serials = itertools.count()
-
+from .base import NONNEGATIVE, UNDECIDED, FunctionSpec, NodeKind, TensorFunction, build, declare
 
 class RandomDraw(TensorFunction):
-    """A random tensor; its last argument is the serial number of the draw."""
+    """A random tensor; its last argument is the offset of its call in the text."""
 
     #: "normal" or "uniform": which keras.random function draws it
     distribution = ""
 
     @property
     def options(self) -> tuple:
-        return ()  # the serial is not an option a reader wrote
+        return ()  # the call's offset is not an option a reader wrote
 
 
 def _draw(name: str, call: str, distribution: str, summary: str, like: bool) -> type:
     cls = type(name, (RandomDraw,), {"nargs": 2 if like else None, "tensor_arity": 1 if like else 0,
                                      "distribution": distribution, "__module__": __name__,
                                      "__doc__": f"{call}: {summary}"})
-
-    def build(*arguments):
-        return cls(*arguments, sympy.Integer(next(_serials)), evaluate=False)
 
     def shape(node, *tensor_shapes):
         return tensor_shapes[0] if like else tuple(int(size) for size in node.args[:-1])
@@ -50,7 +40,8 @@ def _draw(name: str, call: str, distribution: str, summary: str, like: bool) -> 
         range=lambda node, of: iv.Range(0.0, 1.0, True, False) if positive else iv.REAL,
         asymptotic=UNDECIDED,  # its value does not depend on any parameter, but nothing factors out of it
         plain=UNDECIDED, lower=lambda node, lib: lib.random_draw(node, like), latex=latex,
-        calls=(FunctionSpec(call, build, ("x",) if like else (), variadic="" if like else "size", summary=summary),)))
+        calls=(FunctionSpec(call, build(cls), ("x",) if like else (), variadic="" if like else "size",
+                            numbered=True, summary=summary),)))
     return cls
 
 

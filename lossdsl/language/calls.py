@@ -19,19 +19,17 @@ INVALID = sympy.Symbol("\N{UP TACK}")
 
 @dataclass
 class Keyword:
-    """``name=value`` inside a call."""
+    """``name=value`` inside a call; ``value`` is the builder's piece for the value."""
 
     name: str
     value: object
-    span: Span
 
 
 @dataclass
 class Parenthesized:
-    """``(a, b, ...)``: a tuple, which only an option may be (``axis=(0, 1)``, a shape)."""
+    """``(a, b, ...)``: a tuple of the builder's pieces, which only an option may be (``axis=(0, 1)``, a shape)."""
 
-    items: tuple
-    span: Span
+    items: list
 
 
 #: Reserved names a user may try to call: what they are, and what to write instead.
@@ -44,11 +42,12 @@ NOT_CALLABLE = {
 }
 
 
-def bind_call(builder, name: str, name_span: Span, arguments: list[tuple[object, Span]]) -> sympy.Expr:
+def bind_call(builder, name: str, name_span: Span, arguments: list) -> sympy.Expr:
     """The sympy node of ``name(arguments)``, or INVALID after reporting what is wrong with the call.
 
-    ``builder`` provides ``value(item)`` (close an identifier into a sympy value), ``report(...)`` and
-    ``located_part(node, option name, span)``.
+    ``arguments`` are the builder's pieces (``.value``, ``.span``), a keyword argument's value a
+    :class:`Keyword`. ``builder`` provides ``value(piece)`` (close an identifier into a sympy value),
+    ``report(...)`` and ``located_part(node, option name, span)``.
     """
     spec = functions.lookup(name)
     if spec is None and (name in NOT_CALLABLE or LAYER_INDEX.fullmatch(name)):
@@ -60,26 +59,28 @@ def bind_call(builder, name: str, name_span: Span, arguments: list[tuple[object,
                               f"did you mean '{close}'?" if close else "see the function table in docs/language.md")
     if spec.variadic:
         return _bind_variadic(builder, spec, name_span, arguments)
-    bound: dict[str, tuple[object, Span]] = {}
+    bound: dict[str, tuple[object, Span]] = {}  # parameter name -> (piece of its value, span of the argument)
     parameters = spec.parameter_names
-    positional = [(item, span) for item, span in arguments if not isinstance(item, Keyword)]
-    keywords = [item for item, span in arguments if isinstance(item, Keyword)]
-    first_keyword = next((i for i, (item, _) in enumerate(arguments) if isinstance(item, Keyword)), len(arguments))
+    positional = [argument for argument in arguments if type(argument.value) is not Keyword]
+    keywords = [argument for argument in arguments if type(argument.value) is Keyword]
+    first_keyword = next((i for i, argument in enumerate(arguments) if type(argument.value) is Keyword),
+                         len(arguments))
     if len(positional) > first_keyword:
         return builder.report("E203", "a positional argument follows a keyword argument",
-                              positional[first_keyword][1], "put positional arguments first")
+                              positional[first_keyword].span, "put positional arguments first")
     if len(positional) > len(parameters):
         return builder.report("E202", f"{name}() takes at most {len(parameters)} argument(s), got {len(positional)}",
-                              positional[len(parameters)][1], f"the signature is {spec.signature()}")
-    bound.update(zip(parameters, positional))
-    for keyword in keywords:
+                              positional[len(parameters)].span, f"the signature is {spec.signature()}")
+    bound.update((parameter, (argument, argument.span)) for parameter, argument in zip(parameters, positional))
+    for argument in keywords:
+        keyword = argument.value
         if keyword.name not in parameters or keyword.name in bound:
             close = difflib.get_close_matches(keyword.name, parameters, n=1)
             problem = "is given twice in" if keyword.name in bound else "is not an argument of"
-            return builder.report("E203", f"'{keyword.name}' {problem} {name}()", keyword.span,
+            return builder.report("E203", f"'{keyword.name}' {problem} {name}()", argument.span,
                                   (f"did you mean '{close[0]}'? " if close and keyword.name not in bound else "")
                                   + f"the signature is {spec.signature()}")
-        bound[keyword.name] = (keyword.value, keyword.span)
+        bound[keyword.name] = (keyword.value, argument.span)
     required = spec.tensors + tuple(o.name for o in spec.options if o.default is None)
     missing = [p for p in required if p not in bound]
     if missing:
@@ -98,7 +99,7 @@ def bind_call(builder, name: str, name_span: Span, arguments: list[tuple[object,
 
 def _bind_variadic(builder, spec: functions.FunctionSpec, name_span: Span, arguments: list) -> sympy.Expr:
     """``stack(a, b, ...)``, ``normal(6, 1)``: any number of positional tensors, or of sizes."""
-    keyword = next((item for item, _ in arguments if isinstance(item, Keyword)), None)
+    keyword = next((argument for argument in arguments if type(argument.value) is Keyword), None)
     if keyword is not None:
         return builder.report("E203", f"{spec.name}() takes no keyword arguments", keyword.span,
                               f"the signature is {spec.signature()}")
@@ -106,10 +107,10 @@ def _bind_variadic(builder, spec: functions.FunctionSpec, name_span: Span, argum
         return builder.report("E202", f"{spec.name}() needs at least one argument", name_span,
                               f"the signature is {spec.signature()}")
     if spec.variadic == "tensors":
-        values = [builder.value(item) for item, _ in arguments]
+        values = [builder.value(argument) for argument in arguments]
     else:
         size = functions.Option("size", spec.variadic)
-        values = [_option(builder, spec.name, size, given) for given in arguments]
+        values = [_option(builder, spec.name, size, (argument, argument.span)) for argument in arguments]
     return INVALID if INVALID in values else spec.build(*values, *_call_number(spec, name_span))
 
 
@@ -123,7 +124,7 @@ def _is_shape(values) -> bool:
 
 
 OPTION_RULES = {
-    # kind: (accepts the constant, or the tuple of constants?, what to write instead)
+    # kind: (accepts the constant, or each constant of a tuple?, what to write instead)
     "axis": (lambda v: isinstance(v, Integer), "an integer axis or a tuple of them, for example axis=1 or axis=(0, 1)"),
     "order": (lambda v: v in (1, 2, sympy.oo), "1, 2 or inf"),
     "positive": (lambda v: v.is_Number and v > 0 and v.is_finite, "a positive number"),
@@ -143,8 +144,8 @@ def _option(builder, function: str, option: functions.Option, given) -> sympy.Ba
         return option.default
     item, span = given
     accepts, expected = OPTION_RULES[option.kind]
-    if isinstance(item, Parenthesized) and option.kind in TUPLE_KINDS:
-        values = [builder.value(part) for part in item.items]
+    if type(item.value) is Parenthesized and option.kind in TUPLE_KINDS:
+        values = [builder.value(part) for part in item.value.items]
         if INVALID in values:
             return INVALID
         if all(v.is_Number and accepts(v) for v in values) and TUPLE_KINDS[option.kind](values):

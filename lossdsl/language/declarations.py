@@ -1,6 +1,8 @@
 """``where`` declarations -> Parameters: the kind, an interval's bounds, the initial value in its domain.
 
-Like ``calls.bind_call``, these take the formula builder, whose ``report`` collects the diagnostics.
+Like ``calls.bind_call``, these take the formula builder, whose ``report`` collects the diagnostics, and
+its pieces: a kind's value is its word (``positive``) or the two pieces of an interval's bounds, a
+number's value is its sign token (or ``None``) and its number token.
 """
 
 from __future__ import annotations
@@ -8,11 +10,11 @@ from __future__ import annotations
 import difflib
 import math
 
-from lark import Token, Tree
+from lark import Token
 
 from . import functions
 from .formula import DEFAULT_INIT, KINDS, Parameter
-from .parser import span_of
+from .expression_rules import span_of
 
 
 def declare(builder, name: Token, kind, init) -> None:
@@ -38,15 +40,15 @@ def declare(builder, name: Token, kind, init) -> None:
 def _kind_of(builder, kind) -> tuple[str | None, float | None, float | None]:
     if kind is None:
         return "real", None, None
-    if kind.data == "named_kind":
-        word = str(kind.children[0])
+    if isinstance(kind.value, str):
+        word = kind.value
         if word in KINDS[:-1]:
             return word, None, None
         close = difflib.get_close_matches(word, KINDS[:-1], n=1)
         builder.report("E206", f"unknown parameter kind '{word}'", span_of(kind),
                        f"did you mean '{close[0]}'?" if close else "use real, positive, nonneg, const or (lo, hi)")
         return None, None, None
-    lower, upper = (_signed_number(builder, child) for child in kind.children if isinstance(child, Tree))
+    lower, upper = (_signed_number(builder, bound) for bound in kind.value)
     if lower is None or upper is None:
         return None, None, None
     if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
@@ -79,9 +81,9 @@ def _init_of(builder, name: str, kind: str, lower, upper, init) -> float | None:
     return value
 
 
-def _signed_number(builder, tree: Tree) -> float | None:
+def _signed_number(builder, piece) -> float | None:
     """The value of ``[+|-] number``; ``None`` after reporting a literal too large for a float."""
-    sign, number = tree.children
+    sign, number = piece.value
     value = math.inf if number.type == "INF" else builder.finite_float(number)
     if value is None:
         return None

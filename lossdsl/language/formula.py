@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -47,6 +48,7 @@ class Parameter:
         return f"{self.name}: {kind} = {self.init:g}" + ("" if self.declared else "  (implicit)")
 
 
+@functools.lru_cache(maxsize=4096)  # a Symbol is a value; sympy's own cache costs ~3 us a call, and is cleared often
 def parameter_symbol(name: str, kind: str, lower: float | None = None, upper: float | None = None) -> sympy.Symbol:
     """The sympy symbol of a parameter, with the sign its kind guarantees."""
     if kind == "positive" or (kind == "interval" and lower >= 0):
@@ -71,11 +73,17 @@ class Reference:
 
     @property
     def symbol(self) -> sympy.Symbol:
-        return sympy.Symbol(self.text, real=True)
+        return reference_symbol(self.text)
 
     @property
     def is_target(self) -> bool:
         return self.path[0] in TARGETS
+
+
+@functools.lru_cache(maxsize=4096)
+def reference_symbol(text: str) -> sympy.Symbol:
+    """The sympy symbol of a reference, by its text (``L1.kernel``)."""
+    return sympy.Symbol(text, real=True)
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,7 +11,6 @@ from .diagnostics import Diagnostic, sort_key
 from .errors import raise_for
 from .extent import expanded_extent_problems
 from .formula import Formula
-from .parser import parse_tree
 from .pasted_code import pasted_tensorflow
 
 
@@ -20,10 +19,7 @@ def analyze(text: str) -> tuple[Formula | None, tuple[Diagnostic, ...]]:
     """The formula (``None`` if it has errors) and every model-free diagnostic, sorted by position."""
     if not isinstance(text, str):
         raise TypeError(f"a formula is a str, not {type(text).__name__}")
-    tree, problems = parse_tree(text)
-    formula = None
-    if tree is not None:
-        formula, problems = build_formula(text, tree)
+    formula, problems = build_formula(text)
     pasted = pasted_tensorflow(text) if formula is None else []
     if pasted:  # say what to write instead, not where the parser stopped; the rest shows once that is fixed
         problems = pasted + [p for p in problems if not p.is_error]

@@ -23,9 +23,9 @@ from ..language import nodes
 from ..language.catalogue import IDENTITY_WITHOUT_PARTNER
 from ..language.findings import Finding
 from ..language.formula import IDENTITY
-from .tensor_math import (cosine_similarity, euclidean_norm, identity_like, log_determinant,  # noqa: F401
-                          matmul, nuclear_norm, singular_values, solve, spectral_norm, standard_deviation,
-                          symmetric_eigenvalues)  # the facets name them
+from .tensor_math import (cosine_similarity, euclidean_norm, global_batch_size, identity_like,  # noqa: F401
+                          log_determinant, matmul, nuclear_norm, singular_values, solve, spectral_norm,
+                          standard_deviation, symmetric_eigenvalues)  # the facets name them
 
 
 @dataclass(frozen=True)
@@ -315,15 +315,6 @@ def random_draw(node, like: bool):
     shape = [int(size) for size in node.args[:-1]]
     return Op(lambda seed, dtype: draw(shape, dtype=dtype, seed=seed), (),
               f"keras.random.{node.distribution}({shape}, seed=seed_generator)", seeded=True)
-
-
-def global_batch_size(batch):
-    """The number of samples in the global batch: the sum over replicas under a distribution strategy."""
-    local = tf.cast(tf.shape(batch)[0], batch.dtype)
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return local
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, local)
 
 
 def registered(node):

@@ -1,5 +1,5 @@
 """TensorFlow computations the lowering needs beyond one TensorFlow call: a norm with a gradient at 0,
-cosine similarity, numpy's matmul, an identity sized by its partner."""
+cosine similarity, numpy's matmul, an identity sized by its partner, matrix functions, the global batch size."""
 
 from __future__ import annotations
 
@@ -107,3 +107,12 @@ def solve(a, b):
     if b.shape.rank == 1:
         return tf.linalg.solve(a, b[:, tf.newaxis])[:, 0]
     return tf.linalg.solve(a, b)
+
+
+def global_batch_size(batch):
+    """The number of samples in the global batch: the sum over replicas under a distribution strategy."""
+    local = tf.cast(tf.shape(batch)[0], batch.dtype)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return local
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, local)

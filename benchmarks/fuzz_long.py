@@ -6,6 +6,8 @@ Every input goes through ``lossdsl.check`` (without and with a table of shapes),
 errors through ``lossdsl.parse``, ``.latex()`` and ``.expanded()``. The invariants: no exception but
 lossdsl's own (``LossError`` from ``parse`` of a formula with errors), every diagnostic has a known
 code, a message, a hint and a span inside the text, and no input takes more than a second of CPU time.
+One input in ten is a ``--shapes`` file or a Python file for ``lossdsl lint`` (deep JSON, numbers of
+thousands of digits, Python nested past its parser): it must be read, or refused with one line (InputError).
 A violation is written to the failures file (one JSON object a line) and the run goes on. Prints a
 progress line every 5,000 inputs and a summary: inputs, time, slowest input (CPU and wall), codes seen.
 """
@@ -26,9 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import lossdsl  # noqa: E402
 from lossdsl import CODES, LossError  # noqa: E402
-from grammar_formulas import REFERENCE_SHAPES as SHAPES, derive, mutate  # noqa: E402
+from grammar_formulas import (REFERENCE_SHAPES as SHAPES, derive, hostile_python_text,  # noqa: E402
+                              hostile_shapes_text, mutate, read_as_input_file)
 BUDGET_CPU_SECONDS = 1.0
-HANG_CPU_SECONDS = 30  # a watchdog on CPU time (the stability check keeps the wall-clock timer for itself)
+HANG_CPU_SECONDS = 30  # a watchdog on CPU time, by a signal of its own (the stability check uses none)
 
 
 class Hang(Exception):
@@ -41,14 +44,16 @@ def _watchdog(signum, frame):
 
 def problems_with(text: str) -> tuple[list[str], bool]:
     """Invariant violations for one input (empty when it is handled well), and whether it is a valid formula."""
-    found = []
+    found, checked = [], {}
     for shapes in (None, SHAPES):
-        for d in lossdsl.check(text, shapes=shapes):
+        checked[shapes is None] = lossdsl.check(text, shapes=shapes)
+        for d in checked[shapes is None]:
             if d.code not in CODES or not d.message or not d.hint:
                 found.append(f"malformed diagnostic {d!r}")
             if not 0 <= d.span.start <= d.span.end <= len(text):
                 found.append(f"span {d.span} outside the text of {len(text)} characters ({d.code})")
-    valid = not any(d.is_error for d in lossdsl.check(text))
+    # the first result, not a third check: a verdict cut short by sympy's time budget is not cached
+    valid = not any(d.is_error for d in checked[True])
     try:
         formula = lossdsl.parse(text)
         formula.latex()
@@ -63,6 +68,20 @@ def problems_with(text: str) -> tuple[list[str], bool]:
     return found, valid
 
 
+def input_file_problems(kind: str, text: str) -> tuple[list[str], bool]:
+    """Violations for a shapes or Python file (and False: it is no formula): read and usable, or refused
+    with one line."""
+    from lossdsl.cli.inputs import InputError
+    read = read_as_input_file(kind.split()[0], text)
+    if isinstance(read, InputError):
+        return ([] if str(read) and "\n" not in str(read) else [f"InputError of several lines: {read}"]), False
+    if kind.startswith("shapes"):
+        lossdsl.check("norm(L1.kernel)", shapes=read)
+    else:
+        read.lint()
+    return [], False  # "valid formulas" counts formulas only
+
+
 def _where(error: Exception) -> str:
     """The traceback's lossdsl frames and its last three: enough to find the cause, short enough to log."""
     frames = traceback.extract_tb(error.__traceback__)
@@ -71,7 +90,13 @@ def _where(error: Exception) -> str:
 
 
 def generate(rng: random.Random) -> tuple[str, str]:
-    """(kind, text): a grammar derivation, a mutation of one, or a mutation of a mutation."""
+    """(kind, text): a grammar derivation, a mutation of one, a mutation of a mutation, or (one in 20 each) a
+    shapes file or a Python file for the command line."""
+    roll = rng.random()
+    if roll > 0.95:
+        return "shapes file", hostile_shapes_text(rng)
+    if roll > 0.90:
+        return "python file", hostile_python_text(rng)
     text = derive(rng, max_depth=rng.choice([2, 4, 6, 8]), hostile=rng.random() < 0.5)
     roll = rng.random()
     if roll < 0.3:
@@ -96,14 +121,14 @@ def run(count: int, seed: int, failures_path: Path) -> dict:
             cpu, wall = time.process_time(), time.perf_counter()
             signal.setitimer(signal.ITIMER_VIRTUAL, HANG_CPU_SECONDS)
             try:
-                found, valid = problems_with(text)
+                found, valid = input_file_problems(kind, text) if kind.endswith("file") else problems_with(text)
             except Exception as error:  # noqa: BLE001 -- any exception is the finding
                 found, valid = [f"{type(error).__name__}: {str(error)[:500]}\n{_where(error)}"], False
             finally:
                 signal.setitimer(signal.ITIMER_VIRTUAL, 0)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             valid_count += valid
-            codes.update({d.code for d in lossdsl.check(text)} if not found else ())
+            codes.update({d.code for d in lossdsl.check(text)} if not found and not kind.endswith("file") else ())
             if cpu > slowest_cpu[0]:
                 slowest_cpu = (cpu, text)
             if wall > slowest_wall[0]:

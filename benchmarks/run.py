@@ -1,11 +1,11 @@
 """Every speed measure of lossdsl in one run, printed as one markdown table (issue 5).
 
-    python benchmarks/run.py [--quick] [--markdown FILE] [--only lint compile eval fit bandwidth spectral]
+    python benchmarks/run.py [--quick] [--markdown FILE] [--only lint compile eval fit bandwidth memory spectral]
 
 Each measure lives in its own module (bench_lint, bench_compile, bench_eval, bench_fit, bench_bandwidth,
-bench_spectral), runnable alone. Every ratio is measured within this run: ours and the baseline alternate
-over several rounds and the medians are compared, because the machine is shared and noisy. ``--quick`` runs fewer
-rounds (about a third of the time). The full run takes about 5 minutes on 2 cores.
+bench_memory, bench_spectral), runnable alone. Every ratio is measured within this run: ours and the baseline
+alternate over several rounds and the medians are compared, because the machine is shared and noisy.
+``--quick`` runs fewer rounds (about a third of the time). The full run takes about 5 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import bench_compile  # noqa: E402
 import bench_eval  # noqa: E402
 import bench_fit  # noqa: E402
 import bench_lint  # noqa: E402
+import bench_memory  # noqa: E402
 import bench_spectral  # noqa: E402
 from timing import markdown_table  # noqa: E402
 
@@ -37,6 +38,7 @@ MEASURES = {
     "eval": (lambda: bench_eval.run(rounds=101, calls=4), lambda: bench_eval.run(rounds=21, calls=4)),
     "fit": (lambda: bench_fit.run(rounds=9, steps=30), lambda: bench_fit.run(rounds=3, steps=20)),
     "bandwidth": (lambda: bench_bandwidth.run(rounds=7), lambda: bench_bandwidth.run(rounds=3)),
+    "memory": (lambda: bench_memory.run(formulas=200, rounds=30), lambda: bench_memory.run(formulas=60, rounds=10)),
     "spectral": (lambda: bench_spectral.run(rounds=7), lambda: bench_spectral.run(rounds=3)),
 }
 

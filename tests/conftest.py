@@ -2,6 +2,9 @@
 
 import pytest
 
+import zipfile
+from pathlib import Path
+
 import lossdsl
 from lossdsl.language.source import Source
 
@@ -31,3 +34,24 @@ def diagnose():
         errors = [d for d in lossdsl.check(source, **kwargs) if d.is_error]
         return [where(source, d) for d in errors], errors
     return diagnose
+
+
+def saved_attached_model(directory: Path, formula: str) -> tuple[Path, str]:
+    """A small model (a Dense layer 'out' on 3 inputs) attached to ``formula`` and saved as .keras in
+    ``directory``: its path and the text of its config.json."""
+    import keras
+    import lossdsl.keras  # noqa: F401  registers lossdsl's classes with Keras
+    inputs = keras.Input((3,))
+    model = lossdsl.attach(keras.Model(inputs, keras.layers.Dense(1, name="out")(inputs)), formula)
+    path = directory / "model.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        return path, archive.read("config.json").decode()
+
+
+def with_config(path: Path, config_text: str, target: Path) -> Path:
+    """A copy of a saved model with its config.json replaced by ``config_text`` (the zip rebuilt)."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as copy:
+        for name in source.namelist():
+            copy.writestr(name, config_text if name == "config.json" else source.read(name))
+    return target

@@ -10,8 +10,11 @@ characters and bytes, huge numbers, deep nesting, very long names. ``rng`` is a 
 
 from __future__ import annotations
 
+import json
 import random
 import re
+import tempfile
+from pathlib import Path
 
 from lossdsl.language.functions import BUILTINS
 
@@ -24,9 +27,10 @@ REFERENCE_SHAPES = {"L0.kernel": [4, 4], "L1.kernel": [10, 16], "L2.kernel": [16
                     "out.kernel": [4, 1], "bn.moving_mean": [2], "y_true": [None, 4], "y_pred": [None, 4]}
 PARAMETERS = ["a", "b", "s", "lam", "w_1"]
 CONSTANTS = ["I", "pi", "inf"]
-KINDS = ["real", "positive", "nonneg", "const", "(0, 1)", "(-1, 1)", "(2, 3)", "posit", "(1, 0)"]
+KINDS = ["real", "positive", "nonneg", "const", "(0, 1)", "(-1, 1)", "(2, 3)", "posit", "(1, 0)",
+         "(-1e308, 1e308)", "(0, 1.7e308)", "(-3e38, 3e38)", "(1, 1.00000001)"]  # beyond or too wide for float32
 NUMBERS = ["0", "1", "2", "0.5", ".5", "1e-4", "3.", "10", "1e3", "2.5e-1"]
-OPTION_VALUES = ["0", "1", "-1", "2", "inf", "1.0", "(0, 1)"]
+OPTION_VALUES = ["0", "1", "-1", "2", "inf", "1.0", "(0, 1)", "10001", "100000", "3000000000"]  # eye() too large
 VALID_OPTIONS = {"axis": ["0", "-1"], "ord": ["1", "2", "inf"], "from_logits": ["0", "1"], "delta": ["1.0", "0.5"]}
 DATA_LOSSES = ["mse", "mae", "huber", "bce", "cce", "sparse_cce", "kld"]
 
@@ -35,8 +39,11 @@ REPLACEMENTS = ["(", ")", "[", "]", ",", ";", "\n", "where", "=", "**", "@", "-"
                 "inf", "I", "L7", "L99999999999999999999", "1e999", "0", "norm", "x", "T", "#", "^", "'", "\\"]
 HUGE_NUMBERS = ["1e999", "9" * 400, "1e308", "1.7976931348623157e308", "1e-400", "0" * 300 + "1",
                 "123456789" * 30 + ".5", "1e99999999999",
+                # at and beyond the edges of float32, the type the loss is computed in
+                "3.4e38", "3.5e38", "1e39", "1.2e-38", "1e-40", "1e-320",
                 # constants sympy would compute exactly: ten billion digits, or more than Python prints
                 "(10**-10**10)", "(2**-20000)", "((1000001/1000000)**100000)", "(9**9**9)"]
+FLOAT32_EDGES = ["1e300", "1e39", "3.4e38", "1.2e-38", "1e-40", "1e-320", "0"]
 ODD_CHARACTERS = "\x00\x01\x07\x0b\x1b\x7f\u00a0\u00d7\u03b1\u200b\u2028\ufeff\U0001f600\ud800'\"^$?!\\{}|~&%<>"
 
 
@@ -79,7 +86,7 @@ class Deriver:
             kind = self.pick(KINDS if self.hostile else KINDS[:4])
             text = name + (": " + kind if kind != "real" or self.rng.random() < 0.5 else "")
             if self.hostile and self.rng.random() < 0.6:
-                text += " = " + self.pick(["", "", "-", "+"]) + self.pick(NUMBERS + ["inf"])
+                text += " = " + self.pick(["", "", "-", "+"]) + self.pick(NUMBERS + ["inf"] + FLOAT32_EDGES)
             elif kind == "const" or self.rng.random() < 0.5:
                 text += " = " + self.pick(["0.5", "1", "2", "1e-3"])
             declarations.append(text)
@@ -276,3 +283,50 @@ def _truncate(rng: random.Random, text: str) -> str:
 
 MUTATIONS = [_token_edit, _token_edit, _token_edit, _random_characters, _random_bytes, _huge_number,
              _deep_nesting, _long_name, _repeat, _truncate]
+
+
+# ---------------------------------------------- the command line's other inputs: shapes and Python files
+def hostile_shapes_text(rng: random.Random) -> str:
+    """A ``--shapes`` file: a valid table, JSON nested past the parser's recursion, numbers of thousands of
+    digits, or JSON-like noise."""
+    roll = rng.random()
+    if roll < 0.25:
+        return json.dumps({rng.choice(REFERENCES): [rng.choice([None, 0, 1, 16, -1, 2.5, "x", True, 10**30])
+                                                    for _ in range(rng.randint(0, 3))] for _ in range(3)})
+    if roll < 0.5:
+        depth = rng.choice([10, 999, 2000, 100_000])
+        return rng.choice(["[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth, "[" * depth])
+    if roll < 0.7:
+        return '{"L1.kernel": [' + "9" * rng.choice([18, 19, 4300, 4301, 5000]) + "]}"
+    return "".join(rng.choice('{}[]",:0123456789-eE.nul ') for _ in range(rng.randint(0, 200)))
+
+
+def hostile_python_text(rng: random.Random) -> str:
+    """A Python file for ``lossdsl lint``: a module calling lossdsl.check, or one nested past Python's parser
+    (a long sum, a run of unary minus signs, deep brackets), or Python-like noise."""
+    n = rng.choice([10, 1000, 3000, 200_000])
+    shape = rng.choice(["module", "sum", "minus", "parens", "lists", "noise"])
+    if shape == "module":
+        return f"import lossdsl\nlossdsl.check({derive(rng, max_depth=3)!r})\n"
+    if shape == "sum":
+        return "x = " + "+".join(["1"] * min(n, 5000))
+    if shape == "minus":
+        return "x = " + "-" * n + "1"
+    if shape in ("parens", "lists"):
+        opening, closing = ("(", ")") if shape == "parens" else ("[", "]")
+        return "x = " + opening * min(n, 5000) + closing * min(n, 5000)
+    return "".join(rng.choice("import lossdsl.check()'\"\n x=+-[]{}:#\\\x00") for _ in range(rng.randint(0, 200)))
+
+
+def read_as_input_file(kind: str, text: str):
+    """``text`` read as the command line reads a shapes file (kind "shapes") or a Python file ("python"):
+    the table or the lint target, or the InputError it was refused with."""
+    from lossdsl.cli.inputs import InputError, load_shapes
+    from lossdsl.cli.main import python_target
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / ("shapes.json" if kind == "shapes" else "module.py")
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        try:
+            return load_shapes(str(path)) if kind == "shapes" else python_target(path)
+        except InputError as error:
+            return error

@@ -1,7 +1,8 @@
 """Whatever the text, ``lossdsl.check`` returns diagnostics (never raises), with spans inside the text.
 
 Random text, valid formulas with tokens dropped, swapped, duplicated or replaced, stray characters
-(control, NUL, non-ASCII), and the pathological inputs of the limits table in docs/reliability.md.
+(control, NUL, non-ASCII), and the pathological inputs of the limits table in docs/reliability.md. The
+command line's other inputs too: any shapes file and any Python file is read or refused with one line.
 """
 
 import json
@@ -17,7 +18,8 @@ from lossdsl import CODES, Diagnostic, Source
 from lossdsl.language.diagnostics import render_github, render_json, render_text
 from lossdsl.analysis.shapes import check_shapes
 
-from grammar_formulas import REPLACEMENTS, TOKEN_EDITS, derive, edit_tokens, mutate, tokens
+from grammar_formulas import (REPLACEMENTS, TOKEN_EDITS, derive, edit_tokens, hostile_python_text,
+                              hostile_shapes_text, mutate, read_as_input_file, tokens)
 from test_parse_table import PARSES, TERMS
 
 FUZZ = settings(max_examples=400, deadline=None, database=None,
@@ -146,7 +148,12 @@ PATHOLOGICAL = {
     "a 1 MB formula": ("a + " * 250_000 + "a", ["E107"]),
     "a 1 MB comment": ("a  # " + "x" * 1_000_000, ["E107"]),
     "1e999": ("1e999 * a", ["E110"]),
-    "a 100-digit number": ("1" * 100 + " * norm(L1.kernel)", []),
+    "a 38-digit number": ("1" * 38 + " * norm(L1.kernel)", []),  # 1.1e37: float32 holds it
+    "a 100-digit number": ("1" * 100 + " * norm(L1.kernel)", ["E110"]),  # beyond float32
+    "a weight beyond float32": ("1e300 * norm(L1.kernel)", ["E110"]),
+    "an init beyond float32": ("a**2\nwhere a = 1e300", ["E205"]),
+    "an interval beyond float32": ("a**2\nwhere a: (-1e308, 1e308)", ["E205"]),
+    "a positive init of 1e-320": ("a**2\nwhere a: positive = 1e-320", ["E205"]),
     "a 400-digit number": ("1" * 400 + " * a", ["E110"]),
     "a 100-digit index": ("sum(L1.kernel[" + "1" * 100 + "])", ["E213"]),
     "a 90,000-character name": ("norm(" + "a" * 90_000 + ".kernel)", []),
@@ -240,3 +247,17 @@ def test_code_is_never_run(tmp_path, monkeypatch, source, code):
 def test_dunder_paths_are_only_names():
     formula = lossdsl.parse("norm(a.__class__.__init__)")
     assert [ref.path for ref in formula.references.values()] == [("a", "__class__", "__init__")]
+
+
+# --------------------------------------------- command-line inputs: shapes files and Python files
+@FUZZ
+@given(st.randoms(use_true_random=False), st.sampled_from(["shapes", "python"]))
+def test_any_shapes_or_python_file_is_read_or_refused_in_one_line(rng, kind):
+    from lossdsl.cli.inputs import InputError
+    read = read_as_input_file(kind, (hostile_shapes_text if kind == "shapes" else hostile_python_text)(rng))
+    if isinstance(read, InputError):
+        assert str(read) and "\n" not in str(read)
+    elif kind == "shapes":
+        check_well_formed("norm(L1.kernel)", shapes=read)
+    else:
+        read.lint()

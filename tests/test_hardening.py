@@ -6,7 +6,6 @@ import json
 import random
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from lossdsl.language.extent import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES
 from lossdsl.language.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
 from lossdsl.analysis.stability import WORK_LIMIT
 
-from conftest import where
+from conftest import saved_attached_model, where, with_config
 
 PACKAGE = Path(lossdsl.__file__).resolve().parent
 
@@ -76,24 +75,13 @@ FORMULA = "data = mse(y_true, y_pred)\ndata + a * norm(out.kernel)\nwhere a: pos
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     """A small attached model saved as .keras: (path, the text of its config.json)."""
-    import keras
-    import lossdsl.keras  # noqa: F401  registers lossdsl's classes with Keras
-    inputs = keras.Input((3,))
-    model = lossdsl.attach(keras.Model(inputs, keras.layers.Dense(1, name="out")(inputs)), FORMULA)
-    path = tmp_path_factory.mktemp("saved") / "model.keras"
-    model.save(path)
-    with zipfile.ZipFile(path) as archive:
-        return path, archive.read("config.json").decode()
+    return saved_attached_model(tmp_path_factory.mktemp("saved"), FORMULA)
 
 
 def with_formula(path: Path, config_text: str, formula: str, target: Path) -> Path:
     """A copy of the saved model whose stored formula text is replaced (config.json edited, zip rebuilt)."""
     assert json.dumps(FORMULA) in config_text
-    edited = config_text.replace(json.dumps(FORMULA), json.dumps(formula))
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as copy:
-        for name in source.namelist():
-            copy.writestr(name, edited if name == "config.json" else source.read(name))
-    return target
+    return with_config(path, config_text.replace(json.dumps(FORMULA), json.dumps(formula)), target)
 
 
 # the stored formula, the exception, the first diagnostic's (code, line, column)
@@ -204,11 +192,16 @@ LIMITS = [
     ("a constant beyond floats", "a * exp(1e5)", [("E110", 1, 5)]),
     ("a power beyond floats", "softplus(w - 1e308**1e3)", [("E110", 1, 14)]),
     ("a tower of nines", "a**(9**9**9)", [("E110", 1, 5)]),
-    ("the largest float", "a * 2**1023 * 1.7e308", []),
+    # numbers are judged against float32, the type the loss is computed in
+    ("the largest float32", "a * 2**127 * 3.4e38", []),
+    ("a power beyond float32", "a * 2**128", [("E110", 1, 5)]),
+    ("a number beyond float32", "1e300 * norm(W.kernel)", [("E110", 1, 1)]),
+    ("a number that rounds to 0 in float32", "a + 1e-50 * b", [("E110", 1, 5)]),
     # sympy computes constant powers exactly: ten billion digits, or more than Python will print
     ("a power below floats", "a * 10**-10**10", [("E110", 1, 5)]),
     ("a power that rounds to 0", "a + 2**-20000 * b", [("E110", 1, 5)]),
-    ("the smallest power kept", "a * 2**-1000", []),
+    ("the smallest power kept", "a * 2**-126", []),  # float32's smallest normal number
+    ("a power that is 0 in float32", "a * 2**-127", [("E110", 1, 5)]),  # TensorFlow flushes subnormals to 0
     ("a power too long to compute exactly", "a * (1000001/1000000)**100000", [("E111", 1, 5)]),
     ("a sum of powers too long to compute exactly", "a * ((1000001/1000000)**400 + (1000003/1000002)**400)",
      [("E111", 1, 6)]),

@@ -263,7 +263,7 @@ def test_expanded_replaces_terms_by_their_definitions():
 # (name, kind, init, lower, upper, declared) in the order the formula lists them
 DECLARATIONS = [
     ("a*norm(L1.kernel)\nwhere a: positive", [("a", "positive", 1.0, None, None, True)]),
-    ("a\nwhere a: nonneg = 0", [("a", "nonneg", 0.0, None, None, True)]),
+    ("a\nwhere a: nonneg = 0.5", [("a", "nonneg", 0.5, None, None, True)]),
     ("a\nwhere a: real = -2.5", [("a", "real", -2.5, None, None, True)]),
     ("a\nwhere a = 3", [("a", "real", 3.0, None, None, True)]),
     ("a\nwhere a", [("a", "real", 0.0, None, None, True)]),

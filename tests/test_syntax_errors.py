@@ -67,7 +67,7 @@ SYNTAX_ERRORS = [
     ("a\nwhere a: positive = x", "E100", 2, 21, "expected a number or inf"),
     ("a\nwhere a:", "E100", 2, 9, "ends too early"),
     # numbers beyond the float range
-    ("1e999", "E110", 1, 1, "too large for a float"),
+    ("1e999", "E110", 1, 1, "too large for float32"),
     ("a * 1" + "0" * 400, "E110", 1, 5, "too large"),
     ("a\nwhere a: positive = 1e999", "E110", 2, 21, "too large"),
     ("a\nwhere a: (0, 1e400)", "E110", 2, 14, "too large"),

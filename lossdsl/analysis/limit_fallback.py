@@ -5,9 +5,10 @@ time budget, with every tensor block replaced by a symbol of the same sign.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
-import signal
 import threading
+import time
 from typing import Callable
 
 import sympy
@@ -16,11 +17,11 @@ from ..language.kinds import UNDECIDED, kind_of
 from .asymptotics import End
 from .ranges import RangeFinder
 
-BUDGET = 0.2  # seconds for one sympy.limit, which has no timeout of its own
+BUDGET = 0.2  # CPU seconds for one sympy.limit, which has no timeout of its own
 
 
-class _OutOfTime(Exception):
-    pass
+class OutOfTime(Exception):
+    """sympy did not answer within its budget: an answer that depends on the machine, never remembered."""
 
 
 class _Undecided(Exception):
@@ -30,8 +31,7 @@ class _Undecided(Exception):
 def bounded_at(expr: sympy.Expr, param: sympy.Symbol, end: End, contains: Callable, ranges: RangeFinder,
                seconds: float = BUDGET) -> bool | None:
     """True if ``expr`` stays bounded below as ``param`` goes to ``end``, False if it tends to -inf, None if
-    sympy does not tell within ``seconds`` (or cannot be stopped here: outside the main thread, or without
-    SIGALRM).
+    sympy cannot tell; OutOfTime if it did not tell within ``seconds`` (or cannot be stopped here).
 
     ``contains(node, param)`` says whether a node depends on the parameter; ``ranges`` gives block signs.
     """
@@ -40,6 +40,8 @@ def bounded_at(expr: sympy.Expr, param: sympy.Symbol, end: End, contains: Callab
         target = end.value if math.isfinite(end.value) else end.value * sympy.oo
         with _time_limit(seconds):
             found = sympy.limit(plain, param, target, "+" if end.side > 0 else "-")
+    except OutOfTime:
+        raise
     except Exception:  # sympy raises many kinds (NotImplementedError, PoleError, ...); a guess would be worse
         return None
     if isinstance(found, sympy.AccumBounds):  # oscillating: what matters is how low it goes
@@ -73,18 +75,52 @@ def _plain(node: sympy.Basic, param, contains: Callable, ranges: RangeFinder, bl
 
 @contextlib.contextmanager
 def _time_limit(seconds: float):
-    """Interrupt the block after ``seconds`` with _OutOfTime (main thread, no other timer running)."""
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread() \
-            or signal.getitimer(signal.ITIMER_REAL)[0] > 0:
-        raise _OutOfTime  # no safe way to stop sympy here, so do not start it
+    """Interrupt the block with OutOfTime once this thread has used ``seconds`` of CPU in it.
 
-    def stop(signum, frame):
-        raise _OutOfTime
+    A watcher thread raises the exception in this one (CPython's ``PyThreadState_SetAsyncExc``, checked
+    between bytecodes like a signal handler). SIGALRM, used before, reaches the main thread only: a check in
+    a worker thread skipped sympy and said W405 where the main thread said W401. CPU time, not wall time, so
+    that threads checking formulas side by side (sharing the GIL) each get the whole budget.
+    """
+    if not hasattr(ctypes, "pythonapi"):
+        raise OutOfTime  # not CPython: no safe way to stop sympy here, so do not start it
+    target, lock, state = threading.get_ident(), threading.Lock(), {"armed": True, "fired": False}
+    used, finished = _cpu_clock(target), threading.Event()
 
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    def watch():
+        deadline = used() + seconds
+        while not finished.wait(max(deadline - used(), 0.001)):  # CPU time never runs ahead of wall time
+            if used() >= deadline:
+                with lock:
+                    if not state["armed"]:
+                        return
+                    _raise_in(target, OutOfTime)
+                    state["fired"] = True
+                # Again until the block ends: an exception raised inside a gc callback is swallowed.
+                deadline = used() + 0.01
+
+    threading.Thread(target=watch, daemon=True, name="lossdsl-limit-watch").start()
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        finished.set()
+        with lock:
+            state["armed"] = False
+            if state["fired"]:
+                _raise_in(target, None)  # withdraw it if not delivered yet: it must never land after the block
+
+
+def _cpu_clock(thread_id: int):
+    """A function giving the CPU seconds the thread has used (wall time where the system cannot tell)."""
+    try:
+        clock = time.pthread_getcpuclockid(thread_id)
+        time.clock_gettime(clock)
+    except (AttributeError, OSError):
+        return time.perf_counter
+    return lambda: time.clock_gettime(clock)
+
+
+def _raise_in(thread_id: int, exception: type | None) -> None:
+    """Schedule ``exception`` in the thread (``None`` withdraws a scheduled one)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exception)
+                                               if exception is not None else None)

@@ -12,8 +12,9 @@ import difflib
 import sympy
 
 from ..language.calls import INVALID
-from ..language.catalogue import IDENTITY_NOT_SQUARE, IDENTITY_WITHOUT_SIZE
+from ..language.catalogue import IDENTITY_NOT_SQUARE, IDENTITY_TOO_LARGE, IDENTITY_WITHOUT_SIZE
 from ..language.diagnostics import Diagnostic
+from ..language.constant_parts import CREATED_LIMIT, MAX_CREATED_ENTRIES
 from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of, tensor_args
@@ -136,6 +137,8 @@ class ShapeChecker:
                 raise _unsized_identity()
             if len(shape) != 2 or shape[0] != shape[1]:  # (None, 4): square for a batch of 4 only
                 raise Finding(*IDENTITY_NOT_SQUARE.parts(shape=describe(shape)))
+            if shape[0] is not None and shape[0] ** 2 > MAX_CREATED_ENTRIES:  # lowered as tf.eye(n)
+                raise Finding(*IDENTITY_TOO_LARGE.parts(shape=describe(shape), entries=shape[0] ** 2, **CREATED_LIMIT))
         return shape
 
     def is_identity_expression(self, arg) -> bool:

@@ -9,24 +9,20 @@ import argparse
 import json
 import os
 import sys
-import tokenize
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..analysis.checks import Analysis, analyze, check
 from ..language.diagnostics import Diagnostic, as_records, render_github, render_text, sort_key
+from ..language.grouped import render_grouped
 from ..language.formula import Formula
+from .inputs import InputError, load_shapes, python_files, read_python, read_text, shown
 from .pyscan import Snippet, find_formulas, whole_text
 from .quiet import quiet_tensorflow
-from ..analysis.shapes import validate_shapes_table
 from ..language.source import Source
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
-
-
-class InputError(Exception):
-    """A file, option or argument the command cannot use (exit code 2)."""
 
 
 @dataclass
@@ -43,49 +39,36 @@ class Target:
 
 
 # ------------------------------------------------------------------------------------------- inputs
-def read_text(path: str) -> str:
-    """A file's text, or stdin for ``-``."""
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read {path}: {_reason(error)}") from None
-
-
 def python_target(path: Path) -> Target:
     """The formula literals of a Python file."""
+    code = read_python(str(path))
     try:
-        with tokenize.open(path) as file:  # honours the file's declared encoding, as Python itself does
-            code = file.read()
-        return Target(Source(code, str(path)), find_formulas(code, str(path)))
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read {path}: {_reason(error)}") from None
+        return Target(Source(code, shown(path)), find_formulas(code, shown(path)))
     except (SyntaxError, ValueError) as error:
         where = f":{error.lineno}" if getattr(error, "lineno", None) else ""
-        raise InputError(f"{path}{where}: not valid Python: {getattr(error, 'msg', error)}") from None
+        raise InputError(f"{shown(path)}{where}: not valid Python: {getattr(error, 'msg', error)}") from None
+    except (RecursionError, MemoryError):  # what Python's own parser raises for 3,000 nested operators
+        raise InputError(f"{shown(path)}: nested too deeply for Python's parser") from None
 
 
-def python_files(path: Path) -> list[Path]:
-    """The .py files under a directory, skipping hidden directories (.git, .venv)."""
-    return sorted(p for p in path.rglob("*.py") if not any(part.startswith(".") for part in p.relative_to(path).parts))
+def lint_targets(arguments: list[str], files: list[str], notes: list[str]) -> list[Target]:
+    """Targets for positional arguments (formulas, ``-``, .py files, directories) and ``-f`` files.
 
-
-def lint_targets(arguments: list[str], files: list[str]) -> list[Target]:
-    """Targets for positional arguments (formulas, ``-``, .py files, directories) and ``-f`` files."""
+    What a directory walk skips is added to ``notes``.
+    """
     targets = []
     for number, argument in enumerate(arguments, start=1):
         if argument == "-":
             targets.append(text_target(read_text("-"), "<stdin>"))
         elif argument.endswith(".py") or os.path.isdir(argument):
             path = Path(argument)
-            paths = python_files(path) if path.is_dir() else [path]
+            paths = python_files(path, notes) if path.is_dir() else [path]
             targets += [python_target(p) for p in paths]
         elif os.path.exists(argument):  # `lint loss.txt` would lint the reference `loss.txt`, clean
             raise InputError(f"{argument} is a file, not a formula: did you mean -f {argument}?")
         else:
             targets.append(text_target(argument, f"<arg{number}>"))
-    targets += [text_target(read_text(f), "<stdin>" if f == "-" else f) for f in files]
+    targets += [text_target(read_text(f), "<stdin>" if f == "-" else shown(f)) for f in files]
     if not targets:
         raise InputError("no formula given: pass FORMULA, -f FILE, - (stdin), .py files or directories")
     return targets
@@ -95,28 +78,16 @@ def text_target(text: str, name: str) -> Target:
     return Target(Source(text, name), [whole_text(text)])
 
 
-def load_shapes(path: str | None) -> dict | None:
-    """The ``--shapes`` table: reference text -> list of dimensions (``null`` where unknown)."""
-    if path is None:
-        return None
-    try:
-        table = json.loads(read_text(path))
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}:{error.lineno}:{error.colno}: not valid JSON: {error.msg}") from None
-    try:
-        return validate_shapes_table(table)
-    except TypeError as error:
-        raise InputError(f"{path}: {error}") from None
-
-
 def load_model(path: str | None):
     """The ``--model`` file loaded with ``safe_mode=True`` (this imports Keras and TensorFlow)."""
     if path is None:
         return None
     if not Path(path).is_file():
-        raise InputError(f"cannot read {path}: no such file")
+        raise InputError(f"cannot read {shown(path)}: "  # a FIFO would block Keras' reader
+                         + ("not a regular file" if os.path.exists(path) else "no such file"))
     if path.endswith(".keras") and not zipfile.is_zipfile(path):  # Keras would say "File not found"
-        raise InputError(f"{path} is not a Keras model file (a .keras file is a zip archive written by model.save)")
+        raise InputError(f"{shown(path)} is not a Keras model file (a .keras file is a zip archive written by "
+                         "model.save)")
     with quiet_tensorflow():
         try:
             import keras
@@ -126,9 +97,16 @@ def load_model(path: str | None):
         try:
             model = keras.models.load_model(path, safe_mode=True)
         except Exception as error:  # Keras raises many kinds for a bad file; all mean "cannot use this input"
-            raise InputError(f"cannot load model {path}: {_reason(error)}") from None
+            raise InputError(f"cannot load model {shown(path)}: {_reason(error)}") from None
     # A model saved after attach() is lossdsl's wrapper: its formula was resolved against the user's model.
     return model.inner if isinstance(model, _lossdsl_layers.FormulaModel) else model
+
+
+def write(text: str, stream=None) -> None:
+    """Print ``text``, with what the stream cannot encode (undecodable bytes of an argument) as escapes."""
+    stream = stream or sys.stdout
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding), file=stream)
 
 
 def _reason(error: Exception) -> str:
@@ -139,14 +117,17 @@ def _reason(error: Exception) -> str:
 
 # --------------------------------------------------------------------------------------------- lint
 def run_lint(args: argparse.Namespace) -> int:
-    targets = lint_targets(args.formulas, args.file or [])
+    notes = []
+    targets = lint_targets(args.formulas, args.file or [], notes)
+    for note in notes:
+        write(f"lossdsl: note: {note}", sys.stderr)
     shapes, model = load_shapes(args.shapes), load_model(args.model)
     reports = [(target.source, target.lint(model, shapes)) for target in targets]
     output = render_reports(reports, args.format, sum(len(t.snippets) for t in targets))
     if output:
-        print(output)
+        write(output)
     found = [d for _, diagnostics in reports for d in diagnostics]
-    failed = any(d.is_error for d in found) or (args.strict and found)
+    failed = any(d.is_error for d in found) or (args.strict and any(not d.is_note for d in found))
     return EXIT_FINDINGS if failed else EXIT_CLEAN
 
 
@@ -154,7 +135,7 @@ def render_reports(reports: list[tuple[Source, list[Diagnostic]]], output_format
     """All findings in one format; JSON is a single list over every source."""
     if output_format == "json":
         return json.dumps([r for source, found in reports for r in as_records(found, source)], indent=2)
-    render = render_github if output_format == "github" else render_text
+    render = render_github if output_format == "github" else _render_text_grouped
     blocks = [render(found, source) for source, found in reports if found]
     if output_format == "text" and blocks:
         blocks.append(summary([d for _, found in reports for d in found], checked))
@@ -163,9 +144,15 @@ def render_reports(reports: list[tuple[Source, list[Diagnostic]]], output_format
     return "\n".join(blocks)
 
 
+def _render_text_grouped(found: list[Diagnostic], source: Source) -> str:
+    """Text output with the findings of one code in one block (JSON and GitHub keep one record each)."""
+    return "\n".join(render_grouped(found, source))
+
+
 def summary(found: list[Diagnostic], checked: int) -> str:
-    errors = sum(d.is_error for d in found)
-    return f"{_count(errors, 'error')}, {_count(len(found) - errors, 'warning')} in {_count(checked, 'formula')}"
+    errors, notes = sum(d.is_error for d in found), sum(d.is_note for d in found)
+    counts = f"{_count(errors, 'error')}, {_count(len(found) - errors - notes, 'warning')}"
+    return counts + (f", {_count(notes, 'note')}" if notes else "") + f" in {_count(checked, 'formula')}"
 
 
 def clean_summary(checked: int, files: int) -> str:
@@ -184,15 +171,15 @@ def run_explain(args: argparse.Namespace) -> int:
         raise InputError("explain takes one formula: FORMULA, -f FILE or - (stdin)")
     given = args.file or args.formulas[0]
     text = read_text(given) if args.file or given == "-" else given
-    name = "<stdin>" if given == "-" else args.file or "<arg1>"
+    name = "<stdin>" if given == "-" else shown(args.file) if args.file else "<arg1>"
     shapes, model = load_shapes(args.shapes), load_model(args.model)
     source = Source(text, name)
     analysis = analyze(text, model=model, shapes=shapes)
     if analysis.formula is None:
-        print(render_text(list(analysis.diagnostics), source))
+        write(render_text(list(analysis.diagnostics), source))
         return EXIT_FINDINGS
     # a formula with errors is not lowered: its program would be as wrong as the formula
-    print(explanation(analysis, source, None if analysis.has_errors else lowered_ops(analysis.formula)))
+    write(explanation(analysis, source, None if analysis.has_errors else lowered_ops(analysis.formula)))
     return EXIT_FINDINGS if analysis.has_errors else EXIT_CLEAN
 
 
@@ -333,5 +320,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except InputError as error:
-        print(f"lossdsl: error: {error}", file=sys.stderr)
+        write(f"lossdsl: error: {error}", sys.stderr)
         return EXIT_INPUT

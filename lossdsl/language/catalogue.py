@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 from .diagnostics import Diagnostic, severity_of
+from .floats import FLOAT32_RANGE
 from .source import Span
 
 
@@ -77,15 +78,15 @@ ENTRIES = [
     Entry("E216", "attribute of a computed value", "norm(L1.kernel.T.bias)"),
     Entry("E217", "model not built", "norm(first.kernel)", "unbuilt"),
     Entry("E218", "ambiguous layer or variable name", "norm(proj.kernel)", "twins"),
-    Entry("E219", "model output not selected or unknown", "mean(y_pred)", "outputs"),
+    Entry("E219", "model output not selected or unknown", "mean(square(y_pred))", "outputs"),
     Entry("E220", "batch_size without a batch", "norm(L1.kernel) / batch_size"),
     # E3xx shapes
     Entry("E301", "shapes do not broadcast", "norm(L1.kernel + L2.kernel)", "shapes"),
     Entry("E302", "matrix product dimensions disagree", "norm(L1.kernel @ L1.kernel)", "shapes"),
-    Entry("E303", "the loss is not a scalar", "L1.kernel @ L2.kernel", "shapes"),
+    Entry("E303", "the loss is not a scalar", "square(L1.kernel @ L2.kernel)", "shapes"),
     Entry("E304", "transpose needs a matrix", "norm(sum(L1.kernel, axis=0).T)", "shapes"),
-    Entry("E305", "axis out of range", "sum(L1.kernel, axis=2)", "shapes"),
-    Entry("E306", "index out of range", "sum(L1.kernel[10])", "shapes"),
+    Entry("E305", "axis out of range", "sum(square(L1.kernel), axis=2)", "shapes"),
+    Entry("E306", "index out of range", "sum(square(L1.kernel[10]))", "shapes"),
     Entry("E307", "identity size unknown", "norm(y_pred - I)", "shapes"),
     Entry("E308", "wrong rank for function", "sparse_cce(y_true, y_pred)", "shapes"),
     Entry("E309", "matrix not square", "logdet(L1.kernel)", "shapes"),
@@ -93,9 +94,12 @@ ENTRIES = [
     # W4xx stability
     Entry("W401", "loss unbounded below", "a*norm(L0.kernel) + norm(L1.kernel)"),
     Entry("W402", "log or sqrt of a possibly non-positive value", "log(x)"),
-    Entry("W403", "division by a possibly zero value", "norm(L1.kernel)/a"),
+    Entry("W403", "division by a possibly zero value", "1/norm(L1.kernel)"),
     Entry("W404", "declared parameter is unused", "a**2 where a, b"),
     Entry("W405", "could not decide boundedness", "a*cos(a)"),
+    Entry("W406", "parameter collapses to an end of its domain", "a*norm(L0.kernel) + norm(L1.kernel) where a: positive"),
+    # I4xx stability notes
+    Entry("I401", "bounded below only while the data is not fitted perfectly", "exp(-s)*mse(y_true, y_pred) + s"),
     # W5xx style
     Entry("W501", "implicit parameter looks like a layer name", "norm(out.kernel) + hiden**2", "model"),
     Entry("W502", "implicit parameter named like a variable the model keeps as an attribute",
@@ -123,9 +127,8 @@ class Message:
         """The finding at ``span``.
 
         >>> finding = FLOAT_TOO_LARGE.at(Span(4, 9), what="number", written="1e400")
-        >>> finding.code, finding.message, finding.hint
-        ('E110', 'the number 1e400 is too large for a float',
-         'the largest float is about 1.8e308; write inf for infinity')
+        >>> finding.code, finding.message
+        ('E110', 'the number 1e400 is too large for float32')
         """
         code, message, hint = self.parts(**fields)
         return Diagnostic(code, message, span, hint)
@@ -134,16 +137,20 @@ class Message:
 _SIZED_IDENTITY = "use eye(n) for an identity of a chosen size"
 
 #: A number literal (``what="number"``) or a constant part (``what="constant"``) beyond the float range.
-FLOAT_TOO_LARGE = Message("E110", "the {what} {written} is too large for a float",
-                          "the largest float is about 1.8e308; write inf for infinity")
-FLOAT_TOO_SMALL = Message("E110", "the {what} {written} is too small for a float",
-                          "the smallest float is about 5e-324; write 0 for zero")
+FLOAT_TOO_LARGE = Message("E110", "the {what} {written} is too large for float32",
+                          FLOAT32_RANGE + "; write inf for infinity")
+FLOAT_TOO_SMALL = Message("E110", "the {what} {written} is too small for float32", FLOAT32_RANGE + "; write 0 for zero")
 EXACT_TOO_LARGE = Message("E111", "the {what} {written} is too large to compute exactly",
                           "write its value as a decimal number: {value:.6g}")
 IDENTITY_WITHOUT_SIZE = Message("E307", "I has no size here",
                                 "I takes its size from a square matrix it is added to, subtracted from or "
                                 "multiplied with (* or @), as in norm(W.T @ W - I); elsewhere write eye(n)")
 IDENTITY_NOT_SQUARE = Message("E307", "I cannot be sized from {shape}: it needs a square matrix", _SIZED_IDENTITY)
+_CREATED_LIMIT = "; a tensor the formula creates holds at most {limit:,} entries"
+_CREATED_HINT = "the limit keeps a formula from allocating more than {megabytes:,} MB of float32 by itself"
+EYE_TOO_LARGE = Message("E213", "eye({n}) would hold {entries:,} entries" + _CREATED_LIMIT, _CREATED_HINT)
+IDENTITY_TOO_LARGE = Message("E307", "I sized from {shape} would hold {entries:,} entries" + _CREATED_LIMIT,
+                             _CREATED_HINT)
 IDENTITY_WITHOUT_PARTNER = Message("E307", "I has no matrix beside it to take its size from", _SIZED_IDENTITY)
 
 

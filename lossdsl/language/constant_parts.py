@@ -12,15 +12,20 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from .catalogue import EXACT_TOO_LARGE, FLOAT_TOO_LARGE, FLOAT_TOO_SMALL
+from . import nodes
+from .catalogue import EXACT_TOO_LARGE, EYE_TOO_LARGE, FLOAT_TOO_LARGE, FLOAT_TOO_SMALL
 from .diagnostics import Diagnostic
 from .formula import Formula
-from .floats import FLOAT_FUNCTIONS, float_operation
+from .floats import FLOAT_FUNCTIONS, beyond_float32, float_operation, vanishes_in_float32
 from .source import shortened
 
 #: Bits of an exact numerator or denominator past which a constant is E111: sympy computes far below it in
 #: microseconds, and Python refuses to print integers of more than 4,300 digits (about 14,000 bits).
 MAX_EXACT_BITS = 10_000
+#: Entries of a tensor the formula creates by itself (``eye(n)``, an ``I`` sized by context): 400 MB of float32.
+#: ``norm(eye(100000))`` passed the checks and exhausted memory when called; ``eye(3000000000)`` overflowed
+#: TensorFlow's int32 dimension. Larger tensors of the model itself are no concern of the formula's.
+MAX_CREATED_ENTRIES = 10**8
 
 
 class _Value(NamedTuple):
@@ -32,12 +37,24 @@ _NOT_CONSTANT = _Value(None, None)
 
 
 def constant_problems(formula: Formula) -> list[Diagnostic]:
-    """E110 for a constant part beyond the float range although its operands are not (too large, or a
-    non-zero power that rounds to 0); E111 for one whose exact value would have too many digits."""
+    """E110 for a number or constant part beyond float32 although its operands are not (too large, or a
+    non-zero one that rounds to 0); E111 for one whose exact value would have too many digits."""
     walker = _Constants()
     for expr in [*formula.terms.values(), formula.expr]:
         walker.value(expr)
-    return [_diagnostic(formula, node, problem, value) for node, problem, value in walker.found]
+    return [_diagnostic(formula, node, problem, value) for node, problem, value in walker.found] + \
+        created_tensor_problems(formula, walker.memo)
+
+
+def created_tensor_problems(formula: Formula, parts) -> list[Diagnostic]:
+    """E213 for each ``eye(n)`` among ``parts`` (nodes of the formula) beyond MAX_CREATED_ENTRIES."""
+    return [EYE_TOO_LARGE.at(formula.span_of(node), n=node.args[0], entries=int(node.args[0]) ** 2, **CREATED_LIMIT)
+            for node in parts if isinstance(node, nodes.EyeMatrix) and int(node.args[0]) ** 2 > MAX_CREATED_ENTRIES]
+
+
+#: The fields of the messages about MAX_CREATED_ENTRIES (EYE_TOO_LARGE, IDENTITY_TOO_LARGE).
+CREATED_LIMIT = {"limit": MAX_CREATED_ENTRIES, "megabytes": MAX_CREATED_ENTRIES * 4 // 10**6}
+
 
 
 def _diagnostic(formula: Formula, node, problem: str, value: float) -> Diagnostic:
@@ -61,9 +78,9 @@ class _Constants:
 
     def _value(self, node) -> _Value:
         if node.is_Rational:
-            return _Value(float(node), (node.p.bit_length(), node.q.bit_length()))
+            return self._number(node, _Value(float(node), (node.p.bit_length(), node.q.bit_length())))
         if node.is_Number or node.is_NumberSymbol:
-            return _Value(float(node), None)  # a Float or pi: sympy computes it at a fixed precision
+            return self._number(node, _Value(float(node), None))  # a Float or pi: sympy's fixed precision
         if not node.args:
             return _NOT_CONSTANT
         values = [self.value(arg) for arg in node.args]
@@ -72,14 +89,24 @@ class _Constants:
             return _NOT_CONSTANT
         number = _float_value(node, numbers)
         bits = _exact_bits(node, values)
-        if number is not None and math.isinf(number) and all(math.isfinite(n) for n in numbers):
+        if number is not None and beyond_float32(number) and not any(map(beyond_float32, numbers)):
             self.found.append((node, "large", number))
-        elif node.is_Pow and number == 0.0 and numbers[0] != 0.0 and math.isfinite(numbers[1]):
+        elif (node.is_Pow or node.is_Mul) and number is not None and (number == 0.0 or vanishes_in_float32(number)) \
+                and all(n != 0.0 and math.isfinite(n) for n in numbers):  # so not 0 exactly: 0 in floats only
             self.found.append((node, "small", number))
         elif bits is not None and max(bits) > MAX_EXACT_BITS and number is not None:
             self.found.append((node, "exact", number))
             bits = None  # reported here, not again for every part around it
         return _Value(number, bits)
+
+
+    def _number(self, node, value: _Value) -> _Value:
+        """A number as written: reported when float32 cannot hold it (inf is written on purpose)."""
+        if math.isfinite(value.number) and beyond_float32(value.number):
+            self.found.append((node, "large", value.number))
+        elif vanishes_in_float32(value.number):
+            self.found.append((node, "small", value.number))
+        return value
 
 
 def _float_value(node, numbers: list[float]) -> float | None:

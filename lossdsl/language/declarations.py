@@ -13,6 +13,7 @@ import math
 from lark import Token
 
 from . import functions
+from .floats import FLOAT32_MAX, FLOAT32_RANGE, as_float32, beyond_float32, vanishes_in_float32
 from .formula import DEFAULT_INIT, KINDS, Parameter
 from .expression_rules import span_of
 
@@ -30,10 +31,10 @@ def declare(builder, name: Token, kind, init) -> None:
         builder.report("E208", f"'{name}' is {what} and cannot be a parameter", span, "choose another name")
         return
     kind_name, lower, upper = _kind_of(builder, kind)
-    if kind_name is None:
+    if kind_name is None or kind_name == "interval" and not _interval_fits_float32(builder, lower, upper, kind):
         return
     value = _init_of(builder, name, kind_name, lower, upper, init)
-    if value is not None:
+    if value is not None and _init_fits_float32(builder, name, kind_name, value, init):
         builder.params[str(name)] = Parameter(str(name), kind_name, value, lower, upper, True, span)
 
 
@@ -79,6 +80,35 @@ def _init_of(builder, name: str, kind: str, lower, upper, init) -> float | None:
                        "initial values are given in the constrained space")
         return None
     return value
+
+
+def _interval_fits_float32(builder, lower: float, upper: float, kind) -> bool:
+    """Whether the lowering can compute ``lower + (upper - lower) * sigmoid(raw)`` in float32; else E205."""
+    if beyond_float32(lower) or beyond_float32(upper):
+        problem = "has a bound beyond float32"
+    elif beyond_float32(upper - lower):
+        problem = f"is wider than float32 holds (upper - lower > {FLOAT32_MAX:.4g})"
+    elif as_float32(lower) >= as_float32(upper):
+        problem = "is empty in float32 (its bounds round to the same number)"
+    else:
+        return True
+    builder.report("E205", f"the interval ({lower:.9g}, {upper:.9g}) {problem}", span_of(kind), FLOAT32_RANGE)
+    return False
+
+
+def _init_fits_float32(builder, name: str, kind: str, value: float, init) -> bool:
+    """Whether the initial value survives float32, the type of the parameter's variable; else E205."""
+    if beyond_float32(value):
+        problem, hint = "is beyond float32", FLOAT32_RANGE
+    elif kind in ("positive", "nonneg") and (value == 0.0 or vanishes_in_float32(value)):
+        # softplus(raw) reaches 0 only as raw -> -inf: no float32 variable holds that raw value
+        problem = ("is 0" if value == 0 else "is 0 in float32") + f", which a {kind} parameter never reaches"
+        hint = f"a {kind} parameter is softplus of a trained variable; start it above 0: {name}: {kind} = 1e-6"
+    else:
+        return True
+    builder.report("E205", f"the initial value {value:g} of '{name}' {problem}",
+                   span_of(init) if init is not None else span_of(name), hint)
+    return False
 
 
 def _signed_number(builder, piece) -> float | None:

@@ -91,7 +91,8 @@ class ExpressionRules:
         if text.isdigit() and len(text) < 19:
             value = Integer(int(text))
         else:
-            value = INVALID if self.finite_float(token) is None else _float_literal(text)
+            # located: a literal float32 cannot hold is reported where it is written (constant_parts)
+            value = INVALID if self.finite_float(token) is None else self.located(_float_literal(text), span_of(token))
         return Piece(value, span_of(token))
 
     def infinity(self, children) -> Piece:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 
 import sympy
 
@@ -57,3 +58,30 @@ def _float_value(expr: sympy.Basic) -> float | None:
         return value if isinstance(value, float) else float(value) if isinstance(value, int) else None
     except (ArithmeticError, ValueError, TypeError, KeyError):  # OverflowError, log(-1), complex powers
         return None
+
+
+#: float32, the dtype the lowering computes in: every number of a formula is judged against it. Its
+#: smallest normal value is the smallest that counts: TensorFlow flushes subnormal results to 0 on CPU
+#: (a positive parameter initialized to 1e-40 read as 0).
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_SMALLEST = 1.1754943508222875e-38
+FLOAT32_RANGE = ("float32, the type the loss is computed in, holds magnitudes from about 1.2e-38 to 3.4e38 "
+                 "(TensorFlow flushes smaller ones to 0)")
+
+
+def as_float32(value: float) -> float:
+    """``value`` rounded to float32, as TensorFlow stores it: +-inf beyond its range."""
+    try:
+        return struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:  # struct refuses what would round to infinity
+        return math.copysign(math.inf, value)
+
+
+def beyond_float32(value: float) -> bool:
+    """A finite or infinite value that float32 cannot hold (NaN is no number at all, so not beyond)."""
+    return abs(value) > FLOAT32_MAX
+
+
+def vanishes_in_float32(value: float) -> bool:
+    """Not 0, but 0 once TensorFlow computes with it in float32."""
+    return value != 0.0 and abs(as_float32(value)) < FLOAT32_SMALLEST

@@ -90,7 +90,7 @@ ENTRIES = [
     Entry("E307", "identity size unknown", "norm(y_pred - I)", "shapes"),
     Entry("E308", "wrong rank for function", "sparse_cce(y_true, y_pred)", "shapes"),
     Entry("E309", "matrix not square", "logdet(L1.kernel)", "shapes"),
-    Entry("E310", "shape cannot be reshaped", "sum(reshape(L1.kernel, (3, -1)))", "shapes"),
+    Entry("E310", "shape cannot be reshaped", "norm(reshape(L1.kernel, (3, -1)))", "shapes"),
     # W4xx stability
     Entry("W401", "loss unbounded below", "a*norm(L0.kernel) + norm(L1.kernel)"),
     Entry("W402", "log or sqrt of a possibly non-positive value", "log(x)"),

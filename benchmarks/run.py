@@ -1,11 +1,11 @@
 """Every speed measure of lossdsl in one run, printed as one markdown table (issue 5).
 
-    python benchmarks/run.py [--quick] [--markdown FILE] [--only lint compile eval fit bandwidth memory]
+    python benchmarks/run.py [--quick] [--markdown FILE] [--only lint compile eval fit bandwidth memory spectral]
 
 Each measure lives in its own module (bench_lint, bench_compile, bench_eval, bench_fit, bench_bandwidth,
-bench_memory), runnable alone. Every ratio is measured within this run: ours and the baseline alternate over several
-rounds and the medians are compared, because the machine is shared and noisy. ``--quick`` runs fewer
-rounds (about a third of the time). The full run takes about 5 minutes on 2 cores.
+bench_memory, bench_spectral), runnable alone. Every ratio is measured within this run: ours and the baseline
+alternate over several rounds and the medians are compared, because the machine is shared and noisy.
+``--quick`` runs fewer rounds (about a third of the time). The full run takes about 5 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import bench_eval  # noqa: E402
 import bench_fit  # noqa: E402
 import bench_lint  # noqa: E402
 import bench_memory  # noqa: E402
+import bench_spectral  # noqa: E402
 from timing import markdown_table  # noqa: E402
 
 #: name -> (full run, quick run): each returns a list of result rows.
@@ -38,6 +39,7 @@ MEASURES = {
     "fit": (lambda: bench_fit.run(rounds=9, steps=30), lambda: bench_fit.run(rounds=3, steps=20)),
     "bandwidth": (lambda: bench_bandwidth.run(rounds=7), lambda: bench_bandwidth.run(rounds=3)),
     "memory": (lambda: bench_memory.run(formulas=200, rounds=30), lambda: bench_memory.run(formulas=60, rounds=10)),
+    "spectral": (lambda: bench_spectral.run(rounds=7), lambda: bench_spectral.run(rounds=3)),
 }
 
 

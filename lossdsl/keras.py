@@ -92,6 +92,9 @@ class FormulaTerm(keras.layers.Layer):
         # are not kept; what is left (initial values, names not declared) is checked by bind().
         self._given = {name: array for name, array in self._given.items() if name not in self._tensors}
         self._snapshots = {}
+        # Random draws (normal(6, 1)) come from a generator the layer owns: seeded by keras.utils.set_random_seed
+        # when the layer is made, and saved with it.
+        self.seed_generator = keras.random.SeedGenerator() if lowering.draws_random(self.formula) else None
         self.built = True
         self.analysis: Analysis | None = None  # set by bind(): the references and shapes found in the model
         self._kept_places: dict[str, Place] = {}
@@ -123,7 +126,7 @@ class FormulaTerm(keras.layers.Layer):
         self.analysis = analysis
         self.take_snapshots()
         self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics,
-                                       node_shapes=analysis.node_shapes)
+                                       node_shapes=analysis.node_shapes, seed_generator=self.seed_generator)
         # autograph=False: the lowered program has no Python control flow on tensors, and converting it
         # (and everything it calls) took ~1.7 s of the first call.
         self._function = tf.function(self._evaluate, jit_compile=self.jit_compile, reduce_retracing=True,

@@ -16,7 +16,7 @@ from lossdsl.lowering.lower import lower
 
 #: The node classes the language builds: its own, and the sympy classes of operators and functions.
 NODE_CLASSES = [c for c in vars(nodes).values() if isinstance(c, type) and issubclass(c, nodes.TensorFunction)
-                and c not in (nodes.TensorFunction, nodes.DataLoss)]
+                and c not in (nodes.TensorFunction, nodes.DataLoss, nodes.RandomDraw)]
 SYMPY_CLASSES = [sympy.Add, sympy.Mul, sympy.Pow, sympy.exp, sympy.log, sympy.Abs, sympy.sin, sympy.cos, sympy.tanh]
 ASYMPTOTIC_MARKERS = (kinds.UNDECIDED, kinds.SUM, kinds.PRODUCT, kinds.POWER, kinds.LINEAR, kinds.ABSOLUTELY_LINEAR)
 
@@ -36,6 +36,15 @@ CALLED = {
     "mae": "mae(y_true, y_pred)", "huber": "huber(y_true, y_pred)", "bce": "bce(y_true, sigmoid(y_pred))",
     "cce": "cce(y_true, softmax(y_pred))", "sparse_cce": "sparse_cce(y_true[:, 0], y_pred, from_logits=1)",
     "kld": "kld(softmax(y_true), softmax(y_pred))",
+    "log_softmax": "sum(log_softmax(L1.kernel))", "normalize": "sum(normalize(L1.kernel))", "var": "var(L1.kernel)",
+    "std": "std(L1.kernel)", "focal": "focal(y_true, sigmoid(y_pred))", "one_hot": "sum(one_hot(y_true[:, 0], 3))",
+    "reshape": "sum(reshape(L1.kernel, -1))", "stack": "sum(stack(norm(L1.kernel), 1))", "svd": "sum(svd(L1.kernel))",
+    "spectral_norm": "spectral_norm(L1.kernel)", "nuclear_norm": "nuclear_norm(L1.kernel)",
+    "logdet": "logdet(L1.kernel @ L1.kernel.T + eye(3))", "det": "det(L1.kernel)",
+    "inv": "sum(inv(L1.kernel + eye(3)))",
+    "solve": "sum(solve(L1.kernel + eye(3), L1.bias))", "eigvalsh": "sum(eigvalsh(L1.kernel))",
+    "normal": "mean(normal(6, 1))", "uniform": "mean(uniform(6, 1))", "normal_like": "sum(normal_like(L1.kernel))",
+    "uniform_like": "sum(uniform_like(L1.kernel))",
 }
 
 
@@ -70,7 +79,7 @@ def _sample_nodes():
         for spec in kind.calls:
             if spec.tensors and all(option.default is not None for option in spec.options):
                 yield kind, spec.build(*sympy.symbols(" ".join(spec.tensors), seq=True),
-                                       *(option.default for option in spec.options))
+                                       *(option.default for option in spec.options), *[sympy.Integer(0)] * spec.numbered)
 
 
 @pytest.mark.parametrize("kind, node", list(_sample_nodes()), ids=lambda v: str(v)[:40])
@@ -122,7 +131,8 @@ def test_every_undecided_kind_with_tensor_arguments_gives_a_diagnostic_not_a_cra
         spec = kind.calls[0]
         if not spec.tensors:
             continue  # eye(n): a constant, no parameter can be inside it
-        arguments = ", ".join("a * L1.kernel" for _ in spec.tensors)
+        required = ["3" for option in spec.options if option.default is None]  # one_hot's n
+        arguments = ", ".join(["a * L1.kernel" for _ in spec.tensors] + required)
         found = lossdsl.check(f"a * sum({spec.name}({arguments}))")
         assert all(d.code.startswith(("W4", "I4")) for d in found), (spec.name, found)
 

@@ -11,6 +11,7 @@ from lossdsl.analysis.shapes import infer_shapes
 from lossdsl.language.intervals import Range
 from lossdsl.lowering.lower import lower
 from conftest import where
+from references import assert_matches_reference
 
 rng = np.random.default_rng(1)
 X = rng.normal(size=(3, 4)).astype(np.float32)
@@ -58,17 +59,8 @@ NUMERIC = [
 
 @pytest.mark.parametrize("src, np_reference, tf_reference", NUMERIC)
 def test_value_and_gradient_match_the_hand_written_reference(src, np_reference, tf_reference):
-    x, y = tf.Variable(X), tf.Variable(Y)
-    lowered = lower(lossdsl.parse(src))
-    with tf.GradientTape(persistent=True) as tape:
-        ours = lowered({"L1.kernel": x, "L2.kernel": y})[""]
-        theirs = tf_reference(x, y)
-    np.testing.assert_allclose(ours.numpy(), np_reference(X.astype(np.float64), Y.astype(np.float64)),
-                               rtol=1e-5, atol=1e-5)
-    for variable in (x, y):
-        expected = tape.gradient(theirs, variable, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        got = tape.gradient(ours, variable, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-6)
+    assert_matches_reference(src, {"L1.kernel": X, "L2.kernel": Y},
+                             np_reference(X.astype(np.float64), Y.astype(np.float64)), tf_reference)
 
 
 def test_the_lowered_ops_are_tensorflows_own():

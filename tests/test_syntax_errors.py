@@ -61,7 +61,7 @@ SYNTAX_ERRORS = [
     ("a,b", "E100", 1, 2, "commas separate the arguments of a call"),
     ("a..b", "E100", 1, 3, "expected a `backtick name` or a name"),
     ("x[1:2:3:4]", "E100", 1, 8, "expected ',' or ']'"),
-    ("sum(x, axis=(0, 1))", "E100", 1, 15, "expected ')'"),
+    ("sum(x, axis=(0 1))", "E100", 1, 16, "missing operator before '1'"),
     ("a\nwhere 3", "E100", 2, 7, "expected a name"),
     ("a\nwhere a: (0 1)", "E100", 2, 13, "expected ','"),
     ("a\nwhere a: positive = x", "E100", 2, 21, "expected a number or inf"),

@@ -16,8 +16,8 @@ from lark import Token
 from lark.exceptions import UnexpectedInput
 from sympy import Mul
 
-from . import functions
-from .calls import INVALID, Keyword
+from . import batch_size, functions, nodes
+from .calls import INVALID, Keyword, Parenthesized
 from .catalogue import FLOAT_TOO_LARGE
 from .declarations import Shaped, declare
 from .diagnostics import Diagnostic
@@ -30,7 +30,7 @@ from .source import Source, Span, shortened
 from .syntax_errors import syntax_error
 
 CONSTANTS = {"pi": sympy.pi}
-RESERVED = {*TARGETS, "I", "pi", "inf", INITIAL}
+RESERVED = {*TARGETS, "I", "pi", "inf", INITIAL, batch_size.NAME}
 
 _this_thread = threading.local()
 
@@ -88,6 +88,7 @@ class FormulaBuilder(ExpressionRules):
         self.loss: sympy.Expr | None = None
         self.reading_declarations = self.declarations_read = self.too_deep = False
         self.unread_where: int | None = None
+        self.batch_size_uses: list[Span] = []
 
     def read_declarations(self, lexed: str, where: int) -> None:
         """Declare the parameters of the where clauses, which start at offset ``where``, before the rest.
@@ -104,6 +105,7 @@ class FormulaBuilder(ExpressionRules):
             self.reading_declarations = False
 
     def finish(self) -> Formula | None:
+        self.loss = batch_size.bind_batch_size(self, self.loss, self.batch_size_uses)
         self.report_unused_declarations()
         if any(d.is_error for d in self.diagnostics):
             return None
@@ -220,6 +222,9 @@ class FormulaBuilder(ExpressionRules):
             return self.reference(item.parts, piece.span)
         if kind is Chain:
             return self.located(item.cls(*item.args, evaluate=False), piece.span)
+        if kind is Parenthesized:
+            return self.report("E100", "a tuple is not a value", piece.span,
+                               "tuples are options: sum(x, axis=(0, 1)), reshape(x, (2, -1))")
         if kind is Keyword or kind is Slice:
             return self.report("E100", "a keyword or slice is not allowed here", piece.span,
                                "keywords go inside calls (norm(x, ord=1)), slices inside brackets (x[0:2])")
@@ -234,6 +239,9 @@ class FormulaBuilder(ExpressionRules):
             return self.reference([text], span)
         if text == "I":
             return self.located(IDENTITY, span)
+        if text == batch_size.NAME:
+            self.batch_size_uses.append(span)
+            return self.located(nodes.BatchSize(nodes.BATCH, evaluate=False), span)
         if text in CONSTANTS:
             return CONSTANTS[text]
         if text in self.tensors:

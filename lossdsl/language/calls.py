@@ -25,10 +25,18 @@ class Keyword:
     value: object
 
 
+@dataclass
+class Parenthesized:
+    """``(a, b, ...)``: a tuple of the builder's pieces, which only an option may be (``axis=(0, 1)``, a shape)."""
+
+    items: list
+
+
 #: Reserved names a user may try to call: what they are, and what to write instead.
 NOT_CALLABLE = {
     "I": ("the identity matrix", "for an identity of a chosen size write eye(n), for example eye(3)"),
     "pi": ("a constant", "multiply with *: pi * x"),
+    "batch_size": ("a number (the size of the batch)", "use it as a value: sum(square(y_pred)) / batch_size"),
     "y_true": ("a tensor (the batch targets)", "pass them to a data loss, for example mse(y_true, y_pred)"),
     "y_pred": ("a tensor (the batch predictions)", "pass them to a data loss, for example mse(y_true, y_pred)"),
 }
@@ -49,6 +57,8 @@ def bind_call(builder, name: str, name_span: Span, arguments: list) -> sympy.Exp
         close = functions.closest_name(name)
         return builder.report("E201", f"unknown function '{name}'", name_span,
                               f"did you mean '{close}'?" if close else "see the function table in docs/language.md")
+    if spec.variadic:
+        return _bind_variadic(builder, spec, name_span, arguments)
     bound: dict[str, tuple[object, Span]] = {}  # parameter name -> (piece of its value, span of the argument)
     parameters = spec.parameter_names
     positional = [argument for argument in arguments if type(argument.value) is not Keyword]
@@ -80,21 +90,52 @@ def bind_call(builder, name: str, name_span: Span, arguments: list) -> sympy.Exp
     options = [_option(builder, name, option, bound.get(option.name)) for option in spec.options]
     if INVALID in tensors or INVALID in options:
         return INVALID
-    node = spec.build(*tensors, *options)
+    node = spec.build(*tensors, *options, *_call_number(spec, name_span))
     for option in spec.options:
         if option.name in bound:
             builder.located_part(node, option.name, bound[option.name][1])
     return node
 
 
+def _bind_variadic(builder, spec: functions.FunctionSpec, name_span: Span, arguments: list) -> sympy.Expr:
+    """``stack(a, b, ...)``, ``normal(6, 1)``: any number of positional tensors, or of sizes."""
+    keyword = next((argument for argument in arguments if type(argument.value) is Keyword), None)
+    if keyword is not None:
+        return builder.report("E203", f"{spec.name}() takes no keyword arguments", keyword.span,
+                              f"the signature is {spec.signature()}")
+    if not arguments:
+        return builder.report("E202", f"{spec.name}() needs at least one argument", name_span,
+                              f"the signature is {spec.signature()}")
+    if spec.variadic == "tensors":
+        values = [builder.value(argument) for argument in arguments]
+    else:
+        size = functions.Option("size", spec.variadic)
+        values = [_option(builder, spec.name, size, (argument, argument.span)) for argument in arguments]
+    return INVALID if INVALID in values else spec.build(*values, *_call_number(spec, name_span))
+
+
+def _call_number(spec: functions.FunctionSpec, name_span: Span) -> tuple:
+    """What tells two calls written alike apart, for a function whose every call is its own (a random draw)."""
+    return (Integer(name_span.start),) if spec.numbered else ()
+
+
+def _is_shape(values) -> bool:
+    return all(isinstance(v, Integer) and (v > 0 or v == -1) for v in values) and list(values).count(-1) <= 1
+
+
 OPTION_RULES = {
-    # kind: (accepts the constant?, what to write instead)
-    "axis": (lambda v: isinstance(v, Integer), "an integer axis, for example axis=1 or axis=-1"),
+    # kind: (accepts the constant, or each constant of a tuple?, what to write instead)
+    "axis": (lambda v: isinstance(v, Integer), "an integer axis or a tuple of them, for example axis=1 or axis=(0, 1)"),
     "order": (lambda v: v in (1, 2, sympy.oo), "1, 2 or inf"),
     "positive": (lambda v: v.is_Number and v > 0 and v.is_finite, "a positive number"),
+    "nonnegative": (lambda v: v.is_Number and v >= 0 and v.is_finite, "a number >= 0"),
+    "fraction": (lambda v: v.is_Number and 0 <= v <= 1, "a number from 0 to 1"),
     "flag": (lambda v: v in (0, 1), "0 or 1"),
     "size": (lambda v: isinstance(v, Integer) and v > 0, "a positive whole number, for example eye(3)"),
+    "shape": (lambda v: _is_shape([v]), "positive whole numbers with at most one -1, for example (2, -1)"),
 }
+#: Option kinds that may be a tuple (each entry accepted by the rule, and the whole by the check).
+TUPLE_KINDS = {"axis": lambda values: len(set(values)) == len(values), "shape": _is_shape}
 
 
 def _option(builder, function: str, option: functions.Option, given) -> sympy.Basic:
@@ -102,11 +143,18 @@ def _option(builder, function: str, option: functions.Option, given) -> sympy.Ba
     if given is None:
         return option.default
     item, span = given
-    value = builder.value(item)
-    if value is INVALID:
-        return INVALID
     accepts, expected = OPTION_RULES[option.kind]
-    if not value.is_Number or not accepts(value):
-        return builder.report("E213", f"{option.name} of {function}() must be {expected}", span,
-                              "options are constants written in the formula")
-    return Tuple(value) if option.kind == "axis" else value
+    if type(item.value) is Parenthesized and option.kind in TUPLE_KINDS:
+        values = [builder.value(part) for part in item.value.items]
+        if INVALID in values:
+            return INVALID
+        if all(v.is_Number and accepts(v) for v in values) and TUPLE_KINDS[option.kind](values):
+            return Tuple(*values)
+    else:
+        value = builder.value(item)
+        if value is INVALID:
+            return INVALID
+        if value.is_Number and accepts(value):
+            return Tuple(value) if option.kind in TUPLE_KINDS else value
+    return builder.report("E213", f"{option.name} of {function}() must be {expected}", span,
+                          "options are constants written in the formula")

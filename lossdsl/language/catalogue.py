@@ -87,6 +87,7 @@ ENTRIES = [
     Entry("E221", "constant tensor not given, or not fitting its declaration",
           "norm(L1.kernel - F) + norm(G) where F: tensor, G: tensor", "constants"),
     Entry("E222", "initial() of something that is not a model variable", "sum(square(a - initial(a)))"),
+    Entry("E223", "batch_size without a batch", "norm(L1.kernel) / batch_size"),
     # E3xx shapes
     Entry("E301", "shapes do not broadcast", "norm(L1.kernel + L2.kernel)", "shapes"),
     Entry("E302", "matrix product dimensions disagree", "norm(L1.kernel @ L1.kernel)", "shapes"),
@@ -96,6 +97,8 @@ ENTRIES = [
     Entry("E306", "index out of range", "sum(square(L1.kernel[10]))", "shapes"),
     Entry("E307", "identity size unknown", "norm(y_pred - I)", "shapes"),
     Entry("E308", "wrong rank for function", "sparse_cce(y_true, y_pred)", "shapes"),
+    Entry("E309", "matrix not square", "logdet(L1.kernel)", "shapes"),
+    Entry("E310", "shape cannot be reshaped", "norm(reshape(L1.kernel, (3, -1)))", "shapes"),
     # W4xx stability
     Entry("W401", "loss unbounded below", "a*norm(L0.kernel) + norm(L1.kernel)"),
     Entry("W402", "log or sqrt of a possibly non-positive value", "log(x)"),

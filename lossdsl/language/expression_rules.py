@@ -16,7 +16,7 @@ from lark import Token
 from sympy import Add, Integer, Mul, Pow, Tuple
 
 from . import nodes
-from .calls import INVALID, Keyword, bind_call
+from .calls import INVALID, Keyword, Parenthesized, bind_call
 from .formula import LAYER_INDEX
 from .parser import MAX_NESTING
 from .source import Span
@@ -109,6 +109,12 @@ class ExpressionRules:
     def group(self, children) -> Piece:
         opening, inner, closing = children
         return Piece(self.value(inner), Span(opening.start_pos, closing.end_pos), inner.levels, flat=True)
+
+    def tuple(self, children) -> Piece:
+        """``(a, b, ...)``: kept as its pieces, for an option to read (``axis=(0, 1)``)."""
+        opening, *items, closing = children
+        return Piece(Parenthesized(items), Span(opening.start_pos, closing.end_pos),
+                     max(item.levels for item in items), flat=True)
 
     def attribute(self, children) -> Piece:
         base, name = children

@@ -170,3 +170,10 @@ def softplus(x: float) -> float:
 
 def sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+
+
+def hull(*ranges: Range) -> Range:
+    """The smallest range holding every one of ``ranges`` (the entries of stack(a, b, ...))."""
+    lo = min(ranges, key=lambda r: (r.lo, not r.lo_closed))
+    hi = max(ranges, key=lambda r: (r.hi, r.hi_closed))
+    return make(lo.lo, hi.hi, lo.lo_closed, hi.hi_closed)

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 from .kinds.arithmetic import Index
 from .kinds.base import TensorFunction
-from .kinds.data_losses import BCE, CCE, KLD, MAE, MSE, DataLoss, Huber, SparseCCE
+from .kinds.data_losses import BCE, CCE, KLD, MAE, MSE, DataLoss, Focal, Huber, SparseCCE
 from .kinds.elementwise import Clip, Log1p, Maximum, Minimum, Relu, Sigmoid, Softplus, StopGradient
 from .kinds.linear_algebra import Cosine, Diagonal, DotProduct, EyeMatrix, MatrixProduct, MatrixTrace, Transposed
-from .kinds.reductions import LogSumExp, Norm, ReduceMax, ReduceMean, ReduceMin, ReduceSum, Softmax
+from .kinds.matrices import (EigenvaluesSymmetric, LogDeterminant, MatrixDeterminant, MatrixInverse, NuclearNorm,
+                             SingularValues, Solution, SpectralNorm)
+from .kinds.random_draws import NormalLike, RandomDraw, RandomNormal, RandomUniform, UniformLike
+from .kinds.reductions import (LogSoftmax, LogSumExp, Norm, Normalize, ReduceMax, ReduceMean, ReduceMin, ReduceSum,
+                               Softmax, StandardDeviation, Variance)
+from .kinds.shaping import BATCH, BatchSize, OneHot, Reshape, Stack
 from .shape_algebra import OMITTED, axis_of
 
-__all__ = ["BCE", "CCE", "KLD", "MAE", "MSE", "OMITTED", "Clip", "Cosine", "DataLoss", "Diagonal", "DotProduct",
-           "EyeMatrix", "Huber", "Index", "Log1p", "LogSumExp", "MatrixProduct", "MatrixTrace", "Maximum", "Minimum",
-           "Norm", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Sigmoid", "Softmax", "Softplus",
-           "SparseCCE", "StopGradient", "TensorFunction", "Transposed", "axis_of"]
+__all__ = ["BATCH", "BCE", "CCE", "KLD", "MAE", "MSE", "OMITTED", "BatchSize", "Clip", "Cosine", "DataLoss",
+           "Diagonal", "DotProduct", "EigenvaluesSymmetric", "EyeMatrix", "Focal", "Huber", "Index", "Log1p",
+           "LogDeterminant", "LogSoftmax", "LogSumExp", "MatrixDeterminant", "MatrixInverse", "MatrixProduct",
+           "MatrixTrace", "Maximum", "Minimum", "Norm", "NormalLike", "Normalize", "NuclearNorm", "OneHot",
+           "RandomDraw", "RandomNormal", "RandomUniform", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum",
+           "Relu", "Reshape", "Sigmoid", "SingularValues", "Softmax", "Softplus", "Solution", "SparseCCE",
+           "SpectralNorm", "Stack", "StandardDeviation", "StopGradient", "TensorFunction", "Transposed",
+           "UniformLike", "Variance", "axis_of"]

@@ -8,6 +8,7 @@ whole shape ``None`` when not even the rank is known. A rule that finds a proble
 from __future__ import annotations
 
 import itertools
+import math
 
 import sympy
 
@@ -118,10 +119,14 @@ def reduce(shape: Shape, axis_option) -> Shape:
     return tuple(shape[i] for i in kept)
 
 
-def along_axis(shape: Shape, axis_option) -> Shape:
-    """``shape`` itself, once the axis of an operation along one axis (softmax) is checked to exist."""
+def along_axis(shape: Shape, axis_option, one_axis: bool = True) -> Shape:
+    """``shape`` itself, once the axis of an operation along an axis (softmax, normalize) is checked to exist."""
+    axes = axis_of(axis_option)
+    if one_axis and len(axes) > 1:
+        raise Finding("E213", f"this function works along one axis, got {len(axes)}",
+                      "give one axis, for example axis=-1", "axis")
     if shape is not None:
-        checked_axes(shape, axis_of(axis_option))
+        checked_axes(shape, axes)
     return shape
 
 
@@ -174,6 +179,79 @@ def needs_rank(x: Shape, ranks: tuple, name: str) -> None:
     if x is not None and len(x) not in ranks:
         raise Finding("E308", f"{name}() needs rank {' or '.join(map(str, ranks))}, got shape {describe(x)}",
                       "check which variable is passed; index it (x[0]) to lower its rank")
+
+
+def square_matrix(x: Shape, name: str) -> Shape:
+    """The batch dimensions of a (stack of) square matrices, for det, inv, logdet, eigvalsh; E309 otherwise."""
+    if x is None:
+        return None
+    if len(x) < 2 or (None not in x[-2:] and x[-1] != x[-2]):
+        raise Finding("E309", f"{name}() needs a square matrix, got shape {describe(x)}",
+                      "pass an n-by-n matrix, for example W.T @ W for a kernel W")
+    if None in x[-2:]:
+        raise Finding("E309", f"{name}() needs a square matrix of a known size, got shape {describe(x)}",
+                      RUN_TIME_DIMENSION_HINT)
+    return x[:-2]
+
+
+def singular_values(x: Shape, name: str) -> Shape:
+    """svd(x): one singular value per row or column, whichever is fewer, for each matrix of ``x``."""
+    needs_rank(x, tuple(range(2, 9)), name)
+    if x is None:
+        return None
+    m, n = x[-2:]
+    return x[:-2] + (None if None in (m, n) else min(m, n),)
+
+
+def largest_singular_value(x: Shape, name: str) -> Shape:
+    """spectral_norm(x), nuclear_norm(x): one value for each matrix of ``x``."""
+    values = singular_values(x, name)
+    return None if values is None else values[:-1]
+
+
+def solved(a: Shape, b: Shape) -> Shape:
+    """solve(a, b): x with a @ x = b, a square; b a vector or a matrix of as many rows as a."""
+    square_matrix(a, "solve")
+    needs_rank(b, (1, 2), "solve")
+    if a is not None and b is not None and len(a) == 2 and a[0] != b[0]:
+        raise Finding("E302", f"solve(a, b): a {describe(a)} and b {describe(b)}: b needs {a[0]} rows",
+                      "b holds one right-hand side per column, as many rows as a")
+    return b
+
+
+def reshaped(x: Shape, target) -> Shape:
+    """reshape(x, shape): ``target`` holds positive sizes and at most one -1, which takes what is left;
+    with a run-time dimension (the batch) in x, the -1 must take it."""
+    target = [int(d) for d in target]
+    if x is None:
+        return tuple(None if d == -1 else d for d in target)
+    known = math.prod(d for d in target if d != -1)
+    if any(map(runtime, x)):
+        if -1 not in target:
+            raise Finding("E310", f"cannot reshape {describe(x)} to a fixed shape {describe(tuple(target))}",
+                          "write -1 for the dimension that takes the batch, for example (-1, 4)", "shape")
+        rest = math.prod(d for d in x if not runtime(d))
+        if rest % known:
+            raise Finding("E310", f"cannot reshape {describe(x)} to {describe(tuple(target))}: {rest} entries per "
+                                  f"sample do not divide into {known}", "the fixed sizes must divide the sample size",
+                          "shape")
+        # -1 is the batch itself when it takes exactly one sample's entries per batch entry
+        taken = BATCH if has_batch(x) and rest == known else None
+        return tuple(taken if d == -1 else d for d in target)
+    size = math.prod(x)
+    if (-1 in target and (known == 0 or size % known)) or (-1 not in target and known != size):
+        raise Finding("E310", f"cannot reshape {describe(x)} ({size} entries) to {describe(tuple(target))}",
+                      "the sizes must multiply to the number of entries; -1 takes what is left", "shape")
+    return tuple(size // known if d == -1 else d for d in target)
+
+
+def stacked(*shapes: Shape) -> Shape:
+    """stack(a, b, ...): equal shapes, stacked along a new first axis."""
+    known = {s for s in shapes if s is not None}
+    if len(known) > 1:
+        raise Finding("E301", "stack() needs equal shapes, got " + ", ".join(describe(s) for s in shapes),
+                      "stack scalars (losses, norms) into a vector: stack(mse(y_true, y_pred), norm(L1.kernel))")
+    return (len(shapes),) + known.pop() if known else None
 
 
 def diagonal(x: Shape) -> Shape:

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+import keras
 import sympy
 import tensorflow as tf
 
@@ -28,6 +29,7 @@ from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of
 from ..language.shape_algebra import BATCH, has_batch
+from ..language.kinds.random_draws import RandomDraw
 from . import ops
 from .ops import identity_without_partner
 from .replicas import across_replicas
@@ -43,6 +45,7 @@ class Step:
     text: str | None = None  # None for inputs and constants, which are not ops
     reads: str | None = None  # the env key of an input
     over_batch: bool = False  # a reduction over the batch: global under a distribution strategy
+    seeded: bool = False  # a random draw: fn(seed generator, dtype, *inputs)
 
 
 class _Compiler:
@@ -84,7 +87,8 @@ class _Compiler:
         self.computed += 1
         over_batch = made.across is not None and self.reduces_over_batch(node, made.inputs)
         fn = across_replicas(made.fn, made.across) if over_batch else made.fn
-        return self.add(Step(f"{self.prefix}{self.computed}", fn, inputs, made.text, over_batch=over_batch))
+        return self.add(Step(f"{self.prefix}{self.computed}", fn, inputs, made.text, over_batch=over_batch,
+                             seeded=made.seeded))
 
     def reduces_over_batch(self, node, inputs) -> bool:
         """The inputs hold the batch and the value does not. A batch-by-batch input (``y_pred @ y_pred.T``)
@@ -128,8 +132,13 @@ class LoweredFormula:
     ``over_batch`` names the steps that reduce over the batch (global under a distribution strategy).
     """
 
-    def __init__(self, formula: Formula, steps: list[Step], outputs: dict[str, int], check_numerics: bool = False):
+    def __init__(self, formula: Formula, steps: list[Step], outputs: dict[str, int], check_numerics: bool = False,
+                 seed_generator=None):
         self.formula = formula
+        # The random draws' generator: the term layer's, so that it is tracked and saved; else the formula's own.
+        if seed_generator is None and any(step.seeded for step in steps):
+            seed_generator = keras.random.SeedGenerator()
+        self.seed_generator = seed_generator
         self.steps = steps
         self.outputs = outputs
         self.check_numerics = check_numerics
@@ -154,7 +163,9 @@ class LoweredFormula:
         dtype = tf.float64 if any(value.dtype == tf.float64 for value in given.values()) else tf.float32
         values = []
         for index, step in enumerate(self.steps):
-            if step.reads:
+            if step.seeded:
+                value = step.fn(self.seed_generator, dtype, *(values[i] for i in step.inputs))
+            elif step.reads:
                 value = given[step.reads]
                 value = value if value.dtype == dtype else tf.cast(value, dtype)
             elif not step.inputs:
@@ -208,7 +219,14 @@ def _checked(value: tf.Tensor, message: str, gradient_message: str) -> tf.Tensor
     return check(value)
 
 
-def lower(formula: Formula, check_numerics: bool = False, node_shapes: Mapping | None = None) -> LoweredFormula:
+def draws_random(formula: Formula) -> bool:
+    """Whether the formula draws random tensors (its term layer then owns a SeedGenerator)."""
+    return any(isinstance(node, RandomDraw) for expr in (formula.expr, *formula.terms.values())
+               for node in sympy.preorder_traversal(expr))
+
+
+def lower(formula: Formula, check_numerics: bool = False, node_shapes: Mapping | None = None,
+          seed_generator=None) -> LoweredFormula:
     """The formula as a TensorFlow function; LossError at once for any node with no TensorFlow op.
 
     Given ``node_shapes`` (``Analysis.node_shapes``), every reduction over the batch is computed over
@@ -217,6 +235,7 @@ def lower(formula: Formula, check_numerics: bool = False, node_shapes: Mapping |
     With ``check_numerics``, every input and computed step is checked for NaN and Inf, its gradient
     too (``tf.debugging.check_numerics``): the first one found raises ``tf.errors.InvalidArgumentError``
     whose message names it ("term 'reg' = ...", "the loss = ...", "step t2 = ...", "the input 'y_pred'").
+    Random draws come from ``seed_generator`` (a ``keras.random.SeedGenerator``), or from one of its own.
 
     >>> import lossdsl, tensorflow as tf
     >>> lowered = lower(lossdsl.parse("reg = norm(L0.kernel)\\n2 * reg"))
@@ -236,4 +255,4 @@ def lower(formula: Formula, check_numerics: bool = False, node_shapes: Mapping |
         raise LossError([Diagnostic(problem.code, problem.message, formula.span_of(problem.node), problem.hint)],
                         formula.source) from None
     compiler.name(outputs[""], "loss")
-    return LoweredFormula(formula, compiler.steps, outputs, check_numerics)
+    return LoweredFormula(formula, compiler.steps, outputs, check_numerics, seed_generator)

@@ -24,7 +24,9 @@ from ..language.catalogue import IDENTITY_WITHOUT_PARTNER
 from ..language.findings import Finding
 from ..language.formula import IDENTITY
 from . import replicas  # noqa: F401 - facets name the global reductions (replicas.global_sum)
-from .tensor_math import cosine_similarity, euclidean_norm, identity_like, matmul  # noqa: F401 - facets name them
+from .tensor_math import (cosine_similarity, euclidean_norm, global_batch_size, identity_like,  # noqa: F401
+                          log_determinant, matmul, nuclear_norm, singular_values, solve, spectral_norm,
+                          standard_deviation, symmetric_eigenvalues)  # the facets name them
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,15 @@ class Op:
     with the compute dtype instead. ``across`` is the same op over the global batch (:mod:`.replicas`),
     for an op that reduces over the batch: the lowering uses it where the node's arguments hold the batch
     and its value does not.
+    A ``seeded`` op draws random numbers: it is called with the formula's
+    Keras ``SeedGenerator`` and the compute dtype before its inputs.
     """
 
     fn: Callable
     inputs: tuple
     text: str
     across: Callable | None = None
+    seeded: bool = False
 
 
 def resolve(path: str) -> Callable:
@@ -285,7 +290,7 @@ def _slice_text(bounds) -> str:
     return ":".join(parts if parts[2] else parts[:2])
 
 
-def data_loss(node, loss_class: str, same_shape: bool, option_types: dict):
+def data_loss(node, loss_class: str, same_shape: bool, option_types: dict, fixed: dict | None = None):
     """Keras' own per-sample loss ``keras.losses.<loss_class>``, averaged over the batch (Keras' default
     reduction), in the formula's dtype.
 
@@ -293,7 +298,8 @@ def data_loss(node, loss_class: str, same_shape: bool, option_types: dict):
     losses insist on equal ranks, so the pair is broadcast first; sparse_cce's labels have a rank less.
     """
     loss = getattr(keras.losses, loss_class)
-    options = {name: convert(value) for (name, convert), value in zip(option_types.items(), node.options)}
+    options = {**(fixed or {}), **{name: convert(value) for (name, convert), value in zip(option_types.items(),
+                                                                                           node.options)}}
     shown = ", ".join(f"{k}={v}" for k, v in {**options, "reduction": None}.items())
     prepare = _broadcast_pair if same_shape else lambda y_true, y_pred: (y_true, y_pred)
 
@@ -316,6 +322,17 @@ def _broadcast_pair(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return x, y  # labels (n,) with predictions (n, 1): Keras squeezes the 1 itself, per sample
     shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(y))
     return tf.broadcast_to(x, shape), tf.broadcast_to(y, shape)
+
+
+def random_draw(node, like: bool):
+    """normal(6, 1), uniform_like(x): keras.random's draw of that shape, from the formula's SeedGenerator."""
+    draw = getattr(keras.random, node.distribution)
+    if like:
+        return Op(lambda seed, dtype, x: draw(tf.shape(x), dtype=dtype, seed=seed), node.tensors,
+                  f"keras.random.{node.distribution}(tf.shape({{0}}), seed=seed_generator)", seeded=True)
+    shape = [int(size) for size in node.args[:-1]]
+    return Op(lambda seed, dtype: draw(shape, dtype=dtype, seed=seed), (),
+              f"keras.random.{node.distribution}({shape}, seed=seed_generator)", seeded=True)
 
 
 def registered(node):

@@ -1,5 +1,5 @@
 """TensorFlow computations the lowering needs beyond one TensorFlow call: a norm with a gradient at 0,
-cosine similarity, numpy's matmul, an identity sized by its partner."""
+cosine similarity, numpy's matmul, an identity sized by its partner, matrix functions, the global batch size."""
 
 from __future__ import annotations
 
@@ -36,6 +36,14 @@ def _tracing_for_xla() -> bool:
     return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
+def standard_deviation(x, axis=None):
+    """sqrt(mean((x - mean(x))**2)), as the norm of the deviations over sqrt(count): its gradient is 0 where
+    the entries are all equal (a bias initialized to zeros), where tf.math.reduce_std's is NaN."""
+    deviations = x - tf.reduce_mean(x, axis, keepdims=True)
+    count = tf.cast(tf.size(x) // tf.maximum(tf.size(tf.reduce_sum(x, axis)), 1), x.dtype)
+    return euclidean_norm(deviations, axis) / tf.sqrt(count)
+
+
 def cosine_similarity(x, y):
     """Cosine of the angle between the flattened (broadcast) tensors; 0 when either is all zeros."""
     if x.shape != y.shape or not x.shape.is_fully_defined():
@@ -60,3 +68,50 @@ def identity_like(x):
     """The identity matrix as wide as ``x``'s last dimension (``I`` sized by its partner)."""
     n = x.shape[-1] if x.shape.rank and x.shape[-1] is not None else tf.shape(x)[-1]
     return tf.eye(n, dtype=x.dtype)
+
+
+def singular_values(x):
+    """The singular values, descending. TensorFlow's gradient of the values alone is U diag(g) V^T from a
+    second SVD run only for the gradient: finite when singular values repeat (see kinds/matrices.py)."""
+    return tf.linalg.svd(x, compute_uv=False)
+
+
+def spectral_norm(x):
+    """The largest singular value: the SVD without its vectors (they are computed only for a gradient)."""
+    return singular_values(x)[..., 0]
+
+
+def nuclear_norm(x):
+    return tf.reduce_sum(singular_values(x), -1)
+
+
+def _symmetric_part(x):
+    return (x + tf.linalg.matrix_transpose(x)) / 2
+
+
+def symmetric_eigenvalues(x):
+    """Eigenvalues of (x + x^T) / 2, ascending: of x itself when symmetric, and a symmetric gradient (TensorFlow's
+    eigvalsh reads the lower triangle only, so its gradient reaches only that half)."""
+    return tf.linalg.eigvalsh(_symmetric_part(x))
+
+
+def log_determinant(x):
+    """log det of a symmetric positive definite x (its symmetric part), by Cholesky: NaN if it is not positive
+    definite, as tf.linalg.logdet."""
+    return tf.linalg.logdet(_symmetric_part(x))
+
+
+def solve(a, b):
+    """x with a @ x = b; b a matrix or a vector."""
+    if b.shape.rank == 1:
+        return tf.linalg.solve(a, b[:, tf.newaxis])[:, 0]
+    return tf.linalg.solve(a, b)
+
+
+def global_batch_size(batch):
+    """The number of samples in the global batch: the sum over replicas under a distribution strategy."""
+    local = tf.cast(tf.shape(batch)[0], batch.dtype)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return local
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, local)

@@ -71,12 +71,18 @@ class FunctionSpec:
     shape_rule: str | Callable = "elementwise"  # as given to register_function; the kind holds the rule
     summary: str = ""
     implementation: Callable | None = field(default=None, compare=False)  # registered functions only
+    #: "tensors" or an option kind ("size"): the call takes any number of positional arguments of that kind
+    variadic: str = ""
+    #: Each call is its own node (a random draw): the call's offset in the text is its last argument.
+    numbered: bool = False
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
         return self.tensors + tuple(option.name for option in self.options)
 
     def signature(self) -> str:
+        if self.variadic:
+            return f"{self.name}({self.tensors[0] if self.tensors else 'n'}, ...)"
         options = [o.name if o.default is None else f"{o.name}={_shown_default(o.default)}" for o in self.options]
         return f"{self.name}({', '.join(self.tensors + tuple(options))})"
 
@@ -199,7 +205,8 @@ class TensorFunction(sympy.Function):
 def latex_option(option, printer) -> str:
     """An option as written: a Tuple is always an axis option (``axis=-1``), anything else a constant."""
     if isinstance(option, Tuple):
-        return r"\mathrm{axis}=" + ", ".join(printer._print(axis) for axis in option)
+        axes = ", ".join(printer._print(axis) for axis in option)
+        return r"\mathrm{axis}=" + (axes if len(option) == 1 else rf"\left({axes}\right)")
     return printer._print(option)
 
 

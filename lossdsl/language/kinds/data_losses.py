@@ -20,15 +20,16 @@ FROM_LOGITS = Option("from_logits", "flag", sympy.Integer(0))
 
 
 def _data_loss(name: str, call: str, summary: str, keras_loss: str, *options: Option, shape=None,
-               same_shape: bool = True, **option_types) -> type:
-    """A data loss computed by ``keras.losses.<keras_loss>``; ``option_types`` convert its options for Keras."""
+               same_shape: bool = True, fixed: tuple = (), **option_types) -> type:
+    """A data loss computed by ``keras.losses.<keras_loss>``; ``option_types`` convert its options for Keras,
+    ``fixed`` holds (name, value) pairs of Keras options the formula does not choose."""
     cls = node_class(name, __name__, 2 + len(options), 2, DataLoss, f"{call}(y_true, y_pred): {summary}")
     return declare(NodeKind(
         cls, summary, shape or (lambda node, y_true, y_pred: shapes.pair_to_scalar(y_true, y_pred)),
         sign=NONNEGATIVE, range=lambda node, of: iv.NONNEG,
         asymptotic=UNDECIDED,  # a parameter inside, mse(y_true, a * y_pred): cannot tell (W405)
         plain=UNDECIDED,
-        lower=lambda node, lib: lib.data_loss(node, keras_loss, same_shape, option_types),
+        lower=lambda node, lib: lib.data_loss(node, keras_loss, same_shape, option_types, dict(fixed)),
         latex=rf"\operatorname{{{call}}}".replace("_", r"\_"),
         calls=(FunctionSpec(call, build(cls), ("y_true", "y_pred"), options, summary=summary),)))
 
@@ -43,3 +44,7 @@ SparseCCE = _data_loss("SparseCCE", "sparse_cce", "sparse categorical cross-entr
                        FROM_LOGITS, shape=lambda node, labels, predictions: shapes.sparse_labels(labels, predictions),
                        same_shape=False, from_logits=bool)
 KLD = _data_loss("KLD", "kld", "Kullback-Leibler divergence", "KLDivergence")
+# Keras' option order is the call's: gamma, alpha, from_logits
+Focal = _data_loss("Focal", "focal", "binary focal cross-entropy with class balancing", "BinaryFocalCrossentropy",
+                   Option("gamma", "nonnegative", sympy.Float(2.0)), Option("alpha", "fraction", sympy.Float(0.25)),
+                   FROM_LOGITS, fixed=(("apply_class_balancing", True),), gamma=float, alpha=float, from_logits=bool)

@@ -1,4 +1,5 @@
-"""Reductions (norm, sum, mean, max, min, logsumexp) and operations along an axis (softmax)."""
+"""Reductions (norm, sum, mean, max, min, var, std, logsumexp) and operations along an axis (softmax,
+log_softmax, normalize)."""
 
 from __future__ import annotations
 
@@ -48,13 +49,14 @@ declare(NodeKind(
                       summary="2-norm of all entries (ord=1 or inf for other norms)"),)))
 
 
-def _reduction(name: str, call: str, summary: str, value_range, asymptotic, path: str, sign=None) -> type:
-    """A reduction ``call(x, axis=None)`` computed by the TensorFlow reduction at ``path``, and over the
-    global batch by ``replicas.global_<call>``."""
+def _reduction(name: str, call: str, summary: str, value_range, asymptotic, path: str, sign=None,
+               lower=None) -> type:
+    """A reduction ``call(x, axis=None)`` computed by the TensorFlow reduction at ``path`` (or ``lower``), and
+    over the global batch by ``replicas.global_<call>``."""
     cls = node_class(name, __name__, 2, doc=f"{call}(x, axis): {summary}")
     return declare(NodeKind(cls, summary, shape=lambda node, x: shapes.reduce(x, node.args[1]), sign=sign,
                             range=on_ranges(value_range), asymptotic=asymptotic, plain=UNDECIDED,
-                            lower=tf_reduction(path, f"replicas.global_{call}"), latex=rf"\operatorname{{{call}}}",
+                            lower=lower or tf_reduction(path, f"replicas.global_{call}"), latex=rf"\operatorname{{{call}}}",
                             calls=(FunctionSpec(call, build(cls), options=(AXIS,), summary=summary),)))
 
 
@@ -62,6 +64,11 @@ ReduceSum = _reduction("ReduceSum", "sum", "sum of entries", iv.total, LINEAR, "
 ReduceMean = _reduction("ReduceMean", "mean", "mean of entries", lambda x: x, LINEAR, "tf.reduce_mean")
 ReduceMax = _reduction("ReduceMax", "max", "largest entry", lambda x: x, UNDECIDED, "tf.reduce_max")
 ReduceMin = _reduction("ReduceMin", "min", "smallest entry", lambda x: x, UNDECIDED, "tf.reduce_min")
+Variance = _reduction("Variance", "var", "variance of entries (the mean square deviation from their mean)",
+                      lambda x: iv.NONNEG, UNDECIDED, "tf.math.reduce_variance", sign=NONNEGATIVE)
+# std(a*x) = |a|*std(x); computed as a norm of the deviations, whose gradient is 0 (not NaN) when they are all 0
+StandardDeviation = _reduction("StandardDeviation", "std", "standard deviation of entries (square root of var)",
+                               lambda x: iv.NONNEG, ABSOLUTELY_LINEAR, "standard_deviation", sign=NONNEGATIVE)
 # max(x) <= logsumexp(x) <= max(x) + log(count): at least the least entry, and unbounded above (the count
 # of entries is not known here). Its sign is the entries' sign: logsumexp(x) >= max(x).
 LogSumExp = _reduction("LogSumExp", "logsumexp", "log(sum(exp(x))), computed without overflow",
@@ -69,19 +76,36 @@ LogSumExp = _reduction("LogSumExp", "logsumexp", "log(sum(exp(x))), computed wit
                        sign=same_sign(0))
 
 
-Softmax = node_class("Softmax", __name__, 2, doc="softmax(x, axis): exp(x) / sum(exp(x), axis), along one axis")
+def _along_one_axis(name: str, call: str, summary: str, path: str, sign, value_range, default_axis=-1,
+                    one_axis: bool = True) -> type:
+    """An operation ``call(x, axis)`` keeping x's shape, computed along the axis by ``path`` (``tf.nn.softmax``)."""
+    cls = node_class(name, __name__, 2, doc=f"{call}(x, axis): {summary}")
+
+    def lower(node, lib):
+        axes = shapes.axis_of(node.args[1])
+        axis = axes[0] if one_axis else list(axes)
+        return lib.Op(lambda x: lib.resolve(path)(x, axis=axis), node.tensors, f"{path}({{0}}, axis={axis})")
+
+    return declare(NodeKind(
+        cls, summary, shape=lambda node, x: shapes.along_axis(x, node.args[1], one_axis), sign=sign,
+        range=value_range, asymptotic=UNDECIDED, plain=UNDECIDED, lower=lower,
+        latex=rf"\operatorname{{{call}}}".replace("_", r"\_"),
+        calls=(FunctionSpec(call, build(cls), options=(Option("axis", "axis", Tuple(default_axis)),),
+                            summary=summary),)))
 
 
-def _lower_softmax(node, lib):
-    axis = shapes.axis_of(node.args[1])[0]
-    return lib.Op(lambda x: lib.tf.nn.softmax(x, axis=axis), node.tensors, f"tf.nn.softmax({{0}}, axis={axis})")
+Softmax = _along_one_axis("Softmax", "softmax", "exp(x) / sum(exp(x)) along one axis: positive entries that sum to 1",
+                          "tf.nn.softmax", POSITIVE,
+                          lambda node, of: iv.Range(0.0, 1.0, False, True))  # 1 where the axis has one entry
+LogSoftmax = _along_one_axis("LogSoftmax", "log_softmax", "log(softmax(x)), computed without overflow",
+                             "tf.nn.log_softmax", None, lambda node, of: iv.Range(-iv.INF, 0.0, False, True))
+def _unit_with_sign_of(x: iv.Range) -> iv.Range:
+    """Where x / norm(x) lies: in [-1, 1], on x's side of 0."""
+    lo, lo_closed = (-1.0, True) if x.lo < 0 else (0.0, x.lo == 0 and x.lo_closed)
+    hi, hi_closed = (1.0, True) if x.hi > 0 else (0.0, x.hi == 0 and x.hi_closed)
+    return iv.make(lo, hi, lo_closed, hi_closed)
 
 
-declare(NodeKind(
-    Softmax, "exp(x) / sum(exp(x)) along one axis: positive entries that sum to 1",
-    shape=lambda node, x: shapes.along_axis(x, node.args[1]),
-    sign=POSITIVE,
-    range=lambda node, of: iv.Range(0.0, 1.0, False, True),  # 1 where the axis has one entry
-    asymptotic=UNDECIDED, plain=UNDECIDED, lower=_lower_softmax, latex=r"\operatorname{softmax}",
-    calls=(FunctionSpec("softmax", build(Softmax), options=(Option("axis", "axis", Tuple(-1)),),
-                      summary="exp(x) / sum(exp(x)) along one axis: positive entries that sum to 1"),)))
+# x / sqrt(max(sum(x**2), 1e-12)): entries in [-1, 1], each with the sign of its x; finite at x = 0
+Normalize = _along_one_axis("Normalize", "normalize", "x / norm(x) along the axis (like tf.math.l2_normalize)",
+                            "tf.math.l2_normalize", same_sign(0), on_ranges(_unit_with_sign_of), one_axis=False)

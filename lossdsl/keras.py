@@ -17,6 +17,7 @@ except ImportError as error:  # lint, explain and check stay usable without the 
 
 from .lowering import lower as lowering
 from .analysis.checks import Analysis, analyze
+from .analysis.forward_pass import SharedLayerCall, recording
 from .language.diagnostics import render_text
 from .language.errors import LossError, warn
 from .language.frontend import parse
@@ -76,6 +77,7 @@ class FormulaTerm(keras.layers.Layer):
         for finding in analysis.diagnostics:  # warnings do not stop training, but they are said once, with the fix
             warn(render_text([finding], Source(self.source, "<formula>")))
         self.analysis = analysis
+        object.__setattr__(self, "_model", model)  # not tracked: the term must not own the model's weights
         self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics)
         # autograph=False: the lowered program has no Python control flow on tensors, and converting it
         # (and everything it calls) took ~1.7 s of the first call.
@@ -97,10 +99,30 @@ class FormulaTerm(keras.layers.Layer):
         return self._lowered
 
     # -------------------------------------------------------------- evaluation
-    def call(self, y_true=None, y_pred=None):
+    def call(self, y_true=None, y_pred=None, inputs=None, training=False):
+        if inputs is not None:  # SPEC 5.1: one forward pass gives y_pred and every activation
+            y_pred, forward = self.forward_pass(self._model, inputs, training)
+            return self.evaluate(y_true, y_pred, forward)[""]
         return self.evaluate(y_true, y_pred)[""]
 
-    def evaluate(self, y_true=None, y_pred=None) -> dict:
+    @property
+    def forward_references(self) -> dict:
+        """The resolved references read from the forward pass (activations, inputs), by text."""
+        return {text: r for text, r in self.analysis.resolved.items() if r.reference.needs_forward_pass}
+
+    def forward_pass(self, model, inputs, training=None) -> tuple:
+        """``model(inputs)`` with the activations the formula names kept: (y_pred, {text: tensor})."""
+        wanted = self.forward_references
+        with recording([r.layer for r in wanted.values() if r.layer is not None]) as recorder:
+            try:
+                y_pred = model(inputs, training=training)
+            except SharedLayerCall as shared:
+                raise LossError([], self.source, str(shared)) from None
+        values = {text: _select_output(inputs, r) if r.layer is None else recorder.value(r.layer, r.variable_name)
+                  for text, r in wanted.items()}
+        return y_pred, values
+
+    def evaluate(self, y_true=None, y_pred=None, forward=None) -> dict:
         """The loss (key ``""``) and every named term, for one batch: how to read the named terms of a
         formula that uses the targets (``term.terms`` has no batch to read them from).
 
@@ -109,16 +131,21 @@ class FormulaTerm(keras.layers.Layer):
         """
         if self._lowered is None:
             raise LossError([], self.source, "this term is not bound to a model yet: call bind(model) first")
+        if self.forward_references and forward is None:
+            raise LossError([], self.source, "this formula reads the forward pass (an activation or inputs): "
+                                             "call term(y_true, inputs=x), which runs the model on x once")
         if tf.inside_function():
-            return self._evaluate(y_true, y_pred)
-        return self._function(y_true, y_pred)
+            return self._evaluate(y_true, y_pred, forward)
+        return self._function(y_true, y_pred, forward)
 
-    def _evaluate(self, y_true, y_pred) -> dict:
+    def _evaluate(self, y_true, y_pred, forward=None) -> dict:
         env = {name: constrain(self.formula.params[name], read_before_update(raw.value))
                for name, raw in self._raw.items()}
         for text, resolved in self.analysis.resolved.items():
             if resolved.variable is not None:
                 env[text] = read_before_update(resolved.variable.value)
+            elif resolved.reference.needs_forward_pass:
+                env[text] = forward[text]
             else:
                 env[text] = _select_output(y_pred if text.startswith("y_pred") else y_true, resolved)
         return self._lowered(env)
@@ -183,12 +210,28 @@ class FormulaModel(keras.Model):
         names = [name for name, shape in self.term.term_shapes.items() if name and is_scalar(shape)]
         names += list(self.term.formula.params)
         self.formula_metrics = {name: keras.metrics.Mean(name=log) for name, log in _log_names(names).items()}
+        # The activations of each forward pass, keyed by the pass's own y_pred: compute_loss receives that
+        # very tensor, and under a distribution strategy each replica's y_pred is its own (never shared).
+        object.__setattr__(self, "_passes", {})
 
     def call(self, inputs, training=None):
-        return self.inner(inputs, training=training)
+        if not self.term.forward_references:
+            return self.inner(inputs, training=training)
+        y_pred, values = self.term.forward_pass(self.inner, inputs, training)
+        self._passes[id(keras.tree.flatten(y_pred)[0])] = (y_pred, values)
+        return y_pred
+
+    def forward_values(self, x, y_pred, training) -> dict | None:
+        """The activations of the pass that gave ``y_pred`` (one more pass on ``x`` if it was not ours)."""
+        if not self.term.forward_references:
+            return None
+        kept = self._passes.pop(id(keras.tree.flatten(y_pred)[0]), None)
+        if kept is not None:  # the stored y_pred keeps its id from being reused while it is kept
+            return kept[1]
+        return self.term.forward_pass(self.inner, x, training)[1]
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        values = self.term.evaluate(y, y_pred)
+        values = self.term.evaluate(y, y_pred, self.forward_values(x, y_pred, training))
         for name, metric in self.formula_metrics.items():
             value = values[name] if name in values else self.term.param_value(name)
             metric.update_state(tf.reduce_mean(tf.cast(value, tf.float32)))

@@ -40,6 +40,7 @@ CONTEXTS = {
     "unbuilt": 'an unbuilt `Sequential([Dense(3, name="first"), Dense(1, name="second")])`',
     "twins": 'a model with two nested blocks, `block_a` and `block_b`, each holding a layer named `proj`',
     "outputs": 'a model with two outputs, `{"weight": (None, 2), "height": (None, 1)}`',
+    "shared": 'the model `Input(4) -> shared -> shared` where `shared = Dense(4, name="shared")` is one layer called twice',
     "attribute": 'a subclassed model that keeps `self.a = tf.Variable(1.0)` beside its layer `dense`',
 }
 
@@ -78,6 +79,9 @@ ENTRIES = [
     Entry("E217", "model not built", "norm(first.kernel)", "unbuilt"),
     Entry("E218", "ambiguous layer or variable name", "norm(proj.kernel)", "twins"),
     Entry("E219", "model output not selected or unknown", "mean(y_pred)", "outputs"),
+    Entry("E220", "a layer's output or input is not one tensor per forward pass (shared, or not run)",
+          "mean(square(shared.output))", "shared"),
+    Entry("E221", "model input not selected or unknown", "mean(inputs.image)", "model"),
     # E3xx shapes
     Entry("E301", "shapes do not broadcast", "norm(L1.kernel + L2.kernel)", "shapes"),
     Entry("E302", "matrix product dimensions disagree", "norm(L1.kernel @ L1.kernel)", "shapes"),

@@ -17,7 +17,7 @@ except ImportError as error:  # lint, explain and check stay usable without the 
 
 from .lowering import lower as lowering
 from .analysis.checks import Analysis, analyze
-from .analysis.forward_pass import SharedLayerCall, recording
+from .analysis.forward_pass import recording
 from .language.diagnostics import render_text
 from .language.errors import LossError, warn
 from .language.frontend import parse
@@ -99,6 +99,13 @@ class FormulaTerm(keras.layers.Layer):
         return self._lowered
 
     # -------------------------------------------------------------- evaluation
+    def __call__(self, *args, inputs=None, **kwargs):
+        # Said before Keras' __call__, which re-creates an exception from its message (LossError has more).
+        if inputs is None and self._lowered is not None and self.forward_references:
+            raise LossError([], self.source, "this formula reads the forward pass (an activation or inputs): "
+                                             "call term(y_true, inputs=x), which runs the model on x once")
+        return super().__call__(*args, inputs=inputs, **kwargs)
+
     def call(self, y_true=None, y_pred=None, inputs=None, training=False):
         if inputs is not None:  # SPEC 5.1: one forward pass gives y_pred and every activation
             y_pred, forward = self.forward_pass(self._model, inputs, training)
@@ -114,10 +121,7 @@ class FormulaTerm(keras.layers.Layer):
         """``model(inputs)`` with the activations the formula names kept: (y_pred, {text: tensor})."""
         wanted = self.forward_references
         with recording([r.layer for r in wanted.values() if r.layer is not None]) as recorder:
-            try:
-                y_pred = model(inputs, training=training)
-            except SharedLayerCall as shared:
-                raise LossError([], self.source, str(shared)) from None
+            y_pred = model(inputs, training=training)  # a shared layer raises SharedLayerCall here
         values = {text: _select_output(inputs, r) if r.layer is None else recorder.value(r.layer, r.variable_name)
                   for text, r in wanted.items()}
         return y_pred, values

@@ -19,13 +19,11 @@ _lock = threading.Lock()
 _wrapped: dict[int, list] = {}  # id(layer) -> [layer, passes running through it]
 
 
-class SharedLayerCall(Exception):
-    """A recorded layer was called twice in one forward pass: it has no single output."""
+class SharedLayerCall(ValueError):
+    """A recorded layer was called twice in one forward pass: it has no single output.
 
-    def __init__(self, layer):
-        super().__init__(f"layer '{layer.name}' is called more than once per forward pass, so it has no single "
-                         "output: name the layer of one call, or give each use its own layer")
-        self.layer = layer
+    A plain one-message exception: Keras re-creates exceptions raised in a layer's call from their message.
+    """
 
 
 class Recorder:
@@ -41,7 +39,9 @@ class Recorder:
         self.calls[id(layer)] = self.calls.get(id(layer), 0) + 1
         if id(layer) in self.seen:
             if self.strict:
-                raise SharedLayerCall(layer)
+                raise SharedLayerCall(f"layer '{layer.name}' is called more than once per forward pass, so it "
+                                      "has no single output: name a layer that runs once, or give each use "
+                                      "its own layer")
             return
         self.seen[id(layer)] = (inputs, output)
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 import keras
 import lossdsl
 from lossdsl.analysis.checks import analyze
+from lossdsl.cli.main import reference_rows
 from models import SubModel, functional, hidden_out, nested, sequential, shared_layer, subclassed
 
 
@@ -92,6 +93,13 @@ def test_a_shapes_table_states_activations_and_inputs_by_their_text():
     shapes = {"hidden.output": [None, 8], "inputs": [None, 4], "y_pred": [None, 2], "y_true": [None, 2]}
     assert lossdsl.check("mean(square(hidden.output)) + mean(inputs) + mse(y_true, y_pred)", shapes=shapes) == []
     assert [d.code for d in lossdsl.check("sum(hidden.output @ inputs)", shapes=shapes)] == ["E302"]
+
+
+def test_explain_lists_activations_and_inputs_by_kind():
+    formula = lossdsl.parse("mean(square(hidden.output)) + mean(inputs.in0) + norm(hidden.kernel) + mse(y_true, y_pred)")
+    kinds = {row["name"]: row["kind"] for row in reference_rows(formula)}
+    assert kinds == {"hidden.output": "activation", "inputs.in0": "inputs", "hidden.kernel": "variable",
+                     "y_true": "target", "y_pred": "target"}
 
 
 # ------------------------------------------------------------------ fit() against hand-written Keras

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 
+import keras
+
 from ..language.diagnostics import Diagnostic
 from ..language.findings import Finding
 from .forward_pass import symbolic_pass
-from .model_tree import path_text
+from .model_tree import input_shape, path_text
 
 INPUT_POSITION = re.compile(r"in(\d+)")
 
@@ -58,11 +60,9 @@ def model_inputs(model) -> list[tuple[tuple[str, ...], tuple | None]]:
     """The model's inputs in order: the names that select each (dict key, Input name) and its shape."""
     structure = getattr(model, "_inputs_struct", None)
     if structure is None:
-        from .model_tree import input_shape
         shape = input_shape(model)
         return [((), shape)] if shape is not None else []
     keys = sorted(structure) if isinstance(structure, dict) else []
-    import keras
     flat = keras.tree.flatten(structure)
     found = []
     for position, tensor in enumerate(flat):

@@ -14,6 +14,11 @@ import contextlib
 import contextvars
 import threading
 
+import keras
+from keras.src.backend import compute_output_spec  # a pass in a scratch graph: Keras adds no node
+
+from .model_tree import input_shape
+
 _current: contextvars.ContextVar = contextvars.ContextVar("lossdsl_recorder", default=None)
 _lock = threading.Lock()
 _wrapped: dict[int, list] = {}  # id(layer) -> [layer, passes running through it]
@@ -101,8 +106,6 @@ def recording(layers, strict: bool = True):
 def symbolic_pass(model, layers):
     """The recorder of a pass on symbolic inputs (shapes, and which layers run more than once), or None
     when the model's input shape is unknown."""
-    from keras.src.backend import compute_output_spec  # a pass in a scratch graph: no node is added
-
     spec = _input_spec(model)
     if spec is None:
         return None
@@ -115,9 +118,6 @@ def symbolic_pass(model, layers):
 
 
 def _input_spec(model):
-    import keras
-    from .model_tree import input_shape
-
     structure = getattr(model, "_inputs_struct", None)
     if structure is not None:
         return keras.tree.map_structure(lambda t: keras.KerasTensor(t.shape, t.dtype), structure)

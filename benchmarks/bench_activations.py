@@ -11,16 +11,13 @@ time per step is the median gap between step ends (bench_fit's clock), and round
 
 from __future__ import annotations
 
-import argparse
-import statistics
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 import lossdsl
-from bench_fit import StepClock, _same_loss
-from timing import print_results, row
+from bench_fit import alternating_fits, command_line
+from timing import row
 
 ACTIVITY_GOAL = 1.05
 FORMULA = "0.01*mean(square(hidden.output))"
@@ -55,21 +52,9 @@ def activity_step(rounds: int = 9, steps: int = 30, features: int = 256, units: 
     ours, baseline = lossdsl.attach(mlp(features, units), FORMULA), ActivityByHand(mlp(features, units))
     for model in (ours, baseline):
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=False)
-    _same_loss(*(model.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)["loss"]
-                 for model in (ours, baseline)))
-    clock = StepClock()
-    times: dict[str, list[float]] = {"ours": [], "baseline": []}
-    sides = [("ours", ours), ("baseline", baseline)]
-    for model in (ours, baseline):  # warm-up: traces the train step
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0, callbacks=[clock])
-    for round_ in range(rounds):
-        for name, model in sides if round_ % 2 == 0 else sides[::-1]:
-            model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
-            times[name].append(clock.seconds_per_step())
-    ratios = [a / b for a, b in zip(times["ours"], times["baseline"])]
+    ours_time, baseline_time, ratio = alternating_fits(ours, baseline, x, y, batch, rounds)
     return row(f"fit: activity term, MLP {features}-{units}-{units}-10, batch {batch} (ms)",
-               statistics.median(times["ours"]), statistics.median(times["baseline"]), ACTIVITY_GOAL, scale=1e3,
-               ratio=statistics.median(ratios))
+               ours_time, baseline_time, ACTIVITY_GOAL, scale=1e3, ratio=ratio)
 
 
 def run(rounds: int = 9, steps: int = 30) -> list[dict]:
@@ -78,11 +63,7 @@ def run(rounds: int = 9, steps: int = 30) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--steps", type=int, default=30)
-    args = parser.parse_args(argv)
-    print_results(run(args.rounds, args.steps))
+    command_line(run, __doc__, argv)
 
 
 if __name__ == "__main__":

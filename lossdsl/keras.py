@@ -75,7 +75,8 @@ class FormulaTerm(keras.layers.Layer):
         analysis = analyze(self.source, model=model)
         analysis.raise_for_errors()
         for finding in analysis.diagnostics:  # warnings do not stop training, but they are said once, with the fix
-            warn(render_text([finding], Source(self.source, "<formula>")))
+            if not finding.is_note:  # notes (I4xx) are for lint and explain, not for every training run
+                warn(render_text([finding], Source(self.source, "<formula>")))
         self.analysis = analysis
         object.__setattr__(self, "_model", model)  # not tracked: the term must not own the model's weights
         self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics)

@@ -66,7 +66,7 @@ def analyze(src: str, model=None, shapes: dict | None = None) -> Analysis:
     ``shapes`` is not used. Without a model, TensorFlow is not imported.
 
     >>> import lossdsl
-    >>> analysis = lossdsl.analyze("a*norm(L1.kernel) + mse(y_true, y_pred)\\nwhere a: positive",
+    >>> analysis = lossdsl.analyze("a*norm(L1.kernel) + 1/a + mse(y_true, y_pred)\\nwhere a: positive",
     ...                            shapes={"L1.kernel": [4, 8], "y_true": [None, 2], "y_pred": [None, 2]})
     >>> analysis.diagnostics, analysis.shapes, list(analysis.formula.params)
     ((), {'': ()}, ['a'])

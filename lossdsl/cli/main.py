@@ -146,7 +146,7 @@ def run_lint(args: argparse.Namespace) -> int:
     if output:
         print(output)
     found = [d for _, diagnostics in reports for d in diagnostics]
-    failed = any(d.is_error for d in found) or (args.strict and found)
+    failed = any(d.is_error for d in found) or (args.strict and any(not d.is_note for d in found))
     return EXIT_FINDINGS if failed else EXIT_CLEAN
 
 
@@ -164,8 +164,9 @@ def render_reports(reports: list[tuple[Source, list[Diagnostic]]], output_format
 
 
 def summary(found: list[Diagnostic], checked: int) -> str:
-    errors = sum(d.is_error for d in found)
-    return f"{_count(errors, 'error')}, {_count(len(found) - errors, 'warning')} in {_count(checked, 'formula')}"
+    errors, notes = sum(d.is_error for d in found), sum(d.is_note for d in found)
+    counts = f"{_count(errors, 'error')}, {_count(len(found) - errors - notes, 'warning')}"
+    return counts + (f", {_count(notes, 'note')}" if notes else "") + f" in {_count(checked, 'formula')}"
 
 
 def clean_summary(checked: int, files: int) -> str:

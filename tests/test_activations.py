@@ -95,6 +95,21 @@ def test_a_shapes_table_states_activations_and_inputs_by_their_text():
     assert [d.code for d in lossdsl.check("sum(hidden.output @ inputs)", shapes=shapes)] == ["E302"]
 
 
+# An activation is a block training moves, like a variable; inputs are data, like y_true.
+STABILITY = [
+    ("mean(square(hidden.output))", []),
+    ("-mean(square(hidden.output))", ["W401"]),
+    ("-mean(square(L1.output - inputs))", ["W401"]),
+    ("-mean(square(inputs))", []),
+    ("-mean(square(y_true - inputs))", []),
+]
+
+
+@pytest.mark.parametrize("formula, codes", STABILITY)
+def test_activations_are_moved_by_training_and_inputs_are_not(formula, codes):
+    assert [d.code for d in lossdsl.check(formula)] == codes
+
+
 def test_explain_lists_activations_and_inputs_by_kind():
     formula = lossdsl.parse("mean(square(hidden.output)) + mean(inputs.in0) + norm(hidden.kernel) + mse(y_true, y_pred)")
     kinds = {row["name"]: row["kind"] for row in reference_rows(formula)}

@@ -226,8 +226,8 @@ class _Space:
         refs = [self.references[s] for s in node.free_symbols if s in self.references]
         roots = {ref.path[0] for ref in refs}
         data = isinstance(node, nodes.DataLoss) or {"y_true", "y_pred"} <= roots
-        moved = "y_pred" in roots or any(not ref.is_target and ref.path[-1] not in NONTRAINABLE_VARIABLES
-                                         for ref in refs)
+        moved = "y_pred" in roots or any(not ref.is_target and not ref.is_inputs  # inputs are data, like y_true
+                                         and ref.path[-1] not in NONTRAINABLE_VARIABLES for ref in refs)
         values = self.finder.of(node)
         # Training reaches 0 and +inf of a block by scaling its weights (W -> c*W), which moves a block that is
         # homogeneous in them (norms, sums, squares, @); sum(sin(W)) or softmax stay bounded however W moves.

@@ -62,7 +62,7 @@ SHAPES = [
      {"inputs.image": (None, 3), "inputs.in1": (None, 2), "joined.output": (None, 5)}),
 ]
 
-# model, formula, [(code, line, column)]
+# model, formula, the errors [(code, line, column)]
 DIAGNOSTICS = [
     ("hidden_out", "mean(hidden.output.kernel)", [("E216", 1, 6)]),
     ("hidden_out", "mean(hiden.output)", [("E210", 1, 6)]),
@@ -79,20 +79,21 @@ DIAGNOSTICS = [
 @pytest.mark.parametrize("name, formula, shapes", SHAPES)
 def test_activation_and_input_shapes(name, formula, shapes):
     analysis = analyze(formula, model=MODELS[name]())
-    assert [d.code for d in analysis.diagnostics] == []
+    assert [d.code for d in analysis.diagnostics if d.is_error] == []  # mean() of a signed block may warn
     assert {text: analysis.resolved[text].shape for text in shapes} == shapes
 
 
 @pytest.mark.parametrize("name, formula, expected", DIAGNOSTICS)
 def test_misuse_is_a_diagnostic_at_its_position(name, formula, expected):
-    found = [(d.code, d.position.line, d.position.column) for d in lossdsl.check(formula, model=MODELS[name]())]
+    found = [(d.code, d.position.line, d.position.column) for d in lossdsl.check(formula, model=MODELS[name]())
+             if d.is_error]
     assert found == expected
 
 
 def test_a_shapes_table_states_activations_and_inputs_by_their_text():
     shapes = {"hidden.output": [None, 8], "inputs": [None, 4], "y_pred": [None, 2], "y_true": [None, 2]}
     assert lossdsl.check("mean(square(hidden.output)) + mean(inputs) + mse(y_true, y_pred)", shapes=shapes) == []
-    assert [d.code for d in lossdsl.check("sum(hidden.output @ inputs)", shapes=shapes)] == ["E302"]
+    assert [d.code for d in lossdsl.check("norm(hidden.output @ inputs)", shapes=shapes)] == ["E302"]
 
 
 # An activation is a block training moves, like a variable; inputs are data, like y_true.
@@ -214,7 +215,7 @@ def test_a_layer_a_subclassed_model_calls_twice_is_found_before_training():
 
     model = Twice()
     model(np.ones((1, 4), "float32"))
-    assert [(d.code, d.position.column) for d in lossdsl.check("mean(shared.output)", model=model)] == [("E220", 6)]
+    assert [(d.code, d.position.column) for d in lossdsl.check("norm(shared.output)", model=model)] == [("E220", 6)]
 
 
 def test_save_and_load_keep_nothing_of_the_wrapping(tmp_path):

@@ -8,6 +8,8 @@ can never update a variable before the formula has read it.
 
 from __future__ import annotations
 
+import threading
+
 try:
     import keras
     import tensorflow as tf
@@ -215,23 +217,24 @@ class FormulaModel(keras.Model):
         names = [name for name, shape in self.term.term_shapes.items() if name and is_scalar(shape)]
         names += list(self.term.formula.params)
         self.formula_metrics = {name: keras.metrics.Mean(name=log) for name, log in _log_names(names).items()}
-        # The activations of each forward pass, keyed by the pass's own y_pred: compute_loss receives that
-        # very tensor, and under a distribution strategy each replica's y_pred is its own (never shared).
+        # The last forward pass of each thread with its activations: a MirroredStrategy replica runs in its
+        # own thread, and compute_loss checks it gets that pass's very y_pred, so no replica reads another's.
+        # One entry per thread: model(x) called in a loop keeps nothing more alive.
         object.__setattr__(self, "_passes", {})
 
     def call(self, inputs, training=None):
         if not self.term.forward_references:
             return self.inner(inputs, training=training)
         y_pred, values = self.term.forward_pass(self.inner, inputs, training)
-        self._passes[id(keras.tree.flatten(y_pred)[0])] = (y_pred, values)
+        self._passes[threading.get_ident()] = (keras.tree.flatten(y_pred)[0], values)
         return y_pred
 
     def forward_values(self, x, y_pred, training) -> dict | None:
         """The activations of the pass that gave ``y_pred`` (one more pass on ``x`` if it was not ours)."""
         if not self.term.forward_references:
             return None
-        kept = self._passes.pop(id(keras.tree.flatten(y_pred)[0]), None)
-        if kept is not None:  # the stored y_pred keeps its id from being reused while it is kept
+        kept = self._passes.get(threading.get_ident())
+        if kept is not None and kept[0] is keras.tree.flatten(y_pred)[0]:
             return kept[1]
         return self.term.forward_pass(self.inner, x, training)[1]
 

@@ -229,3 +229,19 @@ def test_save_and_load_keep_nothing_of_the_wrapping(tmp_path):
     loaded.compile(optimizer="sgd")
     assert loaded.evaluate(x, y, verbose=0) == pytest.approx(attached.evaluate(x, y, verbose=0), rel=1e-6)
     assert all("call" not in layer.__dict__ for layer in loaded._flatten_layers())
+
+
+def test_a_custom_loop_reuses_the_pass_that_gave_y_pred_and_keeps_one_pass_per_thread():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(1, name="out")(CountingDense(3, name="counted")(inputs)))
+    attached = lossdsl.attach(model, "mse(y_true, y_pred) + 0.1*mean(square(counted.output))")
+    x, y = np.random.default_rng(2).normal(size=(8, 4)).astype("float32"), np.ones((8, 1), "float32")
+    for _ in range(3):
+        attached(x)
+    CountingDense.calls = 0
+    y_pred = attached(x)
+    loss = attached.compute_loss(x, y, y_pred)
+    assert CountingDense.calls == 1 and len(attached._passes) == 1
+    hidden = model.get_layer("counted")(x)
+    np.testing.assert_allclose(float(loss), np.mean(np.square(y - y_pred)) + 0.1 * np.mean(np.square(hidden)),
+                               rtol=1e-6)

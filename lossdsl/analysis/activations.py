@@ -28,7 +28,7 @@ def batch_shape(tensor) -> tuple | None:
 
 
 def activation_shapes(model, resolved: dict) -> list[Diagnostic]:
-    """Fill in the shape of every resolved activation from one symbolic pass; E220 for a layer that
+    """Fill in the shape of every resolved activation from one symbolic pass; E224 for a layer that
     does not run exactly once in it (its entry is removed from ``resolved``)."""
     activations = {text: r for text, r in resolved.items() if r.layer is not None}
     if not activations:
@@ -40,13 +40,13 @@ def activation_shapes(model, resolved: dict) -> list[Diagnostic]:
         nodes = len(getattr(layer, "_inbound_nodes", ()))
         if calls > 1 or nodes > 1:
             problems.append(Diagnostic(
-                "E220", f"layer '{layer.name}' is called {max(calls, nodes)} times per forward pass (shared), "
+                "E224", f"layer '{layer.name}' is called {max(calls, nodes)} times per forward pass (shared), "
                         f"so '{text}' has no single value",
                 found.reference.span, "name a layer that runs once, or give each use its own layer"))
             del resolved[text]
         elif recorder is not None and calls == 0:
             problems.append(Diagnostic(
-                "E220", f"layer '{layer.name}' does not run in the model's forward pass, so '{text}' has no value",
+                "E224", f"layer '{layer.name}' does not run in the model's forward pass, so '{text}' has no value",
                 found.reference.span, "name a layer the model's call() uses"))
             del resolved[text]
         elif recorder is not None:
@@ -81,7 +81,7 @@ def input_selection(model, path: tuple) -> tuple[int | None, tuple | None]:
                       f"write {path_text(path[:2])}")
     if len(path) == 1:
         if len(listed) > 1:
-            raise Finding("E221", f"the model has {len(listed)} inputs: 'inputs' must select one",
+            raise Finding("E225", f"the model has {len(listed)} inputs: 'inputs' must select one",
                           f"write {' or '.join(labels[:3])}")
         return None, listed[0][1] if listed else None
     selector = path[1]
@@ -92,5 +92,5 @@ def input_selection(model, path: tuple) -> tuple[int | None, tuple | None]:
     if match and int(match[1]) < max(len(listed), 1):
         position = int(match[1])
         return (position if len(listed) > 1 else None), listed[position][1] if listed else None
-    raise Finding("E221", f"the model has no input '{selector}'",
+    raise Finding("E225", f"the model has no input '{selector}'",
                   f"its inputs: {', '.join(labels) or 'unknown'}")

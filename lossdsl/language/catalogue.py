@@ -79,9 +79,9 @@ ENTRIES = [
     Entry("E217", "model not built", "norm(first.kernel)", "unbuilt"),
     Entry("E218", "ambiguous layer or variable name", "norm(proj.kernel)", "twins"),
     Entry("E219", "model output not selected or unknown", "mean(square(y_pred))", "outputs"),
-    Entry("E220", "a layer's output or input is not one tensor per forward pass (shared, or not run)",
+    Entry("E224", "a layer's output or input is not one tensor per forward pass (shared, or not run)",
           "mean(square(shared.output))", "shared"),
-    Entry("E221", "model input not selected or unknown", "mean(square(inputs.image))", "model"),
+    Entry("E225", "model input not selected or unknown", "mean(square(inputs.image))", "model"),
     # E3xx shapes
     Entry("E301", "shapes do not broadcast", "norm(L1.kernel + L2.kernel)", "shapes"),
     Entry("E302", "matrix product dimensions disagree", "norm(L1.kernel @ L1.kernel)", "shapes"),

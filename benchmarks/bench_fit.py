@@ -75,6 +75,14 @@ def fit_step(rounds: int = 9, steps: int = 30, features: int = 256, units: int =
     baseline = Regularized(mlp(features, units))
     for model in (ours, baseline):
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=False)
+    ours_time, baseline_time, ratio = alternating_fits(ours, baseline, x, y, batch, rounds)
+    return row(f"fit: step, MLP {features}-{units}-{units}-10, batch {batch} (ms)", ours_time, baseline_time,
+               FIT_GOAL, scale=1e3, ratio=ratio)
+
+
+def alternating_fits(ours, baseline, x, y, batch: int, rounds: int) -> tuple[float, float, float]:
+    """Median seconds per step of two compiled models fitting the same data in alternating rounds, and
+    the median of each round's ratio (a round's pair ran back to back). They must start at the same loss."""
     _same_loss(*(model.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)["loss"]
                  for model in (ours, baseline)))
     clock = StepClock()
@@ -86,9 +94,8 @@ def fit_step(rounds: int = 9, steps: int = 30, features: int = 256, units: int =
         for name, model in sides if round_ % 2 == 0 else sides[::-1]:
             model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
             times[name].append(clock.seconds_per_step())
-    ratios = [a / b for a, b in zip(times["ours"], times["baseline"])]  # each round's pair ran back to back
-    return row(f"fit: step, MLP {features}-{units}-{units}-10, batch {batch} (ms)", statistics.median(times["ours"]),
-               statistics.median(times["baseline"]), FIT_GOAL, scale=1e3, ratio=statistics.median(ratios))
+    ratios = [a / b for a, b in zip(times["ours"], times["baseline"])]
+    return statistics.median(times["ours"]), statistics.median(times["baseline"]), statistics.median(ratios)
 
 
 def _same_loss(ours: float, baseline: float) -> None:
@@ -102,12 +109,17 @@ def run(rounds: int = 9, steps: int = 30) -> list[dict]:
     return [fit_step(rounds, steps)]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def command_line(run_rounds, doc: str, argv: list[str] | None = None) -> None:
+    """``--rounds`` and ``--steps`` from the command line, then the rows of ``run_rounds`` printed."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--steps", type=int, default=30)
     args = parser.parse_args(argv)
-    print_results(run(args.rounds, args.steps))
+    print_results(run_rounds(args.rounds, args.steps))
+
+
+def main(argv: list[str] | None = None) -> None:
+    command_line(run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Every speed measure of lossdsl in one run, printed as one markdown table (issue 5).
 
-    python benchmarks/run.py [--quick] [--markdown FILE] [--only lint compile eval fit bandwidth memory spectral]
+    python benchmarks/run.py [--quick] [--markdown FILE] [--only lint compile eval fit activations bandwidth memory spectral]
 
 Each measure lives in its own module (bench_lint, bench_compile, bench_eval, bench_fit, bench_bandwidth,
 bench_memory, bench_spectral), runnable alone. Every ratio is measured within this run: ours and the baseline
@@ -20,7 +20,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter would bury the table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_bandwidth  # noqa: E402  (after the path and the environment are set)
+import bench_activations  # noqa: E402  (after the path and the environment are set)
+import bench_bandwidth  # noqa: E402
 import bench_compile  # noqa: E402
 import bench_eval  # noqa: E402
 import bench_fit  # noqa: E402
@@ -37,6 +38,7 @@ MEASURES = {
                 lambda: bench_compile.run(rounds=3, scaling_rounds=1, new_process_rounds=1)),
     "eval": (lambda: bench_eval.run(rounds=101, calls=4), lambda: bench_eval.run(rounds=21, calls=4)),
     "fit": (lambda: bench_fit.run(rounds=9, steps=30), lambda: bench_fit.run(rounds=3, steps=20)),
+    "activations": (lambda: bench_activations.run(rounds=9, steps=30), lambda: bench_activations.run(rounds=3, steps=20)),
     "bandwidth": (lambda: bench_bandwidth.run(rounds=7), lambda: bench_bandwidth.run(rounds=3)),
     "memory": (lambda: bench_memory.run(formulas=200, rounds=30), lambda: bench_memory.run(formulas=60, rounds=10)),
     "spectral": (lambda: bench_spectral.run(rounds=7), lambda: bench_spectral.run(rounds=3)),

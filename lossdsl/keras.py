@@ -8,6 +8,8 @@ can never update a variable before the formula has read it.
 
 from __future__ import annotations
 
+import threading
+
 try:
     import keras
     import tensorflow as tf
@@ -24,6 +26,7 @@ from .analysis.places import Place, places_from_config, places_in
 from .analysis.constants import as_arrays
 from .language.formula import SNAPSHOT
 from .language.grouped import render_grouped
+from .analysis.forward_pass import recording
 from .language.errors import LossError, warn
 from .language.frontend import parse
 from .lowering.parameters import constrain, unconstrain, unconstrain_array
@@ -125,6 +128,7 @@ class FormulaTerm(keras.layers.Layer):
         self._kept_places = {text: places[text] for text in moved}
         self.analysis = analysis
         self.take_snapshots()
+        object.__setattr__(self, "_model", model)  # not tracked: the term must not own the model's weights
         self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics,
                                        node_shapes=analysis.node_shapes, seed_generator=self.seed_generator)
         # autograph=False: the lowered program has no Python control flow on tensors, and converting it
@@ -170,10 +174,34 @@ class FormulaTerm(keras.layers.Layer):
         return self._lowered
 
     # -------------------------------------------------------------- evaluation
-    def call(self, y_true=None, y_pred=None):
+    def __call__(self, *args, inputs=None, **kwargs):
+        # Said before Keras' __call__, which re-creates an exception from its message (LossError has more).
+        if inputs is None and self._lowered is not None and self.forward_references:
+            raise LossError([], self.source, "this formula reads the forward pass (an activation or inputs): "
+                                             "call term(y_true, inputs=x), which runs the model on x once")
+        return super().__call__(*args, inputs=inputs, **kwargs)
+
+    def call(self, y_true=None, y_pred=None, inputs=None, training=False):
+        if inputs is not None:  # SPEC 5.1: one forward pass gives y_pred and every activation
+            y_pred, forward = self.forward_pass(self._model, inputs, training)
+            return self.evaluate(y_true, y_pred, forward)[""]
         return self.evaluate(y_true, y_pred)[""]
 
-    def evaluate(self, y_true=None, y_pred=None) -> dict:
+    @property
+    def forward_references(self) -> dict:
+        """The resolved references read from the forward pass (activations, inputs), by text."""
+        return {text: r for text, r in self.analysis.resolved.items() if r.reference.needs_forward_pass}
+
+    def forward_pass(self, model, inputs, training=None) -> tuple:
+        """``model(inputs)`` with the activations the formula names kept: (y_pred, {text: tensor})."""
+        wanted = self.forward_references
+        with recording([r.layer for r in wanted.values() if r.layer is not None]) as recorder:
+            y_pred = model(inputs, training=training)  # a shared layer raises SharedLayerCall here
+        values = {text: _select_output(inputs, r) if r.layer is None else recorder.value(r.layer, r.variable_name)
+                  for text, r in wanted.items()}
+        return y_pred, values
+
+    def evaluate(self, y_true=None, y_pred=None, forward=None) -> dict:
         """The loss (key ``""``) and every named term, for one batch: how to read the named terms of a
         formula that uses the targets (``term.terms`` has no batch to read them from).
 
@@ -182,11 +210,14 @@ class FormulaTerm(keras.layers.Layer):
         """
         if self._lowered is None:
             raise LossError([], self.source, "this term is not bound to a model yet: call bind(model) first")
+        if self.forward_references and forward is None:
+            raise LossError([], self.source, "this formula reads the forward pass (an activation or inputs): "
+                                             "call term(y_true, inputs=x), which runs the model on x once")
         if tf.inside_function():
-            return self._evaluate(y_true, y_pred)
-        return self._function(y_true, y_pred)
+            return self._evaluate(y_true, y_pred, forward)
+        return self._function(y_true, y_pred, forward)
 
-    def _evaluate(self, y_true, y_pred) -> dict:
+    def _evaluate(self, y_true, y_pred, forward=None) -> dict:
         env = {name: constrain(self.formula.params[name], read_before_update(raw.value))
                for name, raw in self._raw.items()}
         env.update((name, weight.value) for name, weight in self._tensors.items())
@@ -195,6 +226,8 @@ class FormulaTerm(keras.layers.Layer):
                 env[text] = self._snapshots[text].value
             elif resolved.variable is not None:
                 env[text] = read_before_update(resolved.variable.value)
+            elif resolved.reference.needs_forward_pass:
+                env[text] = forward[text]
             else:
                 env[text] = _select_output(y_pred if text.startswith("y_pred") else y_true, resolved)
         return self._lowered(env)
@@ -291,12 +324,29 @@ class FormulaModel(keras.Model):
         names = [name for name, shape in self.term.term_shapes.items() if name and is_scalar(shape)]
         names += [name for name, param in self.term.formula.params.items() if not param.shape]  # SPEC §5.4
         self.formula_metrics = {name: keras.metrics.Mean(name=log) for name, log in _log_names(names).items()}
+        # The last forward pass of each thread with its activations: a MirroredStrategy replica runs in its
+        # own thread, and compute_loss checks it gets that pass's very y_pred, so no replica reads another's.
+        # One entry per thread: model(x) called in a loop keeps nothing more alive.
+        object.__setattr__(self, "_passes", {})
 
     def call(self, inputs, training=None):
-        return self.inner(inputs, training=training)
+        if not self.term.forward_references:
+            return self.inner(inputs, training=training)
+        y_pred, values = self.term.forward_pass(self.inner, inputs, training)
+        self._passes[threading.get_ident()] = (keras.tree.flatten(y_pred)[0], values)
+        return y_pred
+
+    def forward_values(self, x, y_pred, training) -> dict | None:
+        """The activations of the pass that gave ``y_pred`` (one more pass on ``x`` if it was not ours)."""
+        if not self.term.forward_references:
+            return None
+        kept = self._passes.get(threading.get_ident())
+        if kept is not None and kept[0] is keras.tree.flatten(y_pred)[0]:
+            return kept[1]
+        return self.term.forward_pass(self.inner, x, training)[1]
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        values = self.term.evaluate(y, y_pred)
+        values = self.term.evaluate(y, y_pred, self.forward_values(x, y_pred, training))
         for name, metric in self.formula_metrics.items():
             value = values[name] if name in values else self.term.param_value(name)
             metric.update_state(tf.reduce_mean(tf.cast(value, tf.float32)))

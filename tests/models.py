@@ -96,6 +96,13 @@ def twin_blocks() -> keras.Model:
     return keras.Model(inputs, keras.layers.Add(name="sum")([a, b]), name="twins")
 
 
+def shared_layer() -> keras.Model:
+    """One Dense layer called twice in the forward pass: it has no single output."""
+    inputs = keras.Input((4,))
+    shared = keras.layers.Dense(4, name="shared")
+    return keras.Model(inputs, shared(shared(inputs)), name="shared_twice")
+
+
 def conv_bn() -> keras.Model:
     """conv (3x3, 1 -> 2), bn (gamma, beta trainable; moving_mean, moving_variance not), flatten, head."""
     return keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(2, 3, name="conv"),

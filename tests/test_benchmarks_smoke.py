@@ -9,6 +9,7 @@ import lossdsl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+import bench_activations  # noqa: E402
 import bench_bandwidth  # noqa: E402
 import bench_compile  # noqa: E402
 import bench_eval  # noqa: E402
@@ -48,6 +49,10 @@ def test_fit_row():
 
 def test_spectral_norm_rows():
     assert_rows(bench_spectral.run(rounds=1, units=16), 2)
+
+
+def test_activity_row():
+    assert_rows([bench_activations.activity_step(rounds=1, steps=3, features=8, units=8, batch=4)], 1)
 
 
 def test_bandwidth_rows():

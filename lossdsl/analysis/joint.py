@@ -226,7 +226,7 @@ class _Space:
         refs = [self.references[s] for s in node.free_symbols if s in self.references]
         roots = {ref.path[0] for ref in refs}
         data = isinstance(node, nodes.DataLoss) or {"y_true", "y_pred"} <= roots
-        moved = "y_pred" in roots or any(ref.role == MODEL and not ref.is_target
+        moved = "y_pred" in roots or any(ref.role == MODEL and not ref.is_target and not ref.is_inputs  # inputs: data
                                          and ref.path[-1] not in NONTRAINABLE_VARIABLES for ref in refs)
         values = self.finder.of(node)
         # Training reaches 0 and +inf of a block by scaling its weights (W -> c*W), which moves a block that is

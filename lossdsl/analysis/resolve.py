@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable
 
 import keras
@@ -19,11 +19,12 @@ from ..language.diagnostics import Diagnostic
 from ..language.findings import Finding
 from .shadowing import shadowed_attribute_warnings
 from .similar import similar_name_warnings
-from ..language.formula import Formula, Reference
+from ..language.formula import ACTIVATIONS, Formula, Reference
 from .places import Place, found_at, renames
 from .model_tree import (ModelOutput, attribute, build_if_possible, children, layer_attributes, layer_chains,
                          model_outputs, owned_variables, path_text, variable_name)
 from .shapes import describe
+from .activations import activation_shapes, input_selection
 
 OUTPUT_POSITION = re.compile(r"out(\d+)")
 LISTED = 8  # names shown in a hint before "..."
@@ -43,6 +44,10 @@ class ResolvedReference:
     #: (saved name, current name) of renamed layers when the name no longer resolved and the variable was
     #: found at the place saved with the formula (see places.py); empty when resolved by name
     renamed: tuple[tuple[str, str], ...] = ()
+    layer: object | None = None  # the layer of an activation (``hidden.output``), never a copy
+
+    def with_shape(self, shape) -> ResolvedReference:
+        return replace(self, shape=shape)
 
 
 def _listing(items: list[str]) -> str:
@@ -66,11 +71,17 @@ class ModelIndex:
     def resolve(self, reference: Reference) -> ResolvedReference:
         if reference.is_target:
             return self.resolve_target(reference)
+        if reference.is_inputs:
+            position, shape = input_selection(self.model, reference.path)
+            return ResolvedReference(reference, "", None, "inputs", shape, False, position)
         *walk, last = reference.path
         chain = ()
         for position, part in enumerate(walk):
             chain += self.child(chain, part, reference.path[:position + 1])
         layer = chain[-1] if chain else self.model
+        if reference.is_activation:  # its shape comes from a symbolic pass over every activation at once
+            return ResolvedReference(reference, "/".join(item.name for item in chain), None, last,
+                                     None, False, None, layer=layer)
         variable = None if isinstance(last, int) else self.variable(layer, last, reference.path)
         if variable is None:
             raise self.missing_variable(chain, last, reference.path)
@@ -89,6 +100,9 @@ class ModelIndex:
             span = f", L0..L{len(kids) - 1}" if kids else ""
             raise Finding("E209", f"L{part} is out of range: {owner} has {len(kids)} layers{span}",
                               self.weighted_hint(chain, kids))
+        if chain and part in ACTIVATIONS and not any(kid.name == part for kid in kids):
+            raise Finding("E216", f"'{path_text(written)}' is what the layer computed: nothing can follow it",
+                          f"use {path_text(written)} itself")
         direct = [kid for kid in kids if kid.name == part]
         if direct:
             return (direct[0],)
@@ -256,13 +270,13 @@ def resolve_references(formula: Formula, model, places: dict[str, Place] | None 
                 hint = (f"{hint}; " if hint else "") + (f"when the formula was saved it read {place.describe()}, "
                                                         "and the loaded model has no variable of that shape there")
             problems.append(Diagnostic(failure.code, failure.message, reference.span, hint))
-    return resolved, problems
+    return resolved, problems + activation_shapes(model, resolved)
 
 
 def _resolved_at(reference: Reference, place: Place, variable, chain: tuple) -> ResolvedReference:
     return ResolvedReference(reference, "/".join(layer.name for layer in chain), variable, variable_name(variable),
                              tuple(variable.shape), bool(variable.trainable), None,
-                             tuple(renames(place, chain, reference.path)))
+                             renamed=tuple(renames(place, chain, reference.path)))
 
 
 def resolve_formula(formula: Formula, model, places: dict[str, Place] | None = None

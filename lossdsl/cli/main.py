@@ -185,6 +185,11 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def resolved_columns(resolved) -> dict:
     """The columns ``explain`` adds for a reference resolved against a model."""
+    if resolved.reference.is_inputs:
+        return {"layer": "(model input)"}
+    if resolved.layer is not None:  # read from fit()'s own forward pass
+        return {"layer": resolved.layer_path, "variable": f"{resolved.variable_name} of the batch",
+                "trainable": "no variable; the gradient flows through it into the layers below"}
     if resolved.variable is None:
         return {"layer": "(model output)" if resolved.output_index is None else f"output {resolved.output_index}"}
     return {"layer": resolved.layer_path, "variable": resolved.variable_name,
@@ -239,8 +244,10 @@ def reference_rows(formula: Formula, shapes: dict | None = None, details: dict |
     from ..analysis.shapes import describe
     rows = []
     for text, reference in formula.references.items():
-        row = {"name": text, "path": describe_path(reference.path), "kind": "target" if reference.is_target
-               else {SNAPSHOT: "snapshot", CONSTANT: "given tensor"}.get(reference.role, "variable")}
+        row = {"name": text, "path": describe_path(reference.path),
+               "kind": "target" if reference.is_target else "inputs" if reference.is_inputs else
+               "activation" if reference.is_activation else
+               {SNAPSHOT: "snapshot", CONSTANT: "given tensor"}.get(reference.role, "variable")}
         if shapes is not None:
             row["shape"] = describe(tuple(shapes[text]) if shapes.get(text) is not None else None)
         rows.append({**row, **(details or {}).get(text, {})})

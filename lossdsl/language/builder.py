@@ -21,7 +21,7 @@ from .calls import INVALID, Keyword, Parenthesized
 from .catalogue import FLOAT_TOO_LARGE
 from .declarations import Shaped, declare
 from .diagnostics import Diagnostic
-from .formula import CONSTANT, DEFAULT_INIT, IDENTITY, LAYER_INDEX, MODEL, SNAPSHOT, TARGETS, Formula, \
+from .formula import CONSTANT, DEFAULT_INIT, IDENTITY, INPUTS, LAYER_INDEX, MODEL, SNAPSHOT, TARGETS, Formula, \
     Parameter, Reference, parameter_symbol, term_symbol
 from .parser import MAX_NESTING, Scan, lark_parser, nesting_problems, scan
 from .expression_rules import AttributePath, Chain, ExpressionRules, Identifier, Piece, Slice, span_of
@@ -30,7 +30,7 @@ from .source import Source, Span, shortened
 from .syntax_errors import syntax_error
 
 CONSTANTS = {"pi": sympy.pi}
-RESERVED = {*TARGETS, "I", "pi", "inf", INITIAL, batch_size.NAME}
+RESERVED = {*TARGETS, INPUTS, "I", "pi", "inf", INITIAL, batch_size.NAME}
 
 _this_thread = threading.local()
 
@@ -235,7 +235,7 @@ class FormulaBuilder(ExpressionRules):
         if name.quoted or LAYER_INDEX.fullmatch(text):
             return self.report("E212", f"'{text}' is a layer, not a value", span,
                                f"use one of its variables, for example {'`%s`' % text if name.quoted else text}.kernel")
-        if text in TARGETS:
+        if text in TARGETS or text == INPUTS:
             return self.reference([text], span)
         if text == "I":
             return self.located(IDENTITY, span)

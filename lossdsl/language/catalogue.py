@@ -45,6 +45,7 @@ CONTEXTS = {
     "twins": 'a model with two nested blocks, `block_a` and `block_b`, each holding a layer named `proj`',
     "outputs": 'a model with two outputs, `{"weight": (None, 2), "height": (None, 1)}`',
     "constants": "the shapes table above and `constants={\"F\": numpy.zeros((10, 16))}`",
+    "shared": 'the model `Input(4) -> shared -> shared` where `shared = Dense(4, name="shared")` is one layer called twice',
     "attribute": 'a subclassed model that keeps `self.a = tf.Variable(1.0)` beside its layer `dense`',
 }
 
@@ -88,6 +89,9 @@ ENTRIES = [
           "norm(L1.kernel - F) + norm(G) where F: tensor, G: tensor", "constants"),
     Entry("E222", "initial() of something that is not a model variable", "sum(square(a - initial(a)))"),
     Entry("E223", "batch_size without a batch", "norm(L1.kernel) / batch_size"),
+    Entry("E224", "a layer's output or input is not one tensor per forward pass (shared, or not run)",
+          "mean(square(shared.output))", "shared"),
+    Entry("E225", "model input not selected or unknown", "mean(square(inputs.image))", "model"),
     # E3xx shapes
     Entry("E301", "shapes do not broadcast", "norm(L1.kernel + L2.kernel)", "shapes"),
     Entry("E302", "matrix product dimensions disagree", "norm(L1.kernel @ L1.kernel)", "shapes"),

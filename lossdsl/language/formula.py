@@ -22,6 +22,10 @@ TENSOR_KIND = "tensor"
 MODEL, SNAPSHOT, CONSTANT = "model", "snapshot", "constant"
 DEFAULT_INIT = {"real": 0.0, "positive": 1.0, "nonneg": 1.0}
 TARGETS = ("y_true", "y_pred")
+#: The batch of model inputs (SPEC §5.1): ``inputs``, ``inputs.<name>``, ``inputs.in<i>``.
+INPUTS = "inputs"
+#: The last part of a reference to what a layer computed in this batch's forward pass (SPEC §5.1).
+ACTIVATIONS = ("output", "input")
 LAYER_INDEX = re.compile(r"L(\d+)")
 
 #: The identity matrix ``I``, sized by context (it is never a parameter).
@@ -101,6 +105,20 @@ class Reference:
     @property
     def is_target(self) -> bool:
         return self.role == MODEL and self.path[0] in TARGETS
+
+    @property
+    def is_inputs(self) -> bool:
+        return self.path[0] == INPUTS
+
+    @property
+    def is_activation(self) -> bool:
+        """``<layer>.output`` / ``<layer>.input``: a tensor of this batch's forward pass, not a variable."""
+        return len(self.path) > 1 and self.path[-1] in ACTIVATIONS and not self.is_target and not self.is_inputs
+
+    @property
+    def needs_forward_pass(self) -> bool:
+        """Read from the forward pass that gave ``y_pred``: an activation or the model inputs."""
+        return self.is_inputs or self.is_activation
 
 
 @functools.lru_cache(maxsize=4096)

@@ -18,12 +18,14 @@ from sympy import Mul
 
 from . import functions
 from .calls import INVALID, Keyword
+from .comprehensions import CollectionReductions
 from .catalogue import FLOAT_TOO_LARGE
 from .declarations import declare
 from .diagnostics import Diagnostic
 from .formula import DEFAULT_INIT, IDENTITY, LAYER_INDEX, TARGETS, Formula, Parameter, Reference, \
     parameter_symbol, term_symbol
 from .parser import MAX_NESTING, Scan, lark_parser, nesting_problems, scan
+from .patterns import collection_problems
 from .reductions import AttributePath, Chain, Identifier, Piece, Reductions, Slice, span_of
 from .source import Source, Span, shortened
 from .syntax_errors import syntax_error
@@ -50,7 +52,7 @@ def build_formula(text: str) -> tuple[Formula | None, list[Diagnostic]]:
         builder.text = None
 
 
-class FormulaBuilder(Reductions):
+class FormulaBuilder(Reductions, CollectionReductions):
     """Builds one formula at a time, during the parse; each thread has its own (with its own parser)."""
 
     def __init__(self):
@@ -60,6 +62,7 @@ class FormulaBuilder(Reductions):
     def build(self, scanned: Scan, where: int | None) -> tuple[Formula | None, list[Diagnostic]]:
         """Parse the scanned text, whose first 'where' (if any) is at offset ``where``, into a Formula."""
         self.start_formula(scanned.text)
+        self.find_loop_variables(scanned.lexed)
         try:
             if where is not None:
                 self.read_declarations(scanned.lexed, where)
@@ -103,13 +106,17 @@ class FormulaBuilder(Reductions):
 
     def finish(self) -> Formula | None:
         self.report_unused_declarations()
+        self.loop_variables_out_of_scope()
         if any(d.is_error for d in self.diagnostics):
             return None
         # In the order a reader meets them: declarations first, then implicit parameters by first use.
         params = sorted(self.params.values(), key=lambda p: (not p.declared, p.span.start))
         references = sorted(self.references.values(), key=lambda r: r.span.start)
-        return Formula(self.text, self.loss, self.terms, {p.name: p for p in params},
-                       {r.text: r for r in references}, self.spans, tuple(self.diagnostics), self.part_spans)
+        formula = Formula(self.text, self.loss, self.terms, {p.name: p for p in params},
+                          {r.text: r for r in references}, self.spans, tuple(self.diagnostics), self.part_spans)
+        misused = collection_problems(formula)
+        self.diagnostics += misused
+        return None if misused else formula
 
     def report(self, code: str, message: str, span: Span, hint: str | None = None) -> sympy.Symbol:
         self.diagnostics.append(Diagnostic(code, message, span, hint))
@@ -222,6 +229,8 @@ class FormulaBuilder(Reductions):
             return CONSTANTS[text]
         if text in self.terms:
             return self.located(self.term_symbols[text], span)
+        if text in self.loop_names:
+            return self.loop_variable(text, span)
         if functions.lookup(text):
             return self.report("E214", f"'{text}' is a function, not a value", span, f"call it: {text}(...)")
         return self.located(self.parameter(text, span), span)
@@ -240,6 +249,11 @@ class FormulaBuilder(Reductions):
         if known is None or span.start < known.span.start:
             known = self.references[text] = Reference(text, tuple(parts), span)
         return self.located(known.symbol, span)
+
+    @staticmethod
+    def new_reference(text: str, parts: tuple, span: Span) -> Reference:
+        """A pattern's reference (``**.kernel``): it stands for every variable it matches."""
+        return Reference(text, parts, span, pattern=True)
 
     # Where a node is first written. Nodes are not built in the order they are written (an operator closes
     # its right operand first, a call's argument is built before the operator left of the call), so the

@@ -70,6 +70,7 @@ class Reference:
     text: str
     path: tuple
     span: Span
+    pattern: bool = False  # a path with wildcards (**.kernel): it stands for every variable it matches
 
     @property
     def symbol(self) -> sympy.Symbol:

@@ -8,7 +8,7 @@ Functions registered from Python (``lossdsl.register_function``) are kinds too, 
 from __future__ import annotations
 
 # In this order the function table lists them (reductions, elementwise, ...).
-from . import reductions, elementwise, arithmetic, linear_algebra, data_losses  # noqa: F401, I001 - they declare
+from . import reductions, elementwise, arithmetic, linear_algebra, data_losses, collections  # noqa: F401, I001 - they declare
 from .base import (ABSOLUTELY_LINEAR, BUILTIN_KINDS, KINDS, LINEAR, POWER, PRODUCT, REGISTERED_KINDS, SUM,
                    UNDECIDED, FunctionSpec, Marker, NodeKind, Option, TensorFunction, Unary, kind_of, tensor_args)
 

@@ -76,7 +76,7 @@ class FormulaTerm(keras.layers.Layer):
         for finding in analysis.diagnostics:  # warnings do not stop training, but they are said once, with the fix
             warn(render_text([finding], Source(self.source, "<formula>")))
         self.analysis = analysis
-        self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics)
+        self._lowered = lowering.lower(analysis.lowerable, check_numerics=self.check_numerics)
         # autograph=False: the lowered program has no Python control flow on tensors, and converting it
         # (and everything it calls) took ~1.7 s of the first call.
         self._function = tf.function(self._evaluate, jit_compile=self.jit_compile, reduce_retracing=True,
@@ -117,6 +117,8 @@ class FormulaTerm(keras.layers.Layer):
         env = {name: constrain(self.formula.params[name], read_before_update(raw.value))
                for name, raw in self._raw.items()}
         for text, resolved in self.analysis.resolved.items():
+            if resolved.members:
+                continue  # a pattern: its members are entries of their own
             if resolved.variable is not None:
                 env[text] = read_before_update(resolved.variable.value)
             else:

@@ -15,6 +15,7 @@ from ..language.diagnostics import Diagnostic, placed, sort_key
 from ..language.errors import raise_for
 from ..language.formula import Formula
 from ..language.source import Source
+from .members import expand_members, members_of, with_table_members
 from .shapes import Shape, infer_shapes, validate_shapes_table
 from .similar import similar_name_warnings
 from .stability import check_stability
@@ -48,6 +49,18 @@ class Analysis:
     resolved: dict[str, ResolvedReference] | None = None
     reference_shapes: dict[str, Shape] | None = None
     shapes: dict[str, Shape] | None = None
+    #: The formula with every pattern's members written out (``analysis.members``): what is lowered.
+    expanded: Formula | None = None
+
+    @property
+    def members(self) -> dict[str, tuple[str, ...]]:
+        """{pattern text: the reference text of each variable it matches, in model order}."""
+        return dict(members_of(self.reference_shapes))
+
+    @property
+    def lowerable(self) -> Formula | None:
+        """The formula lowering takes: with its patterns' members written out when they are known."""
+        return self.expanded or self.formula
 
     @property
     def has_errors(self) -> bool:
@@ -85,12 +98,17 @@ def analyze(src: str, model=None, shapes: dict | None = None) -> Analysis:
         inferable = not any(d.is_error for d in problems)  # an unresolved reference has no shape to check
     elif shapes is not None:
         found += similar_name_warnings(formula, shapes)
-    inferred = None
+        shapes, unmatched = with_table_members(formula, shapes)
+        found += unmatched
+        inferable = not unmatched
+    inferred = expanded = None
     if inferable:
         inferred, problems = infer_shapes(formula, shapes)
         found += problems
+        if not any(d.is_error for d in found):
+            expanded = expand_members(formula, members_of(shapes))
     found = placed(sorted(found, key=sort_key), Source(src))  # str(d) then reads "line:col: CODE message"
-    return Analysis(src, formula, tuple(found), resolved, shapes, inferred)
+    return Analysis(src, formula, tuple(found), resolved, shapes, inferred, expanded)
 
 
 def check(src: str, model=None, shapes: dict | None = None) -> list[Diagnostic]:

@@ -20,6 +20,7 @@ from ..language.findings import Finding
 from .shadowing import shadowed_attribute_warnings
 from .similar import similar_name_warnings
 from ..language.formula import Formula, Reference
+from ..language.patterns import Members, matches
 from .model_tree import (ModelOutput, attribute, build_if_possible, children, layer_attributes, layer_chains,
                          model_outputs, owned_variables, path_text, variable_name)
 from .shapes import describe
@@ -39,6 +40,7 @@ class ResolvedReference:
     shape: tuple | None  # static shape, None for unknown dimensions (the batch) or unknown rank
     trainable: bool
     output_index: int | None  # position in model.outputs for a multi-output model, else None
+    members: tuple = ()  # a pattern's: the ResolvedReference of every variable it matches, in model order
 
 
 def _listing(items: list[str]) -> str:
@@ -72,6 +74,24 @@ class ModelIndex:
             raise self.missing_variable(chain, last, reference.path)
         return ResolvedReference(reference, "/".join(item.name for item in chain), variable,
                                  variable_name(variable), tuple(variable.shape), bool(variable.trainable), None)
+
+    def members(self, reference: Reference) -> ResolvedReference:
+        """A pattern: every variable it matches, each once (a shared layer's too), in ``model.weights`` order."""
+        order = {id(v): i for i, v in enumerate(self.model.weights)}
+        owned = sorted(owned_variables(self.model), key=lambda item: order.get(id(item[1]), len(order)))
+        found = []
+        for names, variable in owned:
+            path = names + (variable_name(variable),)
+            if matches(reference.path, path):
+                member = Reference(path_text(path), path, reference.span)
+                found.append(ResolvedReference(member, "/".join(names), variable, path[-1], tuple(variable.shape),
+                                               bool(variable.trainable), None))
+        if not found:
+            hint = (f"the model has no variables yet ({self.build_problem})" if self.build_problem and not owned
+                    else f"its variables: {_listing(reference_names(self.model))}")
+            raise Finding("E230", f"'{reference.text}' matches no variable of the model", hint)
+        return ResolvedReference(reference, "", None, reference.text, None, any(m.trainable for m in found), None,
+                                 tuple(found))
 
     # ---- layers
     def child(self, chain: tuple, part, written: tuple) -> tuple:
@@ -234,7 +254,9 @@ def resolve_references(formula: Formula, model) -> tuple[dict[str, ResolvedRefer
     resolved, problems = {}, []
     for text, reference in formula.references.items():
         try:
-            resolved[text] = index.resolve(reference)
+            resolved[text] = index.members(reference) if reference.pattern else index.resolve(reference)
+            for member in resolved[text].members:
+                resolved.setdefault(member.reference.text, member)
         except Finding as failure:
             problems.append(Diagnostic(failure.code, failure.message, reference.span, failure.hint))
     return resolved, problems
@@ -258,6 +280,10 @@ def resolved_shapes(formula: Formula, resolved: dict) -> dict[str, tuple | None]
     class axis).
     """
     shapes = {text: resolved[text].shape if text in resolved else None for text in formula.references}
+    for text, found in resolved.items():
+        if found.members:  # a pattern: its members by their own text (see patterns.Members)
+            shapes[text] = Members(member.reference.text for member in found.members)
+            shapes.update({member.reference.text: member.shape for member in found.members})
     for text in _sparse_label_references(formula):
         if shapes.get(text):
             shapes[text] = tuple(shapes[text][:-1])

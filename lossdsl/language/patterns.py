@@ -70,6 +70,20 @@ def _unquoted(parts: Iterable[str]) -> tuple[str, ...]:
     return tuple(part[1:-1] if part.startswith("`") else part for part in parts)
 
 
+class Members(tuple):
+    """The member texts of one pattern, in model order: what a reference-shapes table holds for a pattern."""
+
+
+def carried_patterns(node, patterns) -> frozenset:
+    """The pattern symbols (of ``patterns``) that ``node`` stands for member-wise: not yet reduced by a
+    reduction without axis, nor iterated by a comprehension."""
+    if node.is_Symbol:
+        return frozenset((node,)) if node in patterns else frozenset()
+    if not node.args or isinstance(node, (sympy.Tuple, Comprehension, *POOLING)):
+        return frozenset()
+    return frozenset().union(*(carried_patterns(arg, patterns) for arg in tensor_args(node)))
+
+
 # ------------------------------------------------------------------ where a collection may stand
 def collection_problems(formula) -> list[Diagnostic]:
     """A diagnostic wherever a collection stands where one tensor is needed (E231), or two are mixed (E232)."""

@@ -23,7 +23,8 @@ from ..language import nodes
 from ..language.catalogue import IDENTITY_WITHOUT_PARTNER
 from ..language.findings import Finding
 from ..language.formula import IDENTITY
-from .tensor_math import cosine_similarity, euclidean_norm, identity_like, matmul  # noqa: F401 - facets name them
+from .tensor_math import (cosine_similarity, euclidean_norm, identity_like, matmul,  # noqa: F401 - facets name them
+                          pooled_max, pooled_mean, pooled_min, pooled_norm, pooled_sum)
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,14 @@ def with_table_members(formula: Formula, table: dict) -> tuple[dict, list[Diagno
     """The shapes table with each pattern's matching keys as its :class:`Members`; E230 for a pattern
     that matches no key. A table states members by their own keys: ``**.kernel`` matches
     ``"conv1.kernel"`` and ``"block.conv.kernel"``, in the table's order."""
-    table, problems = dict(table), []
+    given, table, problems = table, dict(table), []
     for text, reference in formula.references.items():
         if reference.pattern:
-            keys = table_members(reference.path, table)
+            keys = table_members(reference.path, given)
             if keys:
                 table[text] = Members(keys)
             else:
-                named = [key for key in table if key not in ("y_true", "y_pred")]
+                named = [key for key in given if key not in ("y_true", "y_pred")]
                 shown = ", ".join(named[:LISTED]) + (", ..." if len(named) > LISTED else "")
                 problems.append(Diagnostic("E230", f"'{text}' matches no entry of the shapes table", reference.span,
                                            f"the table names: {shown or 'nothing'}"))

@@ -78,6 +78,10 @@ ENTRIES = [
     Entry("E217", "model not built", "norm(first.kernel)", "unbuilt"),
     Entry("E218", "ambiguous layer or variable name", "norm(proj.kernel)", "twins"),
     Entry("E219", "model output not selected or unknown", "mean(y_pred)", "outputs"),
+    Entry("E230", "pattern matches no variable", "norm(conv*.kernel)", "shapes"),
+    Entry("E231", "a collection where one tensor is needed", "norm(**.kernel @ L1.kernel)"),
+    Entry("E232", "one reduction over two collections", "sum(L?.kernel - L?.bias)"),
+    Entry("E233", "comprehension variable out of place", "W + sum(norm(W) for W in **.kernel)"),
     # E3xx shapes
     Entry("E301", "shapes do not broadcast", "norm(L1.kernel + L2.kernel)", "shapes"),
     Entry("E302", "matrix product dimensions disagree", "norm(L1.kernel @ L1.kernel)", "shapes"),

@@ -3,7 +3,7 @@
 The parser reduces a comprehension's body before it reaches ``for W in P``, so the names of loop
 variables are found in the text first (as declarations are read first): inside the body ``W`` is then
 a :class:`~lossdsl.language.kinds.collections.LoopVariable`, never an implicit parameter. A loop
-variable used outside its comprehension is an error (E234).
+variable used outside its comprehension is an error (E233).
 """
 
 from __future__ import annotations
@@ -62,15 +62,15 @@ class CollectionReductions:
                                      "write a path with wildcards, for example: for W in **.kernel"), span, levels)
         self.loop_scopes.append((str(variable), body.span))
         if str(variable) in self.params and self.params[str(variable)].declared:
-            self.report("E234", f"'{variable}' is a declared parameter and cannot be a loop variable",
+            self.report("E233", f"'{variable}' is a declared parameter and cannot be a loop variable",
                         span_of(variable), "give the loop variable another name")
         node = cls(self.value(body), LoopVariable(str(variable), real=True), source, evaluate=False)
         return Piece(self.located(node, span), span, levels)
 
     def loop_variables_out_of_scope(self) -> None:
-        """E234 for a loop variable's name used outside every comprehension over it."""
+        """E233 for a loop variable's name used outside every comprehension over it."""
         for name, span in self.loop_uses:
             if not any(name == bound and scope.start <= span.start and span.end <= scope.end
                        for bound, scope in self.loop_scopes):
-                self.report("E234", f"'{name}' is a comprehension's variable, used outside it", span,
+                self.report("E233", f"'{name}' is a comprehension's variable, used outside it", span,
                             f"use it inside f(...) for {name} in P, or rename the parameter")

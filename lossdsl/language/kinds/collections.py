@@ -18,6 +18,7 @@ from __future__ import annotations
 import sympy
 
 from .. import intervals as iv
+from ..findings import Finding
 from .base import (LINEAR, NONNEGATIVE, POSITIVE, UNDECIDED, NodeKind, TensorFunction, declare, node_class,
                    same_sign)
 
@@ -59,10 +60,14 @@ def _latex_comprehension(symbol: str):
 
 
 def _not_expanded(node, lib):
-    from ..findings import Finding  # noqa: PLC0415 - a failure path
-    raise Finding("E233", f"'{node.pattern}' has no members yet, so the comprehension cannot be lowered",
-                  "resolve the formula against a model first (lossdsl.compile or attach, or lint --model)",
-                  node=node)
+    raise unresolved_pattern(node.pattern.name, node)
+
+
+def unresolved_pattern(text: str, node) -> Finding:
+    """A pattern reached lowering without its members: the formula was not resolved against a model."""
+    return Finding("E230", f"'{text}' has no members yet, so it cannot be lowered",
+                   "resolve the formula against a model first (lossdsl.compile or attach, or explain --model)",
+                   node=node)
 
 
 def _comprehension(name: str, how: str, summary: str, value_range, asymptotic, latex: str) -> type:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from .calls import INVALID
 from .kinds.collections import COMPREHENSIONS, LoopVariable
 from .patterns import path_parts
 from .reductions import Piece, span_of
@@ -50,17 +51,19 @@ class CollectionReductions:
         name, _open, body, _for, variable, _in, iterable, closing = children
         span = Span(name.start_pos, closing.end_pos)
         levels = max(body.levels, iterable.levels)
+        self.loop_scopes.append((str(variable), body.span))
         cls = COMPREHENSIONS.get(str(name))
         if cls is None:
             return Piece(self.report("E231", f"'{name}(... for ...)': only sum, mean, max and min reduce a "
                                      "comprehension", span_of(name), "write sum(e for W in P), or mean, max, min"),
                          span, levels)
         source = self.value(iterable)
+        if source is INVALID:  # already reported
+            return Piece(source, span, levels)
         reference = self.references.get(getattr(source, "name", None))
         if reference is None or not reference.pattern:
             return Piece(self.report("E231", "a comprehension iterates over a pattern", iterable.span,
                                      "write a path with wildcards, for example: for W in **.kernel"), span, levels)
-        self.loop_scopes.append((str(variable), body.span))
         if str(variable) in self.params and self.params[str(variable)].declared:
             self.report("E233", f"'{variable}' is a declared parameter and cannot be a loop variable",
                         span_of(variable), "give the loop variable another name")

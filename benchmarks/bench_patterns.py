@@ -24,7 +24,7 @@ import tensorflow as tf
 
 import lossdsl
 from bench_bandwidth import big_model
-from bench_fit import StepClock, _same_loss
+from bench_fit import _same_loss, alternating_fit
 from timing import alternate, print_results, row, timed_row
 
 FORMULA = "1e-4*sum(square(**.kernel))"
@@ -57,19 +57,9 @@ def regularizer_fit(rounds: int = 5, steps: int = 20, layers: int = 50, channels
         model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse", jit_compile=False)
     _same_loss(*(model.evaluate(x, y, batch_size=batch, verbose=0, return_dict=True)["loss"]
                  for model in (ours, baseline)))
-    clock = StepClock()
-    times: dict[str, list[float]] = {"ours": [], "baseline": []}
-    sides = [("ours", ours), ("baseline", baseline)]
-    for model in (ours, baseline):  # warm-up: traces the train step
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0, callbacks=[clock])
-    for round_ in range(rounds):
-        for name, model in sides if round_ % 2 == 0 else sides[::-1]:
-            model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
-            times[name].append(clock.seconds_per_step())
-    ratios = sorted(a / b for a, b in zip(times["ours"], times["baseline"]))
-    return row(f"fit: step, {layers}-layer CNN, {FORMULA} vs L2 regularizers (ms)", float(np.median(times["ours"])),
-               float(np.median(times["baseline"])), FIT_GOAL, goal_text="ratio <= 1 (within 2 %)", scale=1e3,
-               ratio=float(np.median(ratios)))
+    timed = alternating_fit(ours, baseline, x, y, batch, rounds)
+    return row(f"fit: step, {layers}-layer CNN, {FORMULA} vs L2 regularizers (ms)", timed.ours, timed.baseline,
+               FIT_GOAL, goal_text="ratio <= 1 (within 2 %)", scale=1e3, ratio=timed.ratio)
 
 
 def resnet_compile() -> dict:

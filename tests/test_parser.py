@@ -9,7 +9,7 @@ import pytest
 from sympy import Symbol
 
 import lossdsl
-from lossdsl.language.builder import build_formula
+from lossdsl.language.builder import FormulaBuilder, build_formula
 from lossdsl.language.frontend import analyze
 from lossdsl.language.parser import MAX_NESTING, _check_depth, scan, tree_parser
 from lossdsl.language.source import Span
@@ -89,6 +89,13 @@ def test_a_where_clause_types_the_uses_before_it(source, symbol):
         ({symbol} if symbol is not None else set()) | ({Symbol("t", nonnegative=True)} if "t =" in source else set())
 
 
+def test_a_where_clause_the_scan_did_not_find_is_read_before_building_again():
+    text = "a * norm(L1.kernel)\nwhere a: positive"
+    formula, diagnostics = FormulaBuilder().build(scan(text), where=None)
+    assert formula.expr == lossdsl.parse(text).expr and diagnostics == []
+    assert formula.params["a"].kind == "positive"
+
+
 # ------------------------------------------------------------------------- separators blanked before parsing
 @pytest.mark.parametrize("source", [
     "norm(L1.kernel  # the first layer\n     + L2.kernel)",
@@ -96,6 +103,7 @@ def test_a_where_clause_types_the_uses_before_it(source, symbol):
     "\n\n;; a\n\n\n;\n",
     "t = a;;; t + b\n\n# the end\n",
     "mean(L1.kernel[0,\n 1:3])",
+    "norm(L1.`T`\n)",  # a closed backtick name right before a line break
 ])
 def test_separators_that_mean_nothing(source):
     assert [d.code for d in lossdsl.check(source) if d.is_error] == []
@@ -105,6 +113,7 @@ def test_separators_that_mean_nothing(source):
     ("norm(a;\n; b)", "E100", Span(6, 7)),  # inside brackets ';' is still a separator, a line break is not
     ("norm(a\n+ `b\n)", "E100", Span(9, 11)),  # an unclosed backtick name is reported where it starts
     ("norm(a # x\n + `b\n)", "E100", Span(14, 16)),
+    ("f(``\n`x`)", "E100", Span(2, 4)),  # an empty one too
     ("a +\nb", "E103", Span(2, 3)),
 ])
 def test_separators_that_are_errors(source, code, span):

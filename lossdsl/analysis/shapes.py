@@ -147,9 +147,9 @@ class ShapeChecker:
         return None
 
     def elementwise_with_identity(self, node, kind) -> Shape:
-        """The kind's rule on the arguments but ``I`` (or a scalar multiple: -I, 2*I, a*I), which takes the
-        square shape of the others."""
-        identities = [self.is_scaled_identity(arg) for arg in node.args]
+        """The kind's rule on the arguments but ``I`` and expressions of it with scalars (-I, 2*I, a*I,
+        1 - I), which take the square shape of the others: in ``M * (1 - I)`` the identity is M's size."""
+        identities = [self.is_identity_expression(arg) for arg in node.args]
         others = [self.shape(arg) for arg, identity in zip(node.args, identities) if not identity]
         shape = kind.shape(node, *others) if others else SCALAR
         if any(identities) and shape is not None:
@@ -159,15 +159,16 @@ class ShapeChecker:
                 raise Finding(*IDENTITY_NOT_SQUARE.parts(shape=describe(shape)))
         return shape
 
-    def is_scaled_identity(self, arg) -> bool:
-        """``I``, or a product of ``I`` with scalars only: its size comes from what it is added to."""
+    def is_identity_expression(self, arg) -> bool:
+        """``I``, or a sum or product of ``I`` with scalars only (2*I, a*I, 1 - I): its size comes from what
+        it is added to or multiplied with, which may be further out (``(1 - I) * M``)."""
         if arg == IDENTITY:
             return True
-        if not arg.is_Mul:
+        if not (arg.is_Mul or arg.is_Add):
             return False
-        identities = [self.is_scaled_identity(factor) for factor in arg.args]
-        return any(identities) and all(identity or self.shape(factor) == SCALAR
-                                       for factor, identity in zip(arg.args, identities))
+        identities = [self.is_identity_expression(part) for part in arg.args]
+        return any(identities) and all(identity or self.shape(part) == SCALAR
+                                       for part, identity in zip(arg.args, identities))
 
 
 def _unsized_identity() -> Finding:

@@ -1,7 +1,7 @@
 """Text -> Formula, built while the LALR parser runs; problems are collected, never raised.
 
 The builder is the parser's transformer: lark calls the method named by a grammar alias at each reduction
-(``add``, ``call``, ...), with the results of the parts already reduced (see ``reductions``). No parse
+(``add``, ``call``, ...), with the results of the parts already reduced (see ``expression_rules``). No parse
 tree is made. Declarations are read first, so that a parameter is typed at its first use even though
 its ``where`` clause comes after it.
 """
@@ -25,8 +25,8 @@ from .diagnostics import Diagnostic
 from .formula import DEFAULT_INIT, IDENTITY, LAYER_INDEX, TARGETS, Formula, Parameter, Reference, \
     parameter_symbol, term_symbol
 from .parser import MAX_NESTING, Scan, lark_parser, nesting_problems, scan
+from .expression_rules import AttributePath, Chain, ExpressionRules, Identifier, Piece, Slice, span_of
 from .patterns import collection_problems
-from .reductions import AttributePath, Chain, Identifier, Piece, Reductions, Slice, span_of
 from .source import Source, Span, shortened
 from .syntax_errors import syntax_error
 
@@ -52,7 +52,7 @@ def build_formula(text: str) -> tuple[Formula | None, list[Diagnostic]]:
         builder.text = None
 
 
-class FormulaBuilder(Reductions, CollectionReductions):
+class FormulaBuilder(ExpressionRules, CollectionReductions):
     """Builds one formula at a time, during the parse; each thread has its own (with its own parser)."""
 
     def __init__(self):

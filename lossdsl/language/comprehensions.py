@@ -13,7 +13,7 @@ import re
 from .calls import INVALID
 from .kinds.collections import COMPREHENSIONS, LoopVariable
 from .patterns import path_parts
-from .reductions import Piece, span_of
+from .expression_rules import Piece, span_of
 from .source import Span
 
 _LOOP = re.compile(r"\bfor\s+([A-Za-z_][A-Za-z0-9_]*)\s+in\b")
@@ -21,7 +21,7 @@ _COMMENT = re.compile(r"#[^\n]*")
 
 
 class CollectionReductions:
-    """Mixed into the formula builder: ``pattern`` and ``comprehension`` are grammar aliases."""
+    """Mixed into the formula builder beside ExpressionRules: ``pattern`` and ``comprehension`` are grammar aliases."""
 
     def find_loop_variables(self, lexed: str) -> None:
         self.loop_names = set(_LOOP.findall(_COMMENT.sub("", lexed))) if "for" in lexed else set()

@@ -14,7 +14,7 @@ from lark import Token
 
 from . import functions
 from .formula import DEFAULT_INIT, KINDS, Parameter
-from .reductions import span_of
+from .expression_rules import span_of
 
 
 def declare(builder, name: Token, kind, init) -> None:

@@ -173,7 +173,8 @@ def _blank_separator(separator: re.Match, previous: re.Match | None, blanks: lis
     """Blank a separator out; a comment ends at the line break, so it goes with it. After an unclosed
     backtick name the line break stays, for the lexer to report the name there as it always has."""
     if previous is not None and previous.end() == separator.start():
-        if previous.lastgroup == "quoted":
+        name = previous.group()
+        if previous.lastgroup == "quoted" and (len(name) == 1 or not name.endswith("`")):
             return
         if previous.lastgroup == "comment":
             blanks.append(previous.span())

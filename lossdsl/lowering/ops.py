@@ -74,6 +74,9 @@ def lower_sum(node):
     A multiple of I (``I``, ``2*I``, ``I/2``, ``a*I``) adds its coefficient times an identity as wide as
     the sum of the other terms.
     """
+    spread = _spread_terms(node.args)
+    if spread is not None:
+        return spread
     plus, minus, scaled, identity = [], [], [], 0.0
     for term in node.args:
         coefficient = _identity_coefficient(term)
@@ -131,8 +134,36 @@ def _split_sign(term) -> tuple[bool, sympy.Expr]:
     return False, term
 
 
+def _spread_terms(terms) -> sympy.Expr | None:
+    """The sum with every term that holds ``I`` inside a sum (``1 - I``, ``-(1 - I)``, ``(1 - I) * M``)
+    written out as separate terms, so each ``I`` stands beside a partner it takes its size from (the
+    shape check sized it through broadcasting); None when there is no such term."""
+    written = [_spread_product(term) if term.is_Mul else term for term in terms]
+    flat = [part for term in written for part in (term.args if _holds_identity_sum(term) else (term,))]
+    if all(part is term for part, term in zip(flat, terms)) and len(flat) == len(terms):
+        return None
+    return sympy.Add(*flat, evaluate=False)
+
+
+def _spread_product(node) -> sympy.Expr:
+    """``(1 - I) * M`` as ``M - I*M``: a product with a sum holding ``I`` as the sum of its terms times the rest."""
+    index = next((i for i, arg in enumerate(node.args) if _holds_identity_sum(arg)), None)
+    if index is None:
+        return node
+    rest = node.args[:index] + node.args[index + 1:]
+    return sympy.Add(*(sympy.Mul(*(term.args if term.is_Mul else (term,)), *rest, evaluate=False)
+                       for term in node.args[index].args), evaluate=False)
+
+
+def _holds_identity_sum(node) -> bool:
+    return node.is_Add and IDENTITY in node.free_symbols
+
+
 def lower_product(node):
     """a * b / c: one step; a negative coefficient negates, I becomes an identity as wide as the rest."""
+    spread = _spread_product(node)
+    if spread is not node:
+        return spread
     coefficient, factors, divisors, identity = sympy.Integer(1), [], [], False
     for arg in node.args:
         if arg == IDENTITY:

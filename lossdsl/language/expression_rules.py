@@ -82,7 +82,7 @@ def span_of(part: Token | Piece) -> Span:
 _float_literal = functools.lru_cache(maxsize=4096)(sympy.Float)
 
 
-class Reductions:
+class ExpressionRules:
     """The expression half of the formula builder: one method per alias of the grammar's expressions."""
 
     def number(self, children) -> Piece:

@@ -104,13 +104,14 @@ def _shared_sign(node, sign_of) -> str | None:
 
 
 def _pooled(name: str, summary: str, sign, value_range, path: str, latex: str) -> type:
+    """A reduction over any number of tensors, lowered by the helper at ``path`` (``lowering.tensor_math``)."""
+    def lower(node, lib):
+        return lib.Op(lib.resolve(path), node.args, f"{path}({', '.join('{%d}' % i for i in range(len(node.args)))})")
+
     cls = node_class(name, __name__, None, None, doc=summary)
     return declare(NodeKind(cls, summary, shape=lambda node, *shapes: (), sign=sign,
                             range=lambda node, of: value_range([of(arg) for arg in node.args]),
-                            asymptotic=UNDECIDED, plain=UNDECIDED,
-                            lower=lambda node, lib: lib.Op(lib.resolve(path), node.args,
-                                                           f"{path}({', '.join('{%d}' % i for i in range(len(node.args)))})"),
-                            latex=latex))
+                            asymptotic=UNDECIDED, plain=UNDECIDED, lower=lower, latex=latex))
 
 
 PooledSum = _pooled("PooledSum", "the sum of every entry of every member", _shared_sign,

@@ -1,11 +1,10 @@
 """Every speed measure of lossdsl in one run, printed as one markdown table (issue 5).
 
-    python benchmarks/run.py [--quick] [--markdown FILE] [--only lint compile eval fit bandwidth patterns]
+    python benchmarks/run.py [--quick] [--markdown FILE] [--only lint compile eval fit bandwidth memory patterns]
 
 Each measure lives in its own module (bench_lint, bench_compile, bench_eval, bench_fit, bench_bandwidth,
-bench_patterns),
-runnable alone. Every ratio is measured within this run: ours and the baseline alternate over several
-rounds and the medians are compared, because the machine is shared and noisy. ``--quick`` runs fewer
+bench_memory, bench_patterns), runnable alone. Every ratio is measured within this run: ours and the
+baseline alternate over several rounds and the medians are compared, because the machine is shared and noisy. ``--quick`` runs fewer
 rounds (about a third of the time). The full run takes about 5 minutes on 2 cores.
 """
 
@@ -26,6 +25,7 @@ import bench_compile  # noqa: E402
 import bench_eval  # noqa: E402
 import bench_fit  # noqa: E402
 import bench_lint  # noqa: E402
+import bench_memory  # noqa: E402
 import bench_patterns  # noqa: E402
 from timing import markdown_table  # noqa: E402
 
@@ -38,6 +38,7 @@ MEASURES = {
     "eval": (lambda: bench_eval.run(rounds=101, calls=4), lambda: bench_eval.run(rounds=21, calls=4)),
     "fit": (lambda: bench_fit.run(rounds=9, steps=30), lambda: bench_fit.run(rounds=3, steps=20)),
     "bandwidth": (lambda: bench_bandwidth.run(rounds=7), lambda: bench_bandwidth.run(rounds=3)),
+    "memory": (lambda: bench_memory.run(formulas=200, rounds=30), lambda: bench_memory.run(formulas=60, rounds=10)),
     "patterns": (lambda: bench_patterns.run(rounds=7, steps=20), lambda: bench_patterns.run(rounds=5, steps=10)),
 }
 

@@ -1,7 +1,9 @@
-"""The classic cross-layer loss: the data term plus a learned weight on one kernel's norm and another's.
+"""The classic cross-layer loss: the data term plus a weight on one kernel's norm and another's.
 
 The old answer was ``model.add_loss(lambda: a * tf.norm(l1.kernel) + tf.norm(l2.kernel))`` with a raw
 ``tf.Variable a``: it raises in Keras 3, is not saved, and drives ``a`` to -inf. Here it is a formula.
+The weight is fixed (``const``): a weight on a penalty cannot be learned from the same loss, since with
+``a: positive`` the loss still decreases as ``a`` falls, so training drives it to 0 (W406).
 Run: python examples/classic_cross_layer.py
 """
 
@@ -12,14 +14,13 @@ import keras
 import numpy as np
 
 import lossdsl
-import lossdsl.keras  # registers lossdsl's Keras classes, so load_model finds them
 from _data import regression
 
 FORMULA = """
 data = mse(y_true, y_pred)                       # logged as a metric during fit
 reg  = a * norm(hidden.kernel) + norm(out.kernel)
 data + 0.01 * reg
-where a: positive = 1.0
+where a: const = 1.0
 """
 
 
@@ -33,11 +34,13 @@ def build_model() -> keras.Model:
 def main() -> dict:
     keras.utils.set_random_seed(0)
     x, y = regression()
-    print("lint:", lossdsl.check(FORMULA) or "clean")
+    assert lossdsl.check(FORMULA) == [], "a fixed weight is well posed"
+    learned = FORMULA.replace("a: const", "a: positive")
+    print("lint with a learned weight:", [(d.code, d.message) for d in lossdsl.check(learned)])
     model = lossdsl.attach(build_model(), FORMULA)
     model.compile(optimizer=keras.optimizers.Adam(0.01))
     history = model.fit(x, y, epochs=5, batch_size=64, verbose=2)
-    print("learned parameters:", {k: round(v, 4) for k, v in model.params.items()})
+    print("parameters:", {k: round(v, 4) for k, v in model.params.items()})
 
     path = os.path.join(tempfile.mkdtemp(), "classic.keras")
     model.save(path)

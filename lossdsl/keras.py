@@ -16,8 +16,10 @@ except ImportError as error:  # lint, explain and check stay usable without the 
                       f" ({error})") from error
 
 from .lowering import lower as lowering
+from .lowering.gradients import CustomGradient
 from .analysis.checks import Analysis, analyze
-from .language.diagnostics import render_text
+from .analysis.places import Place, places_from_config, places_in
+from .language.grouped import render_grouped
 from .language.errors import LossError, warn
 from .language.frontend import parse
 from .lowering.parameters import constrain, unconstrain
@@ -25,18 +27,23 @@ from .analysis.shapes import is_scalar
 from .language.source import Source
 
 
-@tf.custom_gradient
+def _gradient_after_read(value, _read, upstream):
+    with tf.control_dependencies([value]):
+        return tf.identity(upstream)
+
+
+_READ_BEFORE_UPDATE = CustomGradient("LossdslReadBeforeUpdate", _gradient_after_read)
+
+
 def read_before_update(value):
     """Identity whose gradient depends on the read itself.
 
     Without it, when a variable's own gradient does not depend on its value (``a * norm(W)``), the
     TensorFlow runtime may run the optimizer's update of ``a`` before the forward read of ``a``
-    (SPEC §3.2: 2-12 runs in 40). The control dependency orders the read before any update.
+    (SPEC §3.2: 2-12 runs in 40). The control dependency orders the read before any update. (One
+    gradient registered once: ``tf.custom_gradient`` registered one per read per trace, and kept them.)
     """
-    def gradient(upstream):
-        with tf.control_dependencies([value]):
-            return tf.identity(upstream)
-    return tf.identity(value), gradient
+    return _READ_BEFORE_UPDATE(tf.identity, value)
 
 
 @keras.saving.register_keras_serializable(package="lossdsl")
@@ -65,16 +72,30 @@ class FormulaTerm(keras.layers.Layer):
                 initializer=keras.initializers.Constant(unconstrain(param, param.init)))
         self.built = True
         self.analysis: Analysis | None = None  # set by bind(): the references and shapes found in the model
+        self._kept_places: dict[str, Place] = {}
         self._lowered = None
         self._function = None
 
     # ----------------------------------------------------------------- binding
-    def bind(self, model) -> FormulaTerm:
-        """Resolve the formula's references against ``model`` and lower it; raise LossError if it cannot be."""
-        analysis = analyze(self.source, model=model)
+    def bind(self, model, places: dict[str, Place] | None = None) -> FormulaTerm:
+        """Resolve the formula's references against ``model`` and lower it; raise LossError if it cannot be.
+
+        ``places`` (saved with the formula) is where each reference was found when it was saved: a name a
+        reload has changed is found there again, with one warning naming the renamed layers.
+        """
+        analysis = analyze(self.source, model=model, places=places)
         analysis.raise_for_errors()
-        for finding in analysis.diagnostics:  # warnings do not stop training, but they are said once, with the fix
-            warn(render_text([finding], Source(self.source, "<formula>")))
+        # Warnings do not stop training, but they are said once, with the fix: one warning per code, so 100
+        # unconstrained weights make one W401 naming each, not 100 warnings.
+        # Notes (I4xx) are for lint and explain, not for every training run.
+        shown = [finding for finding in analysis.diagnostics if not finding.is_note]
+        for text in render_grouped(shown, Source(self.source, "<formula>")):
+            warn(text)
+        moved = {text: found for text, found in analysis.resolved.items() if found.renamed}
+        if moved:
+            warn(_renamed_message(moved))
+        # A reference found by its place keeps the place it was saved with: saved again, it is found again.
+        self._kept_places = {text: places[text] for text in moved}
         self.analysis = analysis
         self._lowered = lowering.lower(analysis.lowerable, check_numerics=self.check_numerics)
         # autograph=False: the lowered program has no Python control flow on tensors, and converting it
@@ -82,6 +103,13 @@ class FormulaTerm(keras.layers.Layer):
         self._function = tf.function(self._evaluate, jit_compile=self.jit_compile, reduce_retracing=True,
                                      autograph=False)
         return self
+
+    def places(self, model) -> dict[str, Place]:
+        """Where each variable the formula reads sits in ``model``'s structure (saved with the model)."""
+        found = places_in(model)
+        places = {text: found[id(resolved.variable)] for text, resolved in self.analysis.resolved.items()
+                  if resolved.variable is not None and id(resolved.variable) in found}
+        return {**places, **self._kept_places}
 
     @property
     def term_shapes(self) -> dict[str, tuple | None]:
@@ -159,6 +187,17 @@ class FormulaTerm(keras.layers.Layer):
         return {**children, **{f"parameter_{name}": raw for name, raw in self._raw.items()}}
 
 
+def _renamed_message(moved: dict) -> str:
+    """One warning for every reference found at its saved place because a layer it names was renamed."""
+    pairs = dict.fromkeys(pair for found in moved.values() for pair in found.renamed)
+    renamed = "; ".join(f"'{old}' is now '{new}'" for old, new in pairs)
+    return (f"the loaded model renamed layers the saved formula names ({renamed}): "
+            f"{', '.join(moved)} {'is' if len(moved) == 1 else 'are'} read where "
+            f"{'it was' if len(moved) == 1 else 'they were'} when the formula was saved (same place in the model, "
+            "same shape). Keras forgets the name of a subclassed layer or model whose __init__ takes neither "
+            "name nor **kwargs: pass **kwargs on to super().__init__() (or define get_config) to keep it")
+
+
 def _select_output(value, resolved):
     """One output of a multi-output model's targets or predictions (a dict by name, or a list)."""
     if resolved.output_index is None or value is None:
@@ -175,12 +214,13 @@ class FormulaModel(keras.Model):
     """``model`` with the formula as (part of) its loss; saved and loaded with the formula and parameters."""
 
     def __init__(self, model, formula: str, jit_compile_formula: bool = False, check_numerics: bool = False,
-                 **kwargs):
+                 places: dict | None = None, **kwargs):
+        places = _checked_places(places)
         super().__init__(**kwargs)
         self.inner = model
         self.term = FormulaTerm(formula, jit_compile=jit_compile_formula, check_numerics=check_numerics,
                                 name="formula")
-        self.term.bind(model)
+        self.term.bind(model, places)
         # Scalar terms are logged (SPEC 2): the mean of a tensor term (W.T @ W - I) says little and costs a step.
         names = [name for name, shape in self.term.term_shapes.items() if name and is_scalar(shape)]
         names += list(self.term.formula.params)
@@ -210,6 +250,7 @@ class FormulaModel(keras.Model):
     def get_config(self):
         return {"model": keras.saving.serialize_keras_object(self.inner), "formula": self.term.source,
                 "jit_compile_formula": self.term.jit_compile, "check_numerics": self.term.check_numerics,
+                "places": {text: place.as_config() for text, place in self.term.places(self.inner).items()},
                 "name": self.name}
 
     @classmethod
@@ -217,6 +258,16 @@ class FormulaModel(keras.Model):
         config = dict(config)
         inner = keras.saving.deserialize_keras_object(config.pop("model"), custom_objects=custom_objects)
         return cls(inner, **config)
+
+
+def _checked_places(saved) -> dict[str, Place] | None:
+    """The saved ``places`` field as Places (``None``: a file saved before places were recorded)."""
+    if saved is None:
+        return None
+    try:
+        return places_from_config(saved)
+    except ValueError as error:
+        raise LossError([], "", f"the saved config of the model with a formula: field 'places': {error}") from None
 
 
 #: Keys fit() writes itself (and as val_<key>): a term or parameter logged under one would hide the total.

@@ -14,6 +14,7 @@ import bench_compile  # noqa: E402
 import bench_eval  # noqa: E402
 import bench_fit  # noqa: E402
 import bench_lint  # noqa: E402
+import bench_memory  # noqa: E402
 import bench_patterns  # noqa: E402
 import run  # noqa: E402
 import timing  # noqa: E402
@@ -32,6 +33,13 @@ def assert_rows(rows, count):
 
 def test_evaluation_rows():
     assert_rows(bench_eval.run(rounds=1, units=16, calls=1), 4)
+
+
+def test_memory_growth_is_measured_in_megabytes_per_iteration(monkeypatch):
+    monkeypatch.setattr(bench_memory, "WARMUP", 1)
+    for side in ("ours", "plain"):
+        growth = bench_memory.growth_per_iteration(bench_memory.formula_iterations(side), 2)
+        assert isinstance(growth, float) and abs(growth) < 50  # MB, not bytes or KB
 
 
 def test_fit_row():

@@ -11,7 +11,7 @@ import pytest
 
 from lossdsl.cli import main
 
-GOOD = "a*norm(L0.kernel)+norm(L1.kernel)\nwhere a: positive"  # clean: a > 0 keeps the loss bounded
+GOOD = "a*norm(L0.kernel)+norm(L1.kernel)+1/a\nwhere a: positive"  # clean: a > 0 bounds the loss, 1/a keeps a off 0
 UNBOUNDED = "a*norm(L0.kernel)+norm(L1.kernel)"  # W401 (a is real): a warning, so still exit 0
 UNCLOSED = "a*norm(L0.kernel"
 UNUSED = "a**2\nwhere a, b"  # W404: b is declared but never used
@@ -173,7 +173,8 @@ def test_explain_without_shapes(capsys):
                                                        "  y_true     y_true              target"]
     assert "  L2.kernel  layers[2] / kernel  variable" in sections["references"]
     assert sections["parameters"] == "  a: positive = 0.5"
-    assert "unknown" in sections["shapes"] and sections["diagnostics"] == "  none"
+    # a learned weight on a penalty has no optimum (SPEC §5.9): explain shows the collapse
+    assert "unknown" in sections["shapes"] and "W406 the loss keeps decreasing as a -> 0+" in sections["diagnostics"]
 
 
 def test_explain_with_shapes(capsys, tmp_path):

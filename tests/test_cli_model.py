@@ -20,7 +20,7 @@ def test_lint_with_a_model_checks_shapes(saved_model, capsys):
 
 
 def test_lint_with_a_model_is_clean_for_a_good_formula(saved_model, capsys):
-    formula = "mse(y_true, y_pred) + a*norm(hidden.kernel)\nwhere a: positive"
+    formula = "mse(y_true, y_pred) + a*norm(hidden.kernel) + 1/a\nwhere a: positive"  # 1/a: a has an optimum
     assert main(["lint", "--strict", "--model", saved_model, formula]) == 0
 
 

@@ -199,7 +199,7 @@ def test_the_stability_verdicts_shown_are_the_check_s(formula, result):
     if result == "clean":
         assert found == []
     else:
-        code, ends = re.match(r"(W\d+), ([^:]+)", result).groups()
+        code, ends = re.match(r"([WI]\d+), ([^:]+)", result).groups()
         assert [d.code for d in found] == [code]
         for end in ends.split(" and "):
             assert end.replace("→", "->").replace("−", "-") in found[0].message

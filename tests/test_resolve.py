@@ -176,7 +176,8 @@ def test_model_shapes_feed_the_shape_check(zoo, key, src, expected):
     _, shapes, problems = resolve_formula(formula, zoo[key])
     assert problems == []
     assert where(src, check_shapes(formula, shapes)) == expected
-    assert where(src, lossdsl.check(src, model=zoo[key])) == expected
+    # errors only: sum(W) is also unbounded below (W401), which the stability tables cover
+    assert where(src, [d for d in lossdsl.check(src, model=zoo[key]) if d.is_error]) == expected
 
 
 def test_check_with_a_model_reports_warnings_and_shape_errors_together(zoo):

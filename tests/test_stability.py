@@ -22,62 +22,30 @@ def found(src: str, codes: tuple = BOUNDEDNESS + DOMAIN) -> list[tuple[str, int,
     return sorted((code, where.line, where.column) for code, where in positions if code in codes)
 
 
-# Bounded below in every parameter: no W401 and no W405 (no false alarm), and no W402/W403 either.
+# Bounded below in every parameter: no W401 and no W405 (no false alarm), and no W402/W403 either. Formulas
+# whose verdict changed with the joint analysis (SPEC §5.9: collapse, notes, blocks that move) are in
+# test_joint_stability.py.
 BOUNDED = [
-    # a >= 0 weights a norm and a data loss is >= 0: every summand is >= 0
-    "mse(y_true, y_pred) + a*norm(L1.kernel)\nwhere a: positive",
-    # the fix the W401 hint proposes for the SPEC's divergent formula
-    "a*norm(L0.kernel) + norm(L1.kernel)\nwhere a: positive",
-    # uncertainty weighting: as s -> -inf, exp(-s)*L grows faster than s falls (L > 0); as s -> inf, s grows
-    "exp(-s)*mse(y_true, y_pred) + s",
-    # the same with Kendall's constants
-    "0.5*exp(-2*s)*mse(y_true, y_pred) + s",
-    # two tasks, each parameter balanced by its own exp(-s) term
-    "exp(-s1)*mse(y_true, y_pred) + s1 + exp(-s2)*mae(y_true, y_pred) + s2",
-    # the sigma form: as s -> 0+, L/(2 s**2) -> +inf beats log(s) -> -inf; as s -> inf, log(s) grows
-    "mse(y_true, y_pred)/(2*s**2) + log(s)\nwhere s: positive",
     # an even power of a real parameter is >= 0
     "a**2*norm(W.kernel)",
     # a square
     "(a - 1)**2",
     # a polynomial: the leading term a**2 has a positive coefficient at both ends
     "a**2 - 2*a + norm(W.kernel)",
-    # degree 4 beats degree 3 at both ends, whatever norm(W) is
-    "a**4 - a**3*norm(W.kernel)",
     # both weights of the convex combination lie in (0, 1)
     "a*mse(y_true, y_pred) + (1 - a)*mae(y_true, y_pred)\nwhere a: (0, 1)",
     # sigmoid(w) lies in (0, 1), so both weights are positive
     "sigmoid(w)*mse(y_true, y_pred) + (1 - sigmoid(w))*mae(y_true, y_pred)",
     # softplus is > 0
     "softplus(a)*norm(W.kernel)",
-    # tanh stays in (-1, 1): the term is above -norm(W), a fixed value
-    "tanh(a)*norm(W.kernel)",
-    # sin(a)*norm(W) is bounded, a**2 grows
-    "sin(a)*norm(W.kernel) + a**2",
-    # as a -> -inf, exp(-a) beats the linear a*norm(V); as a -> inf, a*norm(V) grows
-    "norm(W.kernel)*exp(-a) + a*norm(V.kernel)",
     # as a -> 0+, norm(W)/a -> +inf; as a -> inf, a grows
     "norm(W.kernel)/a + a\nwhere a: positive",
     # a*log(a) -> 0 as a -> 0+, and grows as a -> inf
     "a*log(a)\nwhere a: positive",
-    # a bounded interval keeps a*norm(W) within [-norm(W), norm(W)]
-    "a*norm(W.kernel)\nwhere a: (-1, 1)",
-    # a >= 0
-    "a*norm(W.kernel)\nwhere a: nonneg",
-    # a constant of known sign times a positive parameter
-    "lam*a*norm(W.kernel)\nwhere lam: const = 2, a: positive",
-    # stop(a) is a constant for training; what remains in a is a**2 >= 0
-    "stop(a)*norm(W.kernel) + a**2",
     # the two terms cancel
     "a*norm(W.kernel) - a*norm(W.kernel) + norm(V.kernel)",
     # log(sigmoid(a)) falls like a as a -> -inf, but a**2 grows faster
     "log(sigmoid(a)) + a**2",
-    # norm(a*W)**2 = a**2 * norm(W)**2 beats -a
-    "norm(a*L0.kernel)**2 - a",
-    # s factors out of the mean: exp(-s)*mean(...) + s, the uncertainty form again
-    "mean(exp(-s)*square(y_true - y_pred)) + s",
-    # a named term is expanded before the check
-    "r = exp(-s)*mse(y_true, y_pred)\nr + s",
     # exp(a) beats a as a -> inf; -a grows as a -> -inf
     "exp(a) - a",
     # a*a is a square even when written as a product
@@ -209,8 +177,6 @@ UNDECIDED = [
     ("a*cos(a)", [("W405", 1, 1)]),
     # the growth of exp(b*a) depends on the sign of another parameter
     ("exp(b*a)*norm(W.kernel) - a", [("W405", 1, 7)]),
-    # bounded ((a*b - 1/2)**2 - 1/4), but the leading coefficient b**2 can vanish exactly where the next one does
-    ("b**2*a**2 - b*a", [("W405", 1, 1), ("W405", 1, 6)]),
 ]
 
 
@@ -231,7 +197,7 @@ def test_a_warned_log_is_not_also_undecided():
 
 def test_outside_the_main_thread_sympy_is_skipped_and_the_answer_is_still_w405():
     results = []
-    worker = threading.Thread(target=lambda: results.append(found("a*cos(a)*norm(W.kernel) + a**3*sin(a)")))
+    worker = threading.Thread(target=lambda: results.append(found("a*cos(a) + a**3*sin(a)")))
     worker.start()
     worker.join()
     assert results == [[("W405", 1, 1)]]
@@ -250,7 +216,7 @@ def big_terms(broken: bool) -> list[str]:
         terms += [f"exp(-s{i})*mse(y_true, y_pred)", f"s{i} - exp(s{i})" if broken and i == 4 else f"s{i}",
                   f"w{i}*norm(L{i}.kernel)", f"(w{i} - 1)**2", f"0.1*norm(L{i}.kernel.T @ L{i + 1}.kernel - I)",
                   f"w{i}*exp(-s{i})*mae(y_true, y_pred)", f"sqrt(sum(L{i}.bias**2) + 1e-6)",
-                  f"softplus(s{i})*mean(square(L{i}.kernel))", f"log(1 + w{i})", f"tanh(s{i})*norm(L{i}.bias)"]
+                  f"softplus(s{i})*mean(square(L{i}.kernel))", f"log(1 + w{i})", f"sigmoid(s{i})*norm(L{i}.bias)"]
     return terms
 
 

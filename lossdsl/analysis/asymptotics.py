@@ -159,9 +159,9 @@ class Expander:
         if rule is kinds.PRODUCT:  # the factors free of the parameter as one coefficient, applied once at the end
             # (multiplying them in one by one cost a sympy product each: 2 s for 2,400 factors)
             free = [arg for arg in node.args if not self.contains(arg)]
-            found = None
+            found = constant(ONE)  # not None: None means a factor could not be expanded, and must stay so
             for arg in (arg for arg in node.args if self.contains(arg)):
-                found = self.expand(arg) if found is None else multiply(found, self.expand(arg))
+                found = multiply(found, self.expand(arg))
             return multiply(found, constant(sympy.Mul(*free))) if free else found
         if rule is kinds.SUM:
             found = self.expand(node.args[0])

@@ -71,15 +71,17 @@ class Analysis:
         raise_for(list(self.diagnostics), self.source)
 
 
-def analyze(src: str, model=None, shapes: dict | None = None) -> Analysis:
+def analyze(src: str, model=None, shapes: dict | None = None, places: dict | None = None) -> Analysis:
     """The :class:`Analysis` of ``src``: syntax and names always; shapes given a model or a ``shapes`` table.
 
     ``shapes`` maps reference text to a shape, e.g. ``{"L1.kernel": [10, 16]}`` (``None`` for unknown
     dimensions); anything else is a TypeError. Given a model, references and shapes come from it and
-    ``shapes`` is not used. Without a model, TensorFlow is not imported.
+    ``shapes`` is not used. Without a model, TensorFlow is not imported. ``places`` (a model saved with
+    the formula records them) is where each reference was found in the model's structure: a name that no
+    longer resolves after a reload is looked up there (``ResolvedReference.renamed`` says what changed).
 
     >>> import lossdsl
-    >>> analysis = lossdsl.analyze("a*norm(L1.kernel) + mse(y_true, y_pred)\\nwhere a: positive",
+    >>> analysis = lossdsl.analyze("a*norm(L1.kernel) + 1/a + mse(y_true, y_pred)\\nwhere a: positive",
     ...                            shapes={"L1.kernel": [4, 8], "y_true": [None, 2], "y_pred": [None, 2]})
     >>> analysis.diagnostics, analysis.shapes, list(analysis.formula.params)
     ((), {'': ()}, ['a'])
@@ -93,7 +95,7 @@ def analyze(src: str, model=None, shapes: dict | None = None) -> Analysis:
     resolved, inferable = None, shapes is not None
     if model is not None:
         from .resolve import resolve_formula  # imports Keras
-        resolved, shapes, problems = resolve_formula(formula, model)
+        resolved, shapes, problems = resolve_formula(formula, model, places)
         found += problems
         inferable = not any(d.is_error for d in problems)  # an unresolved reference has no shape to check
     elif shapes is not None:

@@ -21,6 +21,7 @@ from .shadowing import shadowed_attribute_warnings
 from .similar import similar_name_warnings
 from ..language.formula import Formula, Reference
 from ..language.patterns import Members, matches
+from .places import Place, found_at, renames
 from .model_tree import (ModelOutput, attribute, build_if_possible, children, layer_attributes, layer_chains,
                          model_outputs, owned_variables, path_text, variable_name)
 from .shapes import describe
@@ -40,6 +41,9 @@ class ResolvedReference:
     shape: tuple | None  # static shape, None for unknown dimensions (the batch) or unknown rank
     trainable: bool
     output_index: int | None  # position in model.outputs for a multi-output model, else None
+    #: (saved name, current name) of renamed layers when the name no longer resolved and the variable was
+    #: found at the place saved with the formula (see places.py); empty when resolved by name
+    renamed: tuple[tuple[str, str], ...] = ()
     members: tuple = ()  # a pattern's: the ResolvedReference of every variable it matches, in model order
 
 
@@ -91,7 +95,7 @@ class ModelIndex:
                     else f"its variables: {_listing(reference_names(self.model))}")
             raise Finding("E230", f"'{reference.text}' matches no variable of the model", hint)
         return ResolvedReference(reference, "", None, reference.text, None, any(m.trainable for m in found), None,
-                                 tuple(found))
+                                 members=tuple(found))
 
     # ---- layers
     def child(self, chain: tuple, part, written: tuple) -> tuple:
@@ -243,8 +247,12 @@ def _output_index(outputs: list[ModelOutput], selector) -> int | None:
 
 
 # ----------------------------------------------------------------- public API
-def resolve_references(formula: Formula, model) -> tuple[dict[str, ResolvedReference], list[Diagnostic]]:
+def resolve_references(formula: Formula, model, places: dict[str, Place] | None = None
+                       ) -> tuple[dict[str, ResolvedReference], list[Diagnostic]]:
     """Every reference of ``formula`` resolved against ``model``, and a diagnostic for each that is not.
+
+    ``places`` (saved with a formula, see places.py) is where each reference was found before: a name
+    that no longer resolves is looked up there, and accepted when a variable of the saved shape is there.
 
     >>> resolved, problems = resolve_references(lossdsl.parse("norm(L1.kernel)"), model)  # doctest: +SKIP
     >>> resolved["L1.kernel"].variable is model.layers[1].kernel                          # doctest: +SKIP
@@ -258,16 +266,32 @@ def resolve_references(formula: Formula, model) -> tuple[dict[str, ResolvedRefer
             for member in resolved[text].members:
                 resolved.setdefault(member.reference.text, member)
         except Finding as failure:
-            problems.append(Diagnostic(failure.code, failure.message, reference.span, failure.hint))
+            place = (places or {}).get(text)
+            found = found_at(model, place) if place and not reference.is_target else None
+            if found is not None:
+                resolved[text] = _resolved_at(reference, place, *found)
+                continue
+            hint = failure.hint
+            if place is not None:
+                hint = (f"{hint}; " if hint else "") + (f"when the formula was saved it read {place.describe()}, "
+                                                        "and the loaded model has no variable of that shape there")
+            problems.append(Diagnostic(failure.code, failure.message, reference.span, hint))
     return resolved, problems
 
 
-def resolve_formula(formula: Formula, model) -> tuple[dict[str, ResolvedReference], dict[str, tuple | None],
-                                                     list[Diagnostic]]:
-    """Every reference of ``formula`` resolved against ``model``, its shape (None when unresolved or
-    unknown), and the diagnostics: resolution errors, W501 for implicit parameters named like the
-    model's names and W502 for those named like a variable the model keeps as a plain attribute."""
-    resolved, problems = resolve_references(formula, model)
+def _resolved_at(reference: Reference, place: Place, variable, chain: tuple) -> ResolvedReference:
+    return ResolvedReference(reference, "/".join(layer.name for layer in chain), variable, variable_name(variable),
+                             tuple(variable.shape), bool(variable.trainable), None,
+                             tuple(renames(place, chain, reference.path)))
+
+
+def resolve_formula(formula: Formula, model, places: dict[str, Place] | None = None
+                    ) -> tuple[dict[str, ResolvedReference], dict[str, tuple | None], list[Diagnostic]]:
+    """Every reference of ``formula`` resolved against ``model`` (by name, else at its saved place), its
+    shape (None when unresolved or unknown), and the diagnostics: resolution errors, W501 for implicit
+    parameters named like the model's names and W502 for those named like a variable the model keeps as
+    a plain attribute."""
+    resolved, problems = resolve_references(formula, model, places)
     warnings = similar_name_warnings(formula, reference_names(model)) + shadowed_attribute_warnings(formula, model)
     return resolved, resolved_shapes(formula, resolved), problems + warnings
 

@@ -39,20 +39,24 @@ import time
 import sympy
 
 from ..language import nodes
-from .asymptotics import ZERO, End, Expander, Series, add
+from .asymptotics import End, Expander, Series, add
 from ..language.diagnostics import Diagnostic
 from ..language.formula import Formula, Parameter
 from ..language.kinds import BUILTIN_KINDS, kind_of
 from .limit_fallback import BUDGET as LIMIT_BUDGET, bounded_at
 from .ranges import NONNEG, POSITIVE, REAL, Range, RangeFinder, make, number_of, point
-from .witness import can_be_negative
+from .collapse import collapse_finding
+from .joint import joint_findings
+from .rays import BOUNDED, RISING, UNBOUNDED, UNKNOWN, decide_series, square_completes, summands
 
-BOUNDED, UNBOUNDED, UNKNOWN = "bounded", "unbounded", "unknown"
 _VERDICTS: dict = {}  # (shape of the summands with p, end, domain of p) -> verdict
 FORMULA_BUDGET = 0.5  # seconds of sympy.limit for one formula, all parameters together
 # Nodes of the summands examined, all parameters together (30-100 us each): the check is O(parameters x their
 # summands), and a product of 2,500 parameters took over ten minutes.
 WORK_LIMIT = 4_000
+# Nodes of a parameter's summands differentiated for W406, at most: a derivative through 150 nested
+# functions is a product of 150 factors whose sign interval arithmetic cannot prove anyway.
+COLLAPSE_WORK = 400
 
 
 def check_stability(formula: Formula) -> list[Diagnostic]:
@@ -80,8 +84,10 @@ def _check(formula: Formula) -> tuple[Diagnostic, ...]:
     for node, code, message, hint in _domain_problems(formula, finder, set(trainable)):
         found.append(Diagnostic(code, message, formula.span_of(node), hint))
         warned |= set().union(*(depends.get(s, ()) for s in node.free_symbols))
-    if not trainable:
-        return tuple(found)
+    if not trainable:  # blocks alone can still fall: mse(y_true, y_pred) - 0.01*norm(W)
+        loss = formula.expanded() if formula.terms else formula.expr
+        joint = joint_findings(formula, summands(loss), params, finder, RangeFinder(symbols, strict=True))
+        return tuple(found + [finding.diagnostic for finding in joint])
     loss = formula.expanded() if formula.terms else formula.expr  # expanded() clears sympy's cache
     analysis = _Boundedness(loss, params, finder, RangeFinder(symbols, strict=True))
     work, too_large = 0, []
@@ -94,7 +100,31 @@ def _check(formula: Formula) -> tuple[Diagnostic, ...]:
             continue
         # A parameter already warned about (log(a), 1/a) is not worth a slow sympy.limit: the warning stands.
         found += analysis.diagnostics(param, symbol, use_sympy=symbol not in warned)
-    return tuple(found + ([_too_large(too_large)] if too_large else []))
+    if too_large:
+        return tuple(found + [_too_large(too_large)])
+    if not any(d.code == "W401" for d in found):
+        found = _with_joint_findings(formula, analysis, params, found)
+    if not any(d.code == "W401" for d in found):  # an unbounded loss has worse problems than a collapse
+        found += _collapses(analysis, trainable, {d.span for d in found if d.code == "W405"})
+    return tuple(found)
+
+
+def _collapses(analysis: _Boundedness, trainable: dict, undecided: set) -> list[Diagnostic]:
+    """W406 for each parameter small enough to differentiate (sympy.diff recurses through every level)."""
+    found = []
+    for symbol, param in trainable.items():
+        if param.span not in undecided and symbol not in analysis.rising:
+            finding = collapse_finding(param, analysis.with_param[symbol], analysis.strict,
+                                       lambda summand: analysis.size(summand) <= COLLAPSE_WORK)
+            found += [finding] if finding else []
+    return found
+
+
+def _with_joint_findings(formula: Formula, analysis: _Boundedness, params: dict, found: list) -> list[Diagnostic]:
+    """The per-parameter findings and the joint ones; a path that falls settles a parameter's W405."""
+    joint = joint_findings(formula, analysis.summands, params, analysis.finder, analysis.strict)
+    settled = {formula.params[name].span for finding in joint for name in finding.moved}
+    return [d for d in found if not (d.code == "W405" and d.span in settled)] + [f.diagnostic for f in joint]
 
 
 def _too_large(params: list[Parameter]) -> Diagnostic:
@@ -161,20 +191,6 @@ class _Containment:
         return param in self.of(node)
 
 
-def _summands(expr: sympy.Expr) -> list[sympy.Expr]:
-    """The terms of a sum, with number * (sum) distributed, so each term can be judged alone."""
-    found, stack = [], [(expr, sympy.S.One)]
-    while stack:
-        node, factor = stack.pop()
-        if node.is_Add:
-            stack.extend((arg, factor) for arg in node.args)
-        elif node.is_Mul and len(node.args) == 2 and node.args[0].is_Number and node.args[1].is_Add:
-            stack.append((node.args[1], factor * node.args[0]))
-        else:  # unevaluated: evaluating 0.1*x costs more than judging it
-            found.append(node if factor is sympy.S.One else sympy.Mul(factor, node, evaluate=False))
-    return found
-
-
 # ------------------------------------------------------------------------- bounded below
 class _Boundedness:
     """W401 / W405 for one formula: is the loss bounded below in each trainable parameter?"""
@@ -183,7 +199,7 @@ class _Boundedness:
         self.finder, self.strict, self.scalars = finder, strict, frozenset(params)
         trainable = {symbol for symbol, param in params.items() if param.trainable}
         self.contains = _Containment(trainable)
-        self.summands = _summands(loss)
+        self.summands = summands(loss)
         # Indexed once: scanning every summand for every parameter took minutes for 5,000 of each.
         self.with_param: dict = {symbol: [] for symbol in trainable}
         for summand in self.summands:
@@ -191,13 +207,16 @@ class _Boundedness:
                 self.with_param[symbol].append(summand)
         self.sympy_budget = FORMULA_BUDGET
         self.sizes: dict = {}  # summand -> node count, for the parameters that need algebra only
+        self.rising: set = set()  # parameters whose loss tends to +inf at both ends of their domain
 
     def work(self, symbol: sympy.Symbol) -> int:
         """The nodes the analysis of one parameter walks: those of the summands it is in."""
-        for summand in self.with_param[symbol]:
-            if summand not in self.sizes:
-                self.sizes[summand] = sum(1 for _ in sympy.preorder_traversal(summand))
-        return sum(self.sizes[summand] for summand in self.with_param[symbol])
+        return sum(self.size(summand) for summand in self.with_param[symbol])
+
+    def size(self, summand: sympy.Expr) -> int:
+        if summand not in self.sizes:
+            self.sizes[summand] = sum(1 for _ in sympy.preorder_traversal(summand))
+        return self.sizes[summand]
 
     def needs_algebra(self, symbol: sympy.Symbol) -> bool:
         """False when every summand with the parameter is bounded below (value ranges, memoized: cheap)."""
@@ -209,6 +228,8 @@ class _Boundedness:
             return []  # every summand with the parameter is bounded below: no algebra needed
         shape = self.shape(with_p, symbol)
         verdicts = {end: self.verdict(with_p, symbol, end, use_sympy, shape) for end in ends(param)}
+        if all(v == RISING for v in verdicts.values()):
+            self.rising.add(symbol)  # +inf at both ends: an optimum inside, no collapse to look for
         falling = [end for end, v in verdicts.items() if v == UNBOUNDED]
         undecided = [end for end, v in verdicts.items() if v == UNKNOWN]
         name = param.name
@@ -268,9 +289,11 @@ class _Boundedness:
                 rescued = True  # bounded below: it cannot make the loss fall, but it might stop a fall
             else:
                 total = None
-        verdict = _decide(total, self.strict) if total is not None else UNKNOWN
+        verdict = decide_series(total, self.strict) if total is not None else UNKNOWN
         if verdict == UNBOUNDED and rescued:
             verdict = UNKNOWN
+        if verdict == UNKNOWN and square_completes(sympy.Add(*with_p), param, self.strict):
+            verdict = BOUNDED
         if verdict == UNKNOWN and use_sympy and self.sympy_budget > 0:
             start = time.perf_counter()
             bounded = bounded_at(sympy.Add(*with_p), param, end, self.contains, self.strict,
@@ -278,23 +301,6 @@ class _Boundedness:
             verdict = UNKNOWN if bounded is None else BOUNDED if bounded else UNBOUNDED
             self.sympy_budget -= time.perf_counter() - start
         return verdict
-
-
-def _decide(x: Series, strict: RangeFinder) -> str:
-    """Bounded below iff the first growing term that is not 0 has a positive coefficient."""
-    must_vanish = []
-    for growth in sorted((g for g in x.terms if g > ZERO), reverse=True):
-        coefficient = x.terms[growth]
-        sign = strict.of(coefficient)
-        if sign.positive:
-            return BOUNDED
-        if sign.nonnegative:  # 0 for some values: then the next term decides
-            must_vanish.append(coefficient)
-            continue
-        if (sign.negative and not must_vanish) or can_be_negative(coefficient, must_vanish, strict):
-            return UNBOUNDED
-        return UNKNOWN
-    return UNKNOWN if x.rest is not None and x.rest > ZERO else BOUNDED
 
 
 # ------------------------------------------------------------------------ log, sqrt, 1/x

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..analysis.checks import Analysis, analyze, check
 from ..language.diagnostics import Diagnostic, as_records, render_github, render_text, sort_key
+from ..language.grouped import render_grouped
 from ..language.formula import Formula
 from .pyscan import Snippet, find_formulas, whole_text
 from .quiet import quiet_tensorflow
@@ -146,7 +147,7 @@ def run_lint(args: argparse.Namespace) -> int:
     if output:
         print(output)
     found = [d for _, diagnostics in reports for d in diagnostics]
-    failed = any(d.is_error for d in found) or (args.strict and found)
+    failed = any(d.is_error for d in found) or (args.strict and any(not d.is_note for d in found))
     return EXIT_FINDINGS if failed else EXIT_CLEAN
 
 
@@ -154,7 +155,7 @@ def render_reports(reports: list[tuple[Source, list[Diagnostic]]], output_format
     """All findings in one format; JSON is a single list over every source."""
     if output_format == "json":
         return json.dumps([r for source, found in reports for r in as_records(found, source)], indent=2)
-    render = render_github if output_format == "github" else render_text
+    render = render_github if output_format == "github" else _render_text_grouped
     blocks = [render(found, source) for source, found in reports if found]
     if output_format == "text" and blocks:
         blocks.append(summary([d for _, found in reports for d in found], checked))
@@ -163,9 +164,15 @@ def render_reports(reports: list[tuple[Source, list[Diagnostic]]], output_format
     return "\n".join(blocks)
 
 
+def _render_text_grouped(found: list[Diagnostic], source: Source) -> str:
+    """Text output with the findings of one code in one block (JSON and GitHub keep one record each)."""
+    return "\n".join(render_grouped(found, source))
+
+
 def summary(found: list[Diagnostic], checked: int) -> str:
-    errors = sum(d.is_error for d in found)
-    return f"{_count(errors, 'error')}, {_count(len(found) - errors, 'warning')} in {_count(checked, 'formula')}"
+    errors, notes = sum(d.is_error for d in found), sum(d.is_note for d in found)
+    counts = f"{_count(errors, 'error')}, {_count(len(found) - errors - notes, 'warning')}"
+    return counts + (f", {_count(notes, 'note')}" if notes else "") + f" in {_count(checked, 'formula')}"
 
 
 def clean_summary(checked: int, files: int) -> str:

@@ -10,11 +10,12 @@ from .source import Position, Source, Span
 
 ERROR = "error"
 WARNING = "warning"
+INFO = "info"  # a note: shown and returned, never a failure (not even under --strict), never a LossWarning
 
 
 def severity_of(code: str) -> str:
-    """The severity a code's first letter gives (the codes are listed in ``catalogue.py``)."""
-    return ERROR if code.startswith("E") else WARNING
+    """The severity a code's first letter gives (the codes are listed in ``catalogue.py``): E, I or W."""
+    return {"E": ERROR, "I": INFO}.get(code[:1], WARNING)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class Diagnostic:
     @property
     def is_error(self) -> bool:
         return self.severity == ERROR
+
+    @property
+    def is_note(self) -> bool:
+        return self.severity == INFO
 
     def shifted(self, delta: int) -> Diagnostic:
         """The same finding for a text embedded ``delta`` characters into a larger one."""
@@ -109,11 +114,13 @@ def render_github(diagnostics: Iterable[Diagnostic], source: Source) -> str:
     for r in as_records(diagnostics, source):
         message = r["message"] + (f" (hint: {r['hint']})" if r["hint"] else "")
         lines.append(
-            f"::{r['severity']} file={_escape_property(r['file'])},line={r['line']},col={r['column']},"
+            f"::{_GITHUB_LEVELS[r['severity']]} file={_escape_property(r['file'])},line={r['line']},col={r['column']},"
             f"endLine={r['end_line']},endColumn={r['end_column']},title={r['code']}::{_escape_data(message)}"
         )
     return "\n".join(lines)
 
+
+_GITHUB_LEVELS = {ERROR: "error", WARNING: "warning", INFO: "notice"}  # GitHub has no "info" annotation
 
 #: Line breaks besides \r and \n (U+2028 in a backtick name, say): shown as \uXXXX so an annotation stays
 #: one line for whatever reads it (GitHub decodes only %25, %0D and %0A).

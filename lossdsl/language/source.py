@@ -69,16 +69,24 @@ class Source:
         return self.text[start:] if end == -1 else self.text[start:end]
 
     def excerpt(self, span: Span, max_width: int = 160) -> str:
-        """The first line of ``span`` and a caret underline of the part of the span on it."""
+        """The first line of ``span`` and a caret underline of the part of the span on it; a line longer
+        than ``max_width`` is cut around the span, with "..." on each side that was cut.
+
+        >>> text = "+".join(f"c{i}" for i in range(100))
+        >>> Source(text).excerpt(Span(198, 201), max_width=20).splitlines()  # c52
+        ['  ...+c51+c52+c53+c54+c55...', '          ^^^']
+        """
         first = self.position(span.start)
         last = self.position(max(span.start, span.end))
         line = self.line_text(first.line).rstrip("\r")
-        end_column = last.column if last.line == first.line else len(line) + 1
-        width = max(1, end_column - first.column)
-        left = max(0, first.column - 1 - max_width // 2) if first.column > max_width else 0
-        shown = _printable(line[left:left + max_width])
-        caret_start = first.column - 1 - left
-        carets = "^" * max(1, min(width, len(shown) - caret_start))
+        start = first.column - 1
+        end = last.column - 1 if last.line == first.line else len(line)
+        left = 0 if len(line) <= max_width else max(0, min(start - max_width // 4, len(line) - max_width))
+        right = left + max_width
+        before, after = ("..." if left > 0 else ""), ("..." if right < len(line) else "")
+        shown = before + _printable(line[left:right]) + after
+        caret_start = len(before) + start - left
+        carets = "^" * max(1, min(end, right) - start)
         return f"  {shown}\n  {' ' * caret_start}{carets}"
 
 

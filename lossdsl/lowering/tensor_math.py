@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from .gradients import CustomGradient
+
 
 def euclidean_norm(x, axis=None):
     """sqrt(sum(x**2)); its gradient is 0 where the norm is 0 (tf.norm's is NaN there)."""
-    @tf.custom_gradient
-    def norm(x):
-        kept = _kept_norm(x, axis)
+    kept = _NORM_WITHOUT_NAN(lambda x: _kept_norm(x, axis), x)
+    return tf.reshape(kept, []) if axis is None else tf.squeeze(kept, axis)
 
-        def gradient(upstream):
-            return x * tf.math.divide_no_nan(tf.reshape(upstream, tf.shape(kept)), kept)
 
-        return tf.reshape(kept, []) if axis is None else tf.squeeze(kept, axis), gradient
-
-    return norm(x)
+# Registered once (tf.custom_gradient registered one per call per trace, and kept each trace's graph).
+_NORM_WITHOUT_NAN = CustomGradient("LossdslEuclideanNorm", lambda x, kept, upstream: x * tf.math.divide_no_nan(
+    upstream, kept))
 
 
 def _kept_norm(x, axis):

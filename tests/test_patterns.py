@@ -92,7 +92,7 @@ def test_latex_writes_the_comprehension_over_its_pattern():
 @pytest.mark.parametrize("source, codes", [
     ("1e-4*sum(square(**.kernel))", []),
     ("sum(norm(W.T @ W - I) for W in *.kernel)", []),
-    ("exp(-s)*mse(y_true, y_pred) + s + 1e-4*norm(**.kernel)", []),
+    ("exp(-s)*mse(y_true, y_pred) + s + 1e-4*norm(**.kernel)", ["I401"]),  # the note of the data term alone
     ("a*norm(**.kernel)", ["W401"]),
     ("a*sum(norm(W) for W in *.kernel)", ["W401"]),
     ("sum(log(abs(W)) for W in *.kernel)", ["W402"]),

@@ -129,7 +129,7 @@ class FormulaTerm(keras.layers.Layer):
         self.analysis = analysis
         self.take_snapshots()
         object.__setattr__(self, "_model", model)  # not tracked: the term must not own the model's weights
-        self._lowered = lowering.lower(self.formula, check_numerics=self.check_numerics,
+        self._lowered = lowering.lower(analysis.lowerable, check_numerics=self.check_numerics,
                                        node_shapes=analysis.node_shapes, seed_generator=self.seed_generator)
         # autograph=False: the lowered program has no Python control flow on tensors, and converting it
         # (and everything it calls) took ~1.7 s of the first call.
@@ -222,6 +222,8 @@ class FormulaTerm(keras.layers.Layer):
                for name, raw in self._raw.items()}
         env.update((name, weight.value) for name, weight in self._tensors.items())
         for text, resolved in self.analysis.resolved.items():
+            if resolved.members:
+                continue  # a pattern: its members are entries of their own
             if text in self._snapshots:
                 env[text] = self._snapshots[text].value
             elif resolved.variable is not None:

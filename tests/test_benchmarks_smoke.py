@@ -17,6 +17,7 @@ import bench_fit  # noqa: E402
 import bench_lint  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_spectral  # noqa: E402
+import bench_patterns  # noqa: E402
 import run  # noqa: E402
 import timing  # noqa: E402
 
@@ -57,6 +58,11 @@ def test_activity_row():
 
 def test_bandwidth_rows():
     assert_rows(bench_bandwidth.weight_norm(rounds=1, units=32, layers=2, calls=1), 3)
+
+
+def test_pattern_rows():
+    assert_rows([bench_patterns.regularizer_fit(rounds=1, steps=3, layers=3, channels=2, size=4, batch=4)], 1)
+    assert_rows(bench_patterns.pattern_norm(rounds=1, units=32, layers=2, calls=1), 2)
 
 
 def test_compile_rows_in_process():

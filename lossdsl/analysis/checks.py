@@ -15,6 +15,7 @@ from ..language.diagnostics import Diagnostic, placed, sort_key
 from ..language.errors import raise_for
 from ..language.formula import Formula
 from ..language.source import Source
+from .members import expand_members, members_of, with_table_members
 from .constants import as_arrays, constant_problems, name_given_shapes, with_derived_shapes
 from .shapes import Shape, infer_node_shapes, validate_shapes_table
 from .similar import similar_name_warnings
@@ -52,6 +53,18 @@ class Analysis:
     shapes: dict[str, Shape] | None = None
     #: every node's shape with the batch marked (node -> shape), for the lowering's reductions over the batch
     node_shapes: dict | None = field(default=None, repr=False, compare=False)
+    #: The formula with every pattern's members written out (``analysis.members``): what is lowered.
+    expanded: Formula | None = None
+
+    @property
+    def members(self) -> dict[str, tuple[str, ...]]:
+        """{pattern text: the reference text of each variable it matches, in model order}."""
+        return dict(members_of(self.reference_shapes))
+
+    @property
+    def lowerable(self) -> Formula | None:
+        """The formula lowering takes: with its patterns' members written out when they are known."""
+        return self.expanded or self.formula
 
     @property
     def has_errors(self) -> bool:
@@ -98,13 +111,18 @@ def analyze(src: str, model=None, shapes: dict | None = None, places: dict | Non
         inferable = not any(d.is_error for d in problems)  # an unresolved reference has no shape to check
     elif shapes is not None:
         found += similar_name_warnings(formula, shapes)
+        shapes, unmatched = with_table_members(formula, shapes)
+        found += unmatched
+        inferable = not unmatched
     shapes = with_derived_shapes(formula, shapes, arrays)
-    inferred = node_shapes = None
+    inferred = node_shapes = expanded = None
     if inferable:
         inferred, node_shapes, problems = infer_node_shapes(formula, shapes)
         found += problems if arrays is None else name_given_shapes(problems, formula, arrays)
+        if not any(d.is_error for d in found):
+            expanded = expand_members(formula, members_of(shapes))
     found = placed(sorted(found, key=sort_key), Source(src))  # str(d) then reads "line:col: CODE message"
-    return Analysis(src, formula, tuple(found), resolved, shapes, inferred, node_shapes)
+    return Analysis(src, formula, tuple(found), resolved, shapes, inferred, node_shapes=node_shapes, expanded=expanded)
 
 
 def check(src: str, model=None, shapes: dict | None = None, constants: dict | None = None) -> list[Diagnostic]:

@@ -20,6 +20,7 @@ from ..language.findings import Finding
 from .shadowing import shadowed_attribute_warnings
 from .similar import similar_name_warnings
 from ..language.formula import ACTIVATIONS, Formula, Reference
+from ..language.patterns import Members, matches
 from .places import Place, found_at, renames
 from .model_tree import (ModelOutput, attribute, build_if_possible, children, layer_attributes, layer_chains,
                          model_outputs, owned_variables, path_text, variable_name)
@@ -48,6 +49,7 @@ class ResolvedReference:
 
     def with_shape(self, shape) -> ResolvedReference:
         return replace(self, shape=shape)
+    members: tuple = ()  # a pattern's: the ResolvedReference of every variable it matches, in model order
 
 
 def _listing(items: list[str]) -> str:
@@ -87,6 +89,24 @@ class ModelIndex:
             raise self.missing_variable(chain, last, reference.path)
         return ResolvedReference(reference, "/".join(item.name for item in chain), variable,
                                  variable_name(variable), tuple(variable.shape), bool(variable.trainable), None)
+
+    def members(self, reference: Reference) -> ResolvedReference:
+        """A pattern: every variable it matches, each once (a shared layer's too), in ``model.weights`` order."""
+        order = {id(v): i for i, v in enumerate(self.model.weights)}
+        owned = sorted(owned_variables(self.model), key=lambda item: order.get(id(item[1]), len(order)))
+        found = []
+        for names, variable in owned:
+            path = names + (variable_name(variable),)
+            if matches(reference.path, path):
+                member = Reference(path_text(path), path, reference.span)
+                found.append(ResolvedReference(member, "/".join(names), variable, path[-1], tuple(variable.shape),
+                                               bool(variable.trainable), None))
+        if not found:
+            hint = (f"the model has no variables yet ({self.build_problem})" if self.build_problem and not owned
+                    else f"its variables: {_listing(reference_names(self.model))}")
+            raise Finding("E230", f"'{reference.text}' matches no variable of the model", hint)
+        return ResolvedReference(reference, "", None, reference.text, None, any(m.trainable for m in found), None,
+                                 members=tuple(found))
 
     # ---- layers
     def child(self, chain: tuple, part, written: tuple) -> tuple:
@@ -258,7 +278,9 @@ def resolve_references(formula: Formula, model, places: dict[str, Place] | None 
         if not reference.in_model:  # a tensor given from Python
             continue
         try:
-            resolved[text] = index.resolve(reference)
+            resolved[text] = index.members(reference) if reference.pattern else index.resolve(reference)
+            for member in resolved[text].members:
+                resolved.setdefault(member.reference.text, member)
         except Finding as failure:
             place = (places or {}).get(text)
             found = found_at(model, place) if place and not reference.is_target else None
@@ -298,6 +320,10 @@ def resolved_shapes(formula: Formula, resolved: dict) -> dict[str, tuple | None]
     class axis).
     """
     shapes = {text: resolved[text].shape if text in resolved else None for text in formula.references}
+    for text, found in resolved.items():
+        if found.members:  # a pattern: its members by their own text (see patterns.Members)
+            shapes[text] = Members(member.reference.text for member in found.members)
+            shapes.update({member.reference.text: member.shape for member in found.members})
     for text in _sparse_label_references(formula):
         if shapes.get(text):
             shapes[text] = tuple(shapes[text][:-1])

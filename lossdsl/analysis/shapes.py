@@ -16,8 +16,10 @@ from ..language.catalogue import IDENTITY_NOT_SQUARE, IDENTITY_TOO_LARGE, IDENTI
 from ..language.diagnostics import Diagnostic
 from ..language.constant_parts import CREATED_LIMIT, MAX_CREATED_ENTRIES
 from ..language.findings import Finding
-from ..language.formula import IDENTITY, Formula, term_symbol
+from ..language.formula import IDENTITY, Formula, reference_symbol, term_symbol
 from ..language.kinds import kind_of, tensor_args
+from ..language.kinds.collections import Comprehension
+from ..language.patterns import POOLING, Members, carried_patterns
 from ..language.nodes import MatrixProduct
 from ..language.shape_algebra import BATCH, SCALAR, Shape, describe, has_batch, is_scalar, runtime, unmarked
 
@@ -60,6 +62,7 @@ class ShapeChecker:
         self.shapes: dict = {}
         self.diagnostics: list[Diagnostic] = []
         self.reported: set = set()
+        self.patterns = {ref.symbol for ref in formula.references.values() if ref.pattern}
 
     def run(self) -> dict[str, Shape]:
         """The shapes of every named term and of the loss (key ``""``); problems go to ``diagnostics``."""
@@ -96,6 +99,11 @@ class ShapeChecker:
         if kind is None:
             raise Finding("E201", f"'{type(node).__name__}' is no longer a known function",
                           "register it again with lossdsl.register_function")
+        if isinstance(node, Comprehension):
+            return self.member_wise(node.body, node.variable, node.pattern, f"{node.variable} = {{}}")
+        if isinstance(node, POOLING) and carried_patterns(node.args[0], self.patterns):
+            (pattern,) = carried_patterns(node.args[0], self.patterns)
+            return self.member_wise(node.args[0], pattern, pattern, f"member {{}} of {pattern}")
         if isinstance(node, (sympy.Add, sympy.Mul)):
             return self.elementwise_with_identity(node, kind)
         if isinstance(node, MatrixProduct):
@@ -112,16 +120,29 @@ class ShapeChecker:
             raise _unsized_identity()
         if symbol == INVALID:
             return None
-        if symbol.name in self.formula.references:
+        if symbol.name in self.formula.references or symbol.name in self.reference_shapes:
             return self.reference_shape(symbol)
         param = self.formula.params.get(symbol.name)
         return param.shape if param is not None else SCALAR
 
+    def member_wise(self, expr, stands_for, pattern, label: str) -> Shape:
+        """Check ``expr`` once per member of ``pattern`` (``stands_for`` replaced by the member): a scalar.
+
+        A problem is reported at the whole reduction or comprehension, naming the member.
+        """
+        for member in self.reference_shapes.get(pattern.name, ()):
+            checker = ShapeChecker(self.formula, self.reference_shapes)
+            checker.shape(expr.xreplace({stands_for: reference_symbol(member)}))
+            if checker.diagnostics:
+                found = checker.diagnostics[0]
+                raise Finding(found.code, f"for {label.format(member)}: {found.message}", found.hint)
+        return SCALAR
+
     def reference_shape(self, symbol) -> Shape:
-        reference = self.formula.references[symbol.name]
+        reference = self.formula.references.get(symbol.name)
         if symbol.name in self.reference_shapes:
             shape = self.reference_shapes[symbol.name]
-            if shape and reference.is_target and shape[0] is None:
+            if shape and reference is not None and reference.is_target and shape[0] is None:
                 return (BATCH, *shape[1:])
             return None if shape is None else tuple(shape)
         if reference.is_target:

@@ -179,12 +179,14 @@ def run_explain(args: argparse.Namespace) -> int:
         write(render_text(list(analysis.diagnostics), source))
         return EXIT_FINDINGS
     # a formula with errors is not lowered: its program would be as wrong as the formula
-    write(explanation(analysis, source, None if analysis.has_errors else lowered_ops(analysis.formula)))
+    write(explanation(analysis, source, None if analysis.has_errors else lowered_ops(analysis.lowerable)))
     return EXIT_FINDINGS if analysis.has_errors else EXIT_CLEAN
 
 
 def resolved_columns(resolved) -> dict:
     """The columns ``explain`` adds for a reference resolved against a model."""
+    if resolved.members:
+        return {"layer": f"{len(resolved.members)} matching variables"}
     if resolved.reference.is_inputs:
         return {"layer": "(model input)"}
     if resolved.layer is not None:  # read from fit()'s own forward pass
@@ -244,13 +246,20 @@ def reference_rows(formula: Formula, shapes: dict | None = None, details: dict |
     from ..analysis.shapes import describe
     rows = []
     for text, reference in formula.references.items():
-        row = {"name": text, "path": describe_path(reference.path),
-               "kind": "target" if reference.is_target else "inputs" if reference.is_inputs else
-               "activation" if reference.is_activation else
-               {SNAPSHOT: "snapshot", CONSTANT: "given tensor"}.get(reference.role, "variable")}
+        kind = ("target" if reference.is_target else "pattern" if reference.pattern else
+                "inputs" if reference.is_inputs else "activation" if reference.is_activation else
+                {SNAPSHOT: "snapshot", CONSTANT: "given tensor"}.get(reference.role, "variable"))
+        row = {"name": text, "path": describe_path(reference.path), "kind": kind}
+        members = (shapes or {}).get(text) if reference.pattern else None
         if shapes is not None:
-            row["shape"] = describe(tuple(shapes[text]) if shapes.get(text) is not None else None)
+            shown = f"{len(members)} member{'s' * (len(members) != 1)}" if members else describe(None)
+            row["shape"] = shown if reference.pattern else describe(
+                tuple(shapes[text]) if shapes.get(text) is not None else None)
         rows.append({**row, **(details or {}).get(text, {})})
+        for member in members or ():  # explain lists every member of a pattern (SPEC §5.2)
+            rows.append({"name": f"  {member}", "path": "", "kind": f"member of {text}",
+                         "shape": describe(None if shapes.get(member) is None else tuple(shapes[member])),
+                         **(details or {}).get(member, {})})
     return rows
 
 

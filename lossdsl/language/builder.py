@@ -18,6 +18,7 @@ from sympy import Mul
 
 from . import batch_size, functions, nodes
 from .calls import INVALID, Keyword, Parenthesized
+from .comprehensions import CollectionReductions
 from .catalogue import FLOAT_TOO_LARGE
 from .declarations import Shaped, declare
 from .diagnostics import Diagnostic
@@ -25,6 +26,7 @@ from .formula import CONSTANT, DEFAULT_INIT, IDENTITY, INPUTS, LAYER_INDEX, MODE
     Parameter, Reference, parameter_symbol, term_symbol
 from .parser import MAX_NESTING, Scan, lark_parser, nesting_problems, scan
 from .expression_rules import AttributePath, Chain, ExpressionRules, Identifier, Piece, Slice, span_of
+from .patterns import collection_problems
 from .snapshots import INITIAL, snapshot
 from .source import Source, Span, shortened
 from .syntax_errors import syntax_error
@@ -51,7 +53,7 @@ def build_formula(text: str) -> tuple[Formula | None, list[Diagnostic]]:
         builder.text = None
 
 
-class FormulaBuilder(ExpressionRules):
+class FormulaBuilder(ExpressionRules, CollectionReductions):
     """Builds one formula at a time, during the parse; each thread has its own (with its own parser)."""
 
     def __init__(self):
@@ -61,6 +63,7 @@ class FormulaBuilder(ExpressionRules):
     def build(self, scanned: Scan, where: int | None) -> tuple[Formula | None, list[Diagnostic]]:
         """Parse the scanned text, whose first 'where' (if any) is at offset ``where``, into a Formula."""
         self.start_formula(scanned.text)
+        self.find_loop_variables(scanned.lexed)
         try:
             if where is not None:
                 self.read_declarations(scanned.lexed, where)
@@ -107,14 +110,18 @@ class FormulaBuilder(ExpressionRules):
     def finish(self) -> Formula | None:
         self.loss = batch_size.bind_batch_size(self, self.loss, self.batch_size_uses)
         self.report_unused_declarations()
+        self.loop_variables_out_of_scope()
         if any(d.is_error for d in self.diagnostics):
             return None
         # In the order a reader meets them: declarations first, then implicit parameters by first use.
         params = sorted(self.params.values(), key=lambda p: (not p.declared, p.span.start))
         references = sorted(self.references.values(), key=lambda r: r.span.start)
-        return Formula(self.text, self.loss, self.terms, {p.name: p for p in params},
-                       {r.text: r for r in references}, self.spans, tuple(self.diagnostics), self.part_spans,
-                       dict(self.tensors))
+        formula = Formula(self.text, self.loss, self.terms, {p.name: p for p in params},
+                          {r.text: r for r in references}, self.spans, tuple(self.diagnostics), self.part_spans,
+                          dict(self.tensors))
+        misused = collection_problems(formula)
+        self.diagnostics += misused
+        return None if misused else formula
 
     def report(self, code: str, message: str, span: Span, hint: str | None = None) -> sympy.Symbol:
         self.diagnostics.append(Diagnostic(code, message, span, hint))
@@ -251,6 +258,8 @@ class FormulaBuilder(ExpressionRules):
                                "call it on a variable: initial(L1.kernel)")
         if text in self.terms:
             return self.located(self.term_symbols[text], span)
+        if text in self.loop_names:
+            return self.loop_variable(text, span)
         if functions.lookup(text):
             return self.report("E214", f"'{text}' is a function, not a value", span, f"call it: {text}(...)")
         return self.located(self.parameter(text, span), span)
@@ -279,6 +288,11 @@ class FormulaBuilder(ExpressionRules):
         span = Span(name.start_pos, closing.end_pos)
         value = snapshot(self, span_of(name), [] if arguments is None else arguments.value)
         return Piece(self.located(value, span), span, 0 if arguments is None else arguments.height)
+
+    @staticmethod
+    def new_reference(text: str, parts: tuple, span: Span) -> Reference:
+        """A pattern's reference (``**.kernel``): it stands for every variable it matches."""
+        return Reference(text, parts, span, pattern=True)
 
     # Where a node is first written. Nodes are not built in the order they are written (an operator closes
     # its right operand first, a call's argument is built before the operator left of the call), so the

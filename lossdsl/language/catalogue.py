@@ -92,6 +92,10 @@ ENTRIES = [
     Entry("E224", "a layer's output or input is not one tensor per forward pass (shared, or not run)",
           "mean(square(shared.output))", "shared"),
     Entry("E225", "model input not selected or unknown", "mean(square(inputs.image))", "model"),
+    Entry("E230", "pattern matches no variable", "norm(conv*.kernel)", "shapes"),
+    Entry("E231", "a collection where one tensor is needed", "norm(**.kernel @ L1.kernel)"),
+    Entry("E232", "one reduction over two collections", "sum(L?.kernel - L?.bias)"),
+    Entry("E233", "comprehension variable out of place", "W + sum(norm(W) for W in **.kernel)"),
     # E3xx shapes
     Entry("E301", "shapes do not broadcast", "norm(L1.kernel + L2.kernel)", "shapes"),
     Entry("E302", "matrix product dimensions disagree", "norm(L1.kernel @ L1.kernel)", "shapes"),

@@ -97,6 +97,7 @@ class Reference:
     def variable_text(self) -> str:
         """The text of the model reference it reads: ``L1.kernel`` for ``initial(L1.kernel)``."""
         return self.text[len("initial("):-1] if self.role == SNAPSHOT else self.text
+    pattern: bool = False  # a path with wildcards (**.kernel): it stands for every variable it matches
 
     @property
     def symbol(self) -> sympy.Symbol:

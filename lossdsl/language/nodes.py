@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from .kinds.arithmetic import Index
 from .kinds.base import TensorFunction
+from .kinds.collections import (LoopVariable, MaxOver, MeanOver, MinOver, PooledMax, PooledMean,
+                                PooledMin, PooledNorm, PooledSum, SumOver)
 from .kinds.data_losses import BCE, CCE, KLD, MAE, MSE, DataLoss, Focal, Huber, SparseCCE
 from .kinds.elementwise import Clip, Log1p, Maximum, Minimum, Relu, Sigmoid, Softplus, StopGradient
 from .kinds.linear_algebra import Cosine, Diagonal, DotProduct, EyeMatrix, MatrixProduct, MatrixTrace, Transposed
@@ -20,11 +22,12 @@ from .kinds.reductions import (LogSoftmax, LogSumExp, Norm, Normalize, ReduceMax
 from .kinds.shaping import BATCH, BatchSize, OneHot, Reshape, Stack
 from .shape_algebra import OMITTED, axis_of
 
-__all__ = ["BATCH", "BCE", "CCE", "KLD", "MAE", "MSE", "OMITTED", "BatchSize", "Clip", "Cosine", "DataLoss",
-           "Diagonal", "DotProduct", "EigenvaluesSymmetric", "EyeMatrix", "Focal", "Huber", "Index", "Log1p",
-           "LogDeterminant", "LogSoftmax", "LogSumExp", "MatrixDeterminant", "MatrixInverse", "MatrixProduct",
-           "MatrixTrace", "Maximum", "Minimum", "Norm", "NormalLike", "Normalize", "NuclearNorm", "OneHot",
-           "RandomDraw", "RandomNormal", "RandomUniform", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum",
-           "Relu", "Reshape", "Sigmoid", "SingularValues", "Softmax", "Softplus", "Solution", "SparseCCE",
-           "SpectralNorm", "Stack", "StandardDeviation", "StopGradient", "TensorFunction", "Transposed",
-           "UniformLike", "Variance", "axis_of"]
+__all__ = ["BATCH", "BCE", "CCE", "KLD", "MAE", "MSE", "OMITTED", "axis_of", "BatchSize", "Clip", "Cosine",
+           "DataLoss", "Diagonal", "DotProduct", "EigenvaluesSymmetric", "EyeMatrix", "Focal", "Huber",
+           "Index", "Log1p", "LogDeterminant", "LogSoftmax", "LogSumExp", "LoopVariable", "MatrixDeterminant",
+           "MatrixInverse", "MatrixProduct", "MatrixTrace", "Maximum", "MaxOver", "MeanOver", "Minimum",
+           "MinOver", "Norm", "Normalize", "NormalLike", "NuclearNorm", "OneHot", "PooledMax", "PooledMean",
+           "PooledMin", "PooledNorm", "PooledSum", "RandomDraw", "RandomNormal", "RandomUniform", "ReduceMax",
+           "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Sigmoid", "SingularValues", "Softmax",
+           "Softplus", "Solution", "SparseCCE", "SpectralNorm", "Stack", "StandardDeviation", "StopGradient",
+           "SumOver", "TensorFunction", "Transposed", "UniformLike", "Variance"]

@@ -30,6 +30,7 @@ from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of
 from ..language.shape_algebra import BATCH, has_batch
 from ..language.kinds.random_draws import RandomDraw
+from ..language.kinds.collections import unresolved_pattern
 from . import ops
 from .ops import identity_without_partner
 from .replicas import across_replicas
@@ -103,6 +104,9 @@ class _Compiler:
         name = symbol.name
         if symbol == IDENTITY:
             raise identity_without_partner(symbol)
+        reference = self.formula.references.get(name)
+        if reference is not None and reference.pattern:
+            raise unresolved_pattern(name, symbol)
         if name not in self.formula.references and name not in self.formula.params:
             raise Finding("E215", f"'{name}' is not a reference, a parameter or a named term", node=symbol)
         return Step(name, reads=name)

@@ -26,7 +26,8 @@ from ..language.formula import IDENTITY
 from . import replicas  # noqa: F401 - facets name the global reductions (replicas.global_sum)
 from .tensor_math import (cosine_similarity, euclidean_norm, global_batch_size, identity_like,  # noqa: F401
                           log_determinant, matmul, nuclear_norm, singular_values, solve, spectral_norm,
-                          standard_deviation, symmetric_eigenvalues)  # the facets name them
+                          standard_deviation, symmetric_eigenvalues,  # the facets name them
+                          pooled_max, pooled_mean, pooled_min, pooled_norm, pooled_sum)
 
 
 @dataclass(frozen=True)

@@ -115,3 +115,43 @@ def global_batch_size(batch):
     if context is None or context.num_replicas_in_sync == 1:
         return local
     return context.all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+
+# ---------------------------------------------------------------- pooled reductions over a pattern's members
+# Each member is reduced where it lives, then the per-member scalars are combined: no member is copied
+# or concatenated (SPEC §5.2), which is also what Keras' per-layer regularizers cost.
+def pooled_sum(*xs):
+    """The sum of every entry of every tensor."""
+    return tf.add_n([tf.reduce_sum(x) for x in xs])
+
+
+def pooled_mean(*xs):
+    """The mean of every entry of every tensor (each entry counts once, whatever its tensor's size)."""
+    count = tf.add_n([tf.cast(tf.size(x), xs[0].dtype) for x in xs])
+    return pooled_sum(*xs) / count
+
+
+def pooled_max(*xs):
+    return tf.reduce_max(tf.stack([tf.reduce_max(x) for x in xs]))
+
+
+def pooled_min(*xs):
+    return tf.reduce_min(tf.stack([tf.reduce_min(x) for x in xs]))
+
+
+def pooled_norm(*xs):
+    """The 2-norm of every entry of every tensor together (``tf.linalg.global_norm``); gradient 0 at 0."""
+    @tf.custom_gradient
+    def norm(*tensors):
+        if _tracing_for_xla():
+            total = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(x)) for x in tensors]))
+        else:  # one read of each member (see _kept_norm)
+            total = tf.sqrt(tf.add_n([tf.square(tf.math.reduce_euclidean_norm(x)) for x in tensors]))
+
+        def gradient(upstream):
+            scale = tf.math.divide_no_nan(upstream, total)
+            return [x * scale for x in tensors]
+
+        return total, gradient
+
+    return norm(*xs)

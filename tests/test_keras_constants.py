@@ -218,3 +218,24 @@ def test_under_mirrored_strategy_two_replicas_equal_one_device(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert float(run.stdout.strip().splitlines()[-1]) < 1e-5
+
+
+def test_a_center_loss_on_a_layers_activations():
+    # SPEC §5.4's center loss on the penultimate layer's activations, with a (classes, features) parameter:
+    # against a hand-written model that exposes the layer as a second output.
+    source = "mse(y_true, y_pred) + 0.5*mean(sum(square(hidden.output - y_true @ c), axis=1)) where c: real[3, 8]"
+    init = RNG.normal(size=(3, 8)).astype("float32")
+    model, reference = two_layers(outputs=3), two_layers(outputs=3)
+    attached, _ = fit(model, source, y=LABELS, constants={"c": init})
+    centers = tf.Variable(init)
+    exposed = keras.Model(reference.inputs, [reference.output, reference.get_layer("hidden").output])
+    variables = [*reference.trainable_variables, centers]
+    for _ in range(STEPS):
+        with tf.GradientTape() as tape:
+            prediction, features = exposed(X, training=True)
+            loss = tf.reduce_mean(tf.reduce_mean(tf.square(LABELS - prediction), axis=-1)) + 0.5 * tf.reduce_mean(
+                tf.reduce_sum(tf.square(features - LABELS @ centers), axis=1))
+        for variable, gradient in zip(variables, tape.gradient(loss, variables)):
+            variable.assign_sub(RATE * gradient)
+    assert_same_weights(model, reference)
+    np.testing.assert_allclose(attached.params["c"], centers.numpy(), atol=1e-6)

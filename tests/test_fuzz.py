@@ -47,11 +47,11 @@ def check_well_formed(text: str, **kwargs) -> list[Diagnostic]:
         assert isinstance(d.hint, str) and d.hint
     source = Source(text)
     rendered = render_text(diagnostics, source)
-    assert rendered.count(": E") + rendered.count(": W") >= len(diagnostics)
+    assert sum(rendered.count(f": {severity}") for severity in "EWI") >= len(diagnostics)  # errors, warnings, notes
     assert len(json.loads(render_json(diagnostics, source))) == len(diagnostics)
     annotations = render_github(diagnostics, source).splitlines()  # one line each: newlines are escaped
     assert len(annotations) == len(diagnostics)
-    assert all(line.startswith(("::error ", "::warning ")) for line in annotations)
+    assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in annotations)
     return diagnostics
 
 
@@ -261,3 +261,8 @@ def test_any_shapes_or_python_file_is_read_or_refused_in_one_line(rng, kind):
         check_well_formed("norm(L1.kernel)", shapes=read)
     else:
         read.lint()
+
+
+def test_notes_keep_the_renderers_invariants():
+    # a note (I401, severity info) renders as ": I401" and "::notice": found by the grammar fuzz
+    assert [d.code for d in check_well_formed("exp(-s)*mse(y_true, y_pred) + s")] == ["I401"]

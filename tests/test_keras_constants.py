@@ -229,13 +229,11 @@ def test_a_center_loss_on_a_layers_activations():
     attached, _ = fit(model, source, y=LABELS, constants={"c": init})
     centers = tf.Variable(init)
     exposed = keras.Model(reference.inputs, [reference.output, reference.get_layer("hidden").output])
-    variables = [*reference.trainable_variables, centers]
-    for _ in range(STEPS):
-        with tf.GradientTape() as tape:
-            prediction, features = exposed(X, training=True)
-            loss = tf.reduce_mean(tf.reduce_mean(tf.square(LABELS - prediction), axis=-1)) + 0.5 * tf.reduce_mean(
-                tf.reduce_sum(tf.square(features - LABELS @ centers), axis=1))
-        for variable, gradient in zip(variables, tape.gradient(loss, variables)):
-            variable.assign_sub(RATE * gradient)
+
+    def center_loss(outputs):
+        prediction, features = outputs
+        return tf.reduce_mean(tf.reduce_mean(tf.square(LABELS - prediction), axis=-1)) + 0.5 * tf.reduce_mean(
+            tf.reduce_sum(tf.square(features - LABELS @ centers), axis=1))
+    by_hand(exposed, center_loss, extra=[centers])  # the same layers as reference, the activation as an output
     assert_same_weights(model, reference)
     np.testing.assert_allclose(attached.params["c"], centers.numpy(), atol=1e-6)

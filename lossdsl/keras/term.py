@@ -1,56 +1,25 @@
-"""Keras 3 integration: the formula as a layer owning its parameters, and attach() for fit().
-
-Design (SPEC §3.2): the wrapper model owns the new parameters (``add_weight``) and adds the formula's
-value in ``compute_loss``, where ``y_true`` and ``y_pred`` are at hand, scaled per replica like Keras
-scales its own losses. Every variable read goes through :func:`read_before_update`, so the optimizer
-can never update a variable before the formula has read it.
-"""
+"""The formula as a Keras layer: it owns the formula's parameters, constant tensors and snapshots, reads the
+model's variables and activations, and evaluates the lowered formula (SPEC §3.2, §5.1-5.4)."""
 
 from __future__ import annotations
 
-import threading
-
-try:
-    import keras
-    import tensorflow as tf
-except ImportError as error:  # lint, explain and check stay usable without the backend
-    raise ImportError('lossdsl.keras needs TensorFlow with Keras 3, which is an extra: pip install "lossdsl[tensorflow]"'
-                      f" ({error})") from error
-
+import keras
 import numpy
+import tensorflow as tf
 
-from .lowering import lower as lowering
-from .lowering.gradients import CustomGradient
-from .analysis.checks import Analysis, analyze
-from .analysis.places import Place, places_from_config, places_in
-from .analysis.constants import as_arrays
-from .language.formula import SNAPSHOT
-from .language.grouped import render_grouped
-from .analysis.forward_pass import recording
-from .language.errors import LossError, warn
-from .language.frontend import parse
-from .lowering.parameters import constrain, unconstrain, unconstrain_array
-from .analysis.shapes import is_scalar
-from .language.source import Source, shortened
-
-
-def _gradient_after_read(value, _read, upstream):
-    with tf.control_dependencies([value]):
-        return tf.identity(upstream)
-
-
-_READ_BEFORE_UPDATE = CustomGradient("LossdslReadBeforeUpdate", _gradient_after_read)
-
-
-def read_before_update(value):
-    """Identity whose gradient depends on the read itself.
-
-    Without it, when a variable's own gradient does not depend on its value (``a * norm(W)``), the
-    TensorFlow runtime may run the optimizer's update of ``a`` before the forward read of ``a``
-    (SPEC §3.2: 2-12 runs in 40). The control dependency orders the read before any update. (One
-    gradient registered once: ``tf.custom_gradient`` registered one per read per trace, and kept them.)
-    """
-    return _READ_BEFORE_UPDATE(tf.identity, value)
+from ..analysis.checks import Analysis, analyze
+from ..analysis.constants import as_arrays
+from ..analysis.forward_pass import recording
+from ..analysis.places import Place, places_in
+from ..language.errors import LossError, warn
+from ..language.formula import SNAPSHOT
+from ..language.frontend import parse
+from ..language.grouped import render_grouped
+from ..language.source import Source
+from ..lowering import lower as lowering
+from ..lowering.parameters import constrain, unconstrain, unconstrain_array
+from .reads import read_before_update
+from .saved_config import checked_options, required_fields
 
 
 @keras.saving.register_keras_serializable(package="lossdsl")
@@ -307,159 +276,8 @@ def _select_output(value, resolved):
     return keras.tree.flatten(value)[resolved.output_index]  # model.outputs order: dict keys sorted
 
 
-@keras.saving.register_keras_serializable(package="lossdsl")
-class FormulaModel(keras.Model):
-    """``model`` with the formula as (part of) its loss; saved and loaded with the formula and parameters."""
-
-    def __init__(self, model, formula: str, jit_compile_formula: bool = False, check_numerics: bool = False,
-                 places: dict | None = None, constants: dict | None = None, tensor_shapes: dict | None = None,
-                 **kwargs):
-        checked_options("the model with a formula", formula=formula, jit_compile_formula=jit_compile_formula,
-                        check_numerics=check_numerics)
-        places = _checked_places(places)
-        super().__init__(**kwargs)
-        self.inner = model
-        self.term = FormulaTerm(formula, jit_compile=jit_compile_formula, check_numerics=check_numerics,
-                                constants=constants, tensor_shapes=tensor_shapes, name="formula")
-        self.term.bind(model, places)
-        # Scalar terms are logged (SPEC 2): the mean of a tensor term (W.T @ W - I) says little and costs a step.
-        names = [name for name, shape in self.term.term_shapes.items() if name and is_scalar(shape)]
-        names += [name for name, param in self.term.formula.params.items() if not param.shape]  # SPEC §5.4
-        self.formula_metrics = {name: keras.metrics.Mean(name=log) for name, log in _log_names(names).items()}
-        # The last forward pass of each thread with its activations: a MirroredStrategy replica runs in its
-        # own thread, and compute_loss checks it gets that pass's very y_pred, so no replica reads another's.
-        # One entry per thread: model(x) called in a loop keeps nothing more alive.
-        object.__setattr__(self, "_passes", {})
-
-    def call(self, inputs, training=None):
-        if not self.term.forward_references:
-            return self.inner(inputs, training=training)
-        y_pred, values = self.term.forward_pass(self.inner, inputs, training)
-        self._passes[threading.get_ident()] = (keras.tree.flatten(y_pred)[0], values)
-        return y_pred
-
-    def forward_values(self, x, y_pred, training) -> dict | None:
-        """The activations of the pass that gave ``y_pred`` (one more pass on ``x`` if it was not ours)."""
-        if not self.term.forward_references:
-            return None
-        kept = self._passes.get(threading.get_ident())
-        if kept is not None and kept[0] is keras.tree.flatten(y_pred)[0]:
-            return kept[1]
-        return self.term.forward_pass(self.inner, x, training)[1]
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        values = self.term.evaluate(y, y_pred, self.forward_values(x, y_pred, training))
-        for name, metric in self.formula_metrics.items():
-            value = values[name] if name in values else self.term.param_value(name)
-            metric.update_state(tf.reduce_mean(tf.cast(value, tf.float32)))
-        if not self.term.uses_targets and self._compile_loss is not None:
-            # No data term in the formula: it is added to the loss given to compile() (and Keras adds
-            # the layers' own regularization losses there, already scaled per replica).
-            return _scale_for_replicas(values[""]) + super().compute_loss(x, y, y_pred, sample_weight, training)
-        total = values[""]
-        for loss in self.losses:  # regularizers of the model's own layers still count
-            total += tf.cast(tf.reduce_sum(loss), total.dtype)
-        return _scale_for_replicas(total)
-
-    @property
-    def params(self) -> dict[str, float]:
-        return self.term.params
-
-    def get_config(self):
-        return {"model": keras.saving.serialize_keras_object(self.inner), "formula": self.term.source,
-                "jit_compile_formula": self.term.jit_compile, "check_numerics": self.term.check_numerics,
-                "places": {text: place.as_config() for text, place in self.term.places(self.inner).items()},
-                "tensor_shapes": self.term.tensor_shapes, "name": self.name}
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        required_fields(config, "the model with a formula",
-                        ("model", "formula", "jit_compile_formula", "check_numerics"))
-        if not isinstance(config["model"], dict):
-            raise LossError([], "", f"the saved config of the model with a formula: field 'model' must be a Keras "
-                                    f"object's config (a dict), not {_quoted(config['model'])}")
-        config = dict(config)
-        inner = keras.saving.deserialize_keras_object(config.pop("model"), custom_objects=custom_objects)
-        return cls(inner, **config)
-
-
-def _checked_places(saved) -> dict[str, Place] | None:
-    """The saved ``places`` field as Places (``None``: a file saved before places were recorded)."""
-    if saved is None:
-        return None
-    try:
-        return places_from_config(saved)
-    except ValueError as error:
-        raise LossError([], "", f"the saved config of the model with a formula: field 'places': {error}") from None
-
-
-#: The type of each option lossdsl reads from a saved config (a .keras file is data anyone may have edited):
-#: exactly bool, so that "false" (a non-empty string, hence truthy) or 1 cannot switch an option on.
-OPTION_TYPES = {"formula": str, "jit_compile": bool, "jit_compile_formula": bool, "check_numerics": bool}
-
-
-def checked_options(owner: str, **options) -> None:
-    """Raise LossError naming the first option whose value is not of its OPTION_TYPES type."""
-    for field, value in options.items():
-        expected = OPTION_TYPES[field]
-        if type(value) is not expected:
-            wanted = "a string" if expected is str else "true or false"
-            raise LossError([], "", f"{owner}: '{field}' must be {wanted}, not {_quoted(value)}")
-
-
-def required_fields(config, owner: str, fields: tuple[str, ...]) -> None:
-    """Raise LossError naming the first of ``fields`` that a saved config lacks."""
-    if not isinstance(config, dict):
-        raise LossError([], "", f"the saved config of {owner} must be a dict, not {_quoted(config)}")
-    missing = [field for field in fields if field not in config]
-    if missing:
-        raise LossError([], "", f"the saved config of {owner} has no field '{missing[0]}'")
-
-
-def _quoted(value) -> str:
-    """A value from a config as a message shows it: its (shortened) repr and its type."""
-    return f"{shortened(repr(value), 40)} ({type(value).__name__})"
-
-
-#: Keys fit() writes itself (and as val_<key>): a term or parameter logged under one would hide the total.
-RESERVED_LOG_NAMES = frozenset({"loss"})
-
-
-def _log_names(names: list[str]) -> dict[str, str]:
-    """The name each term and parameter is logged under: its own, unless fit() uses it (then with _term)."""
-    logged = {}
-    for name in names:
-        log = name
-        while log in RESERVED_LOG_NAMES or (log != name and log in names):
-            log += "_term"
-        if log != name:
-            warn(f"the term '{name}' is logged as '{log}' in fit() and evaluate(): they log the total loss as "
-                 f"'{name}' (rename the term to choose the name yourself)")
-        logged[name] = log
-    return logged
-
-
-def _scale_for_replicas(value):
-    """Divide by the replica count: gradients are summed over replicas, so the term counts once.
-
-    Once is right although the formula's reductions over the batch are global (the value is the same on
-    every replica): the all-reduce's gradient hands each replica one full share for its part of the batch
-    (lowering/replicas.py)."""
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return value if replicas == 1 else value * (1.0 / replicas)
-
-
 def compile_term(src: str, model, jit_compile: bool = False, check_numerics: bool = False,
                  constants: dict | None = None) -> FormulaTerm:
     """See :func:`lossdsl.compile`."""
     return FormulaTerm(src, jit_compile=jit_compile, check_numerics=check_numerics, constants=constants).bind(model)
 
-
-def attach_formula(model, src: str, jit_compile: bool = False, check_numerics: bool = False,
-                   constants: dict | None = None) -> FormulaModel:
-    """See :func:`lossdsl.attach`."""
-    wrapped = FormulaModel(model, src, jit_compile_formula=jit_compile, check_numerics=check_numerics,
-                           constants=constants, name=f"{model.name}_with_formula")
-    if getattr(model, "inputs", None):
-        wrapped.build(model.inputs[0].shape if len(model.inputs) == 1 else [i.shape for i in model.inputs])
-    return wrapped

@@ -1,5 +1,6 @@
 """L2-SP fine-tuning: pre-train on a large task, then fine-tune on a small related one while a penalty keeps
-the shared kernels near their pre-trained values, initial(W), instead of near zero (Li et al., 2018).
+the shared kernels near their pre-trained values, initial(W), instead of near zero (Li et al., 2018): every
+kernel of the model, each with its own snapshot.
 The snapshot is taken when the formula is attached, never trained, and saved with the model.
 Run: python examples/l2_sp_finetune.py
 """
@@ -14,7 +15,7 @@ import lossdsl
 from _data import regression
 
 L2_SP = ("data = mse(y_true, y_pred)\n"
-         "drift = sum(square(hidden.kernel - initial(hidden.kernel))) + sum(square(out.kernel - initial(out.kernel)))\n"
+         "drift = sum(square(W - initial(W)) for W in **.kernel)\n"
          "data + 0.1 * drift")
 
 

@@ -160,9 +160,12 @@ CONTINUE_IN_FRESH_PROCESS = textwrap.dedent("""
 """)
 
 
-def test_save_load_in_a_fresh_process_and_continue_equals_uninterrupted_training(tmp_path):
+def assert_resumes_exactly(tmp_path, source, **given) -> tuple:
+    """Trained 2 epochs, saved, loaded in a fresh process and trained 2 more: every weight restored exactly
+    (snapshots, given tensors, parameters), and the end equal to 4 uninterrupted epochs. (interrupted, saved
+    weights by path, what the fresh process loaded and trained)."""
     def attached():
-        model = lossdsl.attach(two_layers(), SOURCE, constants={"F": FISHER})
+        model = lossdsl.attach(two_layers(), source, **given)
         model.compile(optimizer=keras.optimizers.SGD(0.1))
         return model
     uninterrupted, interrupted = attached(), attached()
@@ -176,11 +179,16 @@ def test_save_load_in_a_fresh_process_and_continue_equals_uninterrupted_training
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert set(result["loaded"]) == set(saved)
-    for path, value in saved.items():  # snapshot, given tensor and parameter restored exactly
+    for path, value in saved.items():
         np.testing.assert_array_equal(np.asarray(result["loaded"][path], "float32"), value, err_msg=path)
     for weight in uninterrupted.weights:
         np.testing.assert_allclose(np.asarray(result["trained"][weight.path]), weight.numpy(), atol=1e-6,
                                    err_msg=weight.path)
+    return interrupted, saved, result
+
+
+def test_save_load_in_a_fresh_process_and_continue_equals_uninterrupted_training(tmp_path):
+    interrupted, saved, result = assert_resumes_exactly(tmp_path, SOURCE, constants={"F": FISHER})
     untouched = [w.path for w in interrupted.term.non_trainable_weights]
     assert sorted(p.split("/")[-1] for p in untouched) == ["F", "initial_hidden_kernel"]
     for path in untouched:

@@ -17,9 +17,10 @@ from sympy import Tuple
 
 from ..language import nodes
 from ..language.diagnostics import Diagnostic
-from ..language.formula import Formula, Reference, reference_symbol, term_symbol
+from ..language.formula import SNAPSHOT, Formula, Reference, reference_symbol, term_symbol
 from ..language.kinds.collections import Comprehension
-from ..language.patterns import POOLING, Members, carried_patterns, path_parts, table_members
+from ..language.patterns import (POOLING, Members, base_collection, carried_patterns, member_substitution, path_parts,
+                                table_members)
 
 LISTED = 8
 
@@ -32,7 +33,10 @@ def with_table_members(formula: Formula, table: dict) -> tuple[dict, list[Diagno
     for text, reference in formula.references.items():
         if reference.pattern:
             keys = table_members(reference.path, given)
-            if keys:
+            if keys and reference.role == SNAPSHOT:  # initial(P): each member's snapshot, of the member's shape
+                table[text] = Members(f"initial({key})" for key in keys)
+                table.update({f"initial({key})": given[key] for key in keys})
+            elif keys:
                 table[text] = Members(keys)
             else:
                 named = [key for key in given if key not in ("y_true", "y_pred")]
@@ -63,7 +67,8 @@ def expand_members(formula: Formula, members: dict[str, Members]) -> Formula:
     references = {text: ref for text, ref in formula.references.items() if not ref.pattern}
     for text, ref in formula.references.items():
         for member in members.get(text, ()) if ref.pattern else ():
-            references.setdefault(member, Reference(member, path_parts(member), ref.span))
+            variable = member[len("initial("):-1] if ref.role == SNAPSHOT else member
+            references.setdefault(member, Reference(member, path_parts(variable), ref.span, ref.role))
     return dataclasses.replace(formula, expr=expr, terms=terms, references=references,
                                spans={**formula.spans, **expander.spans})
 
@@ -71,8 +76,9 @@ def expand_members(formula: Formula, members: dict[str, Members]) -> Formula:
 class _Expander:
     def __init__(self, formula: Formula, members: dict[str, Members]):
         self.formula = formula
-        self.symbols = {formula.references[text].symbol: [reference_symbol(m) for m in found]
-                        for text, found in members.items() if text in formula.references}
+        self.members = {formula.references[text].symbol: found for text, found in members.items()
+                        if text in formula.references}
+        self.symbols = {symbol: [reference_symbol(m) for m in found] for symbol, found in self.members.items()}
         self.memo: dict = {}
         self.spans: dict = {}
 
@@ -88,14 +94,15 @@ class _Expander:
             return node
         if isinstance(node, Comprehension):
             body = self.expand(node.body)  # inner collections first: the substitution below is then the loop's own
-            return _over_members(type(node).how, [body.xreplace({node.variable: m})
-                                                  for m in self.symbols.get(node.pattern, ())])
+            return _over_members(type(node).how, [body.xreplace(member_substitution(node.variable, m))
+                                                  for m in self.members.get(node.pattern, ())])
         if isinstance(node, POOLING):
             carried = carried_patterns(node.args[0], self.symbols)
             if carried:
-                (pattern,) = carried  # one collection per reduction: checked when the formula was built
+                # one collection per reduction (a pattern with its snapshots): checked when the formula was built
+                pattern = base_collection(carried)
                 inner = self.expand(node.args[0])
-                return _pooled(node, [inner.xreplace({pattern: m}) for m in self.symbols[pattern]])
+                return _pooled(node, [inner.xreplace(member_substitution(pattern, m)) for m in self.members[pattern]])
         args = [self.expand(arg) for arg in node.args]
         return node if all(a is b for a, b in zip(args, node.args)) else node.func(*args, evaluate=False)
 

@@ -19,7 +19,7 @@ from ..language.diagnostics import Diagnostic
 from ..language.findings import Finding
 from .shadowing import shadowed_attribute_warnings
 from .similar import similar_name_warnings
-from ..language.formula import ACTIVATIONS, Formula, Reference
+from ..language.formula import ACTIVATIONS, SNAPSHOT, Formula, Reference
 from ..language.patterns import Members, matches
 from .places import Place, found_at, renames
 from .model_tree import (ModelOutput, attribute, build_if_possible, children, layer_attributes, layer_chains,
@@ -98,7 +98,8 @@ class ModelIndex:
         for names, variable in owned:
             path = names + (variable_name(variable),)
             if matches(reference.path, path):
-                member = Reference(path_text(path), path, reference.span)
+                text = path_text(path) if reference.role != SNAPSHOT else f"initial({path_text(path)})"
+                member = Reference(text, path, reference.span, reference.role)
                 found.append(ResolvedReference(member, "/".join(names), variable, path[-1], tuple(variable.shape),
                                                bool(variable.trainable), None))
         if not found:

@@ -16,10 +16,10 @@ from ..language.catalogue import IDENTITY_NOT_SQUARE, IDENTITY_TOO_LARGE, IDENTI
 from ..language.diagnostics import Diagnostic
 from ..language.constant_parts import CREATED_LIMIT, MAX_CREATED_ENTRIES
 from ..language.findings import Finding
-from ..language.formula import IDENTITY, Formula, reference_symbol, term_symbol
+from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of, tensor_args
 from ..language.kinds.collections import Comprehension
-from ..language.patterns import POOLING, Members, carried_patterns
+from ..language.patterns import POOLING, Members, base_collection, carried_patterns, member_substitution
 from ..language.nodes import MatrixProduct
 from ..language.shape_algebra import BATCH, SCALAR, Shape, describe, has_batch, is_scalar, runtime, unmarked
 
@@ -102,7 +102,7 @@ class ShapeChecker:
         if isinstance(node, Comprehension):
             return self.member_wise(node.body, node.variable, node.pattern, f"{node.variable} = {{}}")
         if isinstance(node, POOLING) and carried_patterns(node.args[0], self.patterns):
-            (pattern,) = carried_patterns(node.args[0], self.patterns)
+            pattern = base_collection(carried_patterns(node.args[0], self.patterns))
             return self.member_wise(node.args[0], pattern, pattern, f"member {{}} of {pattern}")
         if isinstance(node, (sympy.Add, sympy.Mul)):
             return self.elementwise_with_identity(node, kind)
@@ -132,7 +132,7 @@ class ShapeChecker:
         """
         for member in self.reference_shapes.get(pattern.name, ()):
             checker = ShapeChecker(self.formula, self.reference_shapes)
-            checker.shape(expr.xreplace({stands_for: reference_symbol(member)}))
+            checker.shape(expr.xreplace(member_substitution(stands_for, member)))
             if checker.diagnostics:
                 found = checker.diagnostics[0]
                 raise Finding(found.code, f"for {label.format(member)}: {found.message}", found.hint)

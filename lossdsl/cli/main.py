@@ -246,7 +246,8 @@ def reference_rows(formula: Formula, shapes: dict | None = None, details: dict |
     from ..analysis.shapes import describe
     rows = []
     for text, reference in formula.references.items():
-        kind = ("target" if reference.is_target else "pattern" if reference.pattern else
+        kind = ("target" if reference.is_target else "pattern" if reference.pattern and reference.role != SNAPSHOT
+                else "snapshots (pattern)" if reference.pattern else
                 "inputs" if reference.is_inputs else "activation" if reference.is_activation else
                 {SNAPSHOT: "snapshot", CONSTANT: "given tensor"}.get(reference.role, "variable"))
         row = {"name": text, "path": describe_path(reference.path), "kind": kind}

@@ -123,7 +123,7 @@ class FormulaTerm(keras.layers.Layer):
         A model being loaded is bound before its weights are read, so the saved snapshots replace these.
         """
         for text, resolved in self.analysis.resolved.items():
-            if resolved.reference.role == SNAPSHOT:
+            if resolved.reference.role == SNAPSHOT and not resolved.members:
                 if text not in self._snapshots:
                     name = "".join(c if c.isalnum() else "_" for c in text).strip("_")
                     self._snapshots[text] = self._constant_weight(name, resolved.shape)

@@ -12,7 +12,9 @@ import re
 
 from .calls import INVALID
 from .kinds.collections import COMPREHENSIONS, LoopVariable
-from .patterns import path_parts
+from .formula import SNAPSHOT
+from .patterns import path_parts, snapshot_twin
+from .snapshots import snapshot_pattern
 from .expression_rules import Piece, span_of
 from .source import Span
 
@@ -67,7 +69,15 @@ class CollectionReductions:
         if str(variable) in self.params and self.params[str(variable)].declared:
             self.report("E233", f"'{variable}' is a declared parameter and cannot be a loop variable",
                         span_of(variable), "give the loop variable another name")
-        node = cls(self.value(body), LoopVariable(str(variable), real=True), source, evaluate=False)
+        loop = LoopVariable(str(variable), real=True)
+        value = self.value(body)
+        if snapshot_twin(loop) in value.free_symbols:  # initial(W): the members' snapshots are references too
+            if reference.role == SNAPSHOT:
+                self.report("E222", f"initial({variable}): '{variable}' is a snapshot already, constant",
+                            iterable.span, f"iterate over the variables: for {variable} in {reference.variable_text}")
+            else:
+                snapshot_pattern(self.references, reference, iterable.span)
+        node = cls(value, loop, source, evaluate=False)
         return Piece(self.located(node, span), span, levels)
 
     def loop_variables_out_of_scope(self) -> None:

@@ -221,6 +221,11 @@ def _nonnegative_sign(expr: sympy.Expr) -> str | None:
 class _LatexPrinter(LatexPrinter):
     """sympy's LaTeX printer without its one slow path."""
 
+    def _print_LoopVariable(self, expr):  # initial(W) of a comprehension's W: W at step 0, like a snapshot
+        if expr.name.startswith("initial("):
+            return r"%s^{(0)}" % self._print_Symbol(sympy.Symbol(expr.name[len("initial("):-1]))
+        return self._print_Symbol(expr)
+
     def _print_Mul(self, expr):
         # sympy's own splits a product into a fraction, and for a power or exp() with a symbolic exponent
         # that sympy finds negative (x * t**-exp(s)) it simplifies the exponent, for seconds when it is

@@ -74,6 +74,30 @@ class Members(tuple):
     """The member texts of one pattern, in model order: what a reference-shapes table holds for a pattern."""
 
 
+def snapshot_twin(symbol: sympy.Symbol) -> sympy.Symbol:
+    """The symbol of ``initial(x)`` for the symbol of ``x``: a pattern's snapshot pattern (``initial(**.kernel)``),
+    a loop variable's snapshot (``initial(W)``). Substituting a member for ``x`` substitutes its snapshot for
+    the twin, so ``W - initial(W)`` pairs each variable with its own snapshot."""
+    return type(symbol)(f"initial({symbol.name})", real=True)
+
+
+def member_substitution(stands_for: sympy.Symbol, member: str) -> dict:
+    """What ``stands_for`` (a pattern or a loop variable) and its snapshot twin become for one member."""
+    from .formula import reference_symbol
+    return {stands_for: reference_symbol(member), snapshot_twin(stands_for): reference_symbol(f"initial({member})")}
+
+
+def collection_key(symbol: sympy.Symbol) -> str:
+    """The variables a collection symbol stands for: a snapshot pattern pairs with its own pattern."""
+    name = symbol.name
+    return name[len("initial("):-1] if name.startswith("initial(") else name
+
+
+def base_collection(carried: frozenset) -> sympy.Symbol:
+    """Of a pattern and its snapshot pattern carried together, the pattern (the snapshot follows it)."""
+    return min(carried, key=lambda symbol: (symbol.name.startswith("initial("), symbol.name))
+
+
 def carried_patterns(node, patterns) -> frozenset:
     """The pattern symbols (of ``patterns``) that ``node`` stands for member-wise: not yet reduced by a
     reduction without axis, nor iterated by a comprehension."""
@@ -122,7 +146,7 @@ class _CollectionWalker:
             if inner and node.args[-1] != sympy.Tuple():
                 self.report(node, "E231", f"{self.named(inner)} is a collection: a reduction over it takes no axis",
                             "reduce over every entry (drop axis=), or iterate: sum(f(W) for W in P)")
-            elif len(inner) > 1:
+            elif len({collection_key(symbol) for symbol in inner}) > 1:
                 self.report(node, "E232", f"one reduction over two collections ({self.named(inner)}): "
                             "their members do not pair up", "reduce each on its own: sum(...) + sum(...)")
             return frozenset()

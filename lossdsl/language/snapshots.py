@@ -11,7 +11,8 @@ import sympy
 
 from .calls import INVALID, Keyword
 from .expression_rules import AttributePath, Identifier, Piece, span_of
-from .formula import LAYER_INDEX, SNAPSHOT, TARGETS
+from .formula import LAYER_INDEX, SNAPSHOT, TARGETS, Reference
+from .patterns import snapshot_twin
 from .source import Span
 
 #: The name of the snapshot form; reserved, never a parameter.
@@ -27,6 +28,11 @@ def snapshot(builder, name_span: Span, arguments: list[Piece]) -> sympy.Expr:
                               f"write {_EXAMPLE}")
     argument = arguments[0]
     value = argument.value
+    if type(value) is Identifier and not value.quoted and value.text in builder.loop_names:
+        return _loop_snapshot(builder, value.text, argument.span)
+    pattern = builder.references.get(getattr(value, "name", None)) if isinstance(value, sympy.Symbol) else None
+    if pattern is not None and pattern.pattern:
+        return _pattern_snapshot(builder, pattern, argument.span)
     if type(value) is Identifier and not value.quoted and not LAYER_INDEX.fullmatch(value.text):
         return _not_a_variable(builder, value.text, argument.span)
     if type(value) is Identifier:  # L1, `dense-1`: a layer, which the builder names as such
@@ -39,6 +45,30 @@ def snapshot(builder, name_span: Span, arguments: list[Piece]) -> sympy.Expr:
         return INVALID
     return builder.report("E222", "initial() copies a model variable, not a computed value", argument.span,
                           f"take the snapshot of the variable and compute with it: {_EXAMPLE}")
+
+
+def _loop_snapshot(builder, name: str, span: Span) -> sympy.Expr:
+    """``initial(W)`` in ``... for W in P``: each member's own snapshot (the comprehension registers ``initial(P)``)."""
+    return snapshot_twin(builder.loop_variable(name, span))
+
+
+def _pattern_snapshot(builder, pattern: Reference, span: Span) -> sympy.Expr:
+    """``initial(**.kernel)``: the snapshot of every member, a collection that pairs with the pattern's own."""
+    if pattern.role == SNAPSHOT:
+        return builder.report("E222", "initial() of a snapshot: it is constant already", span,
+                              f"write {pattern.text}")
+    if pattern.span == span:  # written only here: the pattern stands for the snapshots, not for the variables
+        del builder.references[pattern.text]
+    return builder.located(snapshot_pattern(builder.references, pattern, span).symbol, span)
+
+
+def snapshot_pattern(references: dict, pattern: Reference, span: Span) -> Reference:
+    """The reference ``initial(P)`` of pattern ``P``, registered once (at its first place) in ``references``."""
+    text = f"{INITIAL}({pattern.text})"
+    known = references.get(text)
+    if known is None or span.start < known.span.start:
+        known = references[text] = Reference(text, pattern.path, span, SNAPSHOT, pattern=True)
+    return known
 
 
 def _not_a_variable(builder, name: str, span: Span) -> sympy.Expr:

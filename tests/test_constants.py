@@ -57,6 +57,8 @@ def test_latex(source, latex):
     ("sum(c) where c: real[10, -8]", "E220", 1, 26, "positive whole number, not -8"),
     ("sum(c) where c: real[2.5]", "E220", 1, 22, "not 2.5"),
     ("sum(c) where c: real[0]", "E220", 1, 22, "not 0"),
+    ("sum(c) where c: real[100000, 100000]", "E220", 1, 22, "holds at most 1e+08"),
+    ("sum(c) where c: real[100000000, 2]", "E220", 1, 22, "2e+08 entries (0.745 GiB as float32)"),
     ("sum(c) where c: positive[inf]", "E220", 1, 26, "not inf"),
     ("sum(F) where F: tensor[3]", "E220", 1, 17, "comes from the array given for it"),
     ("sum(F) where F: tensor = 1", "E220", 1, 26, "gets its value from Python"),

@@ -18,9 +18,14 @@ from .floats import FLOAT32_MAX, FLOAT32_RANGE, as_float32, beyond_float32, vani
 from .expression_rules import Piece, span_of
 from .formula import DEFAULT_INIT, KINDS, TENSOR_KIND, Parameter
 from .snapshots import declare_tensor
+from .source import Span
 
 #: The kinds a declaration may name, for "did you mean".
 KIND_WORDS = (*KINDS[:-1], TENSOR_KIND)
+
+#: The most entries a tensor-valued parameter may hold (400 MB as float32): more is a mistyped dimension, and
+#: would fail at attach() as an out-of-memory error far from the formula.
+MAX_PARAMETER_ENTRIES = 10**8
 
 
 @dataclass
@@ -73,6 +78,12 @@ def _shape_of(builder, name: Token, dimensions: list) -> tuple[int, ...] | None:
                            f"write the shape with whole numbers, for example {name}: real[10, 8]")
             return None
         shape.append(int(text))
+    entries = math.prod(shape)
+    if entries > MAX_PARAMETER_ENTRIES:
+        builder.report("E220", f"'{name}' would hold {entries:.3g} entries ({4 * entries / 2**30:.3g} GiB as float32): "
+                       f"a parameter holds at most {MAX_PARAMETER_ENTRIES:.0e}", Span(span_of(dimensions[0]).start, span_of(dimensions[-1]).end),
+                       "a learned tensor of the model's size belongs in a layer; check the dimensions")
+        return None
     return tuple(shape)
 
 

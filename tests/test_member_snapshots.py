@@ -70,3 +70,11 @@ def test_saved_and_reloaded_in_a_fresh_process_the_snapshots_are_restored_exactl
     interrupted, saved, _ = assert_resumes_exactly(tmp_path, FORMS[1])
     assert sorted(w.name for w in interrupted.term.non_trainable_weights) == ["initial_hidden_kernel",
                                                                               "initial_out_kernel"]
+
+
+def test_patterns_activations_snapshots_and_tensor_parameters_together_resume_exactly(tmp_path):
+    source = ("mse(y_true, y_pred) + 1e-3*mean(square(hidden.output)) + 0.1*sum(square(W - initial(W)) for W in "
+              "**.kernel) + 0.01*norm(**.bias) + mean(square(y_pred - c)) where c: real[2] = 0.5")
+    _, saved, _ = assert_resumes_exactly(tmp_path, source)
+    c = next(path for path in saved if path.endswith("/c"))
+    assert not np.array_equal(saved[c], np.full(2, 0.5, "float32"))  # trained before saving, restored exactly

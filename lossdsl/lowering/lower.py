@@ -22,7 +22,7 @@ from ..language.errors import LossError
 from ..language.formula import Formula
 from ..language.kinds.random_draws import RandomDraw
 from .deferred import bound
-from .program import Program, Step, plan  # noqa: F401 - Step and plan are read from here too
+from .program import Program, Step, plan
 from .replicas import across_replicas
 
 

@@ -2,8 +2,9 @@
 TensorFlow to show a lowered program, SPEC §4).
 
 A lowering facet answers with an :class:`~lossdsl.lowering.ops.Op` whose function runs later, on tensors.
-What that function calls is named through a :class:`DeferredModule` (``lib.tf``: the module is imported
-on the first attribute read, which happens when the function first runs) or by a :class:`Named` path
+What that function calls is named through a :class:`DeferredModule` (``lib.tf``: the module is imported,
+by an ``import`` statement written in the package, on the first attribute read, which happens when the
+function first runs) or by a :class:`Named` path
 (``lib.resolve("tf.math.log1p")``: looked up on its first call). Planning a program therefore imports
 nothing heavy, and the compiled program calls TensorFlow's own functions (:func:`bound`).
 """
@@ -11,37 +12,42 @@ nothing heavy, and the compiled program calls TensorFlow's own functions (:func:
 from __future__ import annotations
 
 import functools
-import importlib
+from types import ModuleType
 from typing import Callable
 
 
 class DeferredModule:
-    """A module imported on the first read of one of its attributes, then read as the module itself.
+    """A module that ``load()`` imports on the first read of one of its attributes, then read as the module itself.
 
-    >>> math = DeferredModule("math")
+    ``load`` is a function holding the ``import`` statement: no module is ever imported by a name made at
+    run time.
+
+    >>> def load_math():
+    ...     import math
+    ...     return math
+    >>> math = DeferredModule(load_math)
     >>> math.sqrt(4.0)
     2.0
     """
 
-    def __init__(self, name: str):
-        self._module_name = name
+    def __init__(self, load: Callable[[], ModuleType]):
+        self._load = load
 
     def __getattr__(self, attribute: str):
-        value = getattr(importlib.import_module(self._module_name), attribute)
+        value = getattr(self._load(), attribute)
         # Kept on the proxy: the next read is a plain attribute lookup, as fast as the module's own.
         setattr(self, attribute, value)
         return value
 
     def __repr__(self) -> str:
-        return f"DeferredModule({self._module_name!r})"
+        return f"DeferredModule({self._load.__name__})"
 
 
 class Named:
     """A function named by its dotted path in ``namespace`` (``tf.math.log1p``), looked up on its first call.
 
-    >>> import types
-    >>> root = types.SimpleNamespace(math=DeferredModule("math"))
-    >>> Named("math.hypot", root)(3.0, 4.0)
+    >>> import math, types
+    >>> Named("math.hypot", types.SimpleNamespace(math=math))(3.0, 4.0)
     5.0
     """
 

@@ -29,10 +29,32 @@ from ..language.findings import Finding
 from ..language.formula import IDENTITY
 from .deferred import DeferredModule, Named
 
-tf = DeferredModule("tensorflow")
-keras = DeferredModule("keras")
-replicas = DeferredModule("lossdsl.lowering.replicas")  # the global reductions (replicas.global_sum)
-tensor_math = DeferredModule("lossdsl.lowering.tensor_math")  # zero-safe norm, matmul, identity_like, ...
+
+# Each module by an import statement of its own (no import by a computed name: tests/test_hardening.py).
+def _tensorflow():
+    import tensorflow
+    return tensorflow
+
+
+def _keras():
+    import keras
+    return keras
+
+
+def _replicas():
+    from . import replicas
+    return replicas
+
+
+def _tensor_math():
+    from . import tensor_math
+    return tensor_math
+
+
+tf = DeferredModule(_tensorflow)
+keras = DeferredModule(_keras)
+replicas = DeferredModule(_replicas)  # the global reductions (replicas.global_sum)
+tensor_math = DeferredModule(_tensor_math)  # zero-safe norm, matmul, identity_like, ...
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,20 @@
-"""Linter speed: start-up of ``lossdsl lint`` against importing its own dependencies, and formulas per second.
+"""Linter speed: start-up of ``lossdsl lint`` and ``lossdsl explain`` against importing their own dependencies,
+and formulas per second.
 
     python benchmarks/bench_lint.py [--rounds 7] [--formulas 2000] [--model-rounds 3]
 
-Prints one line per measure: measure, ours, baseline, ratio, goal, met. ``startup()``, ``lint_rate()`` and
-``lint_with_model()`` return the same as dictionaries, for a runner that collects every benchmark
-(``run()`` returns all three). ``lint --model`` imports TensorFlow: its wall time is shown beside the
-time of ``import tensorflow, keras`` alone, with no goal.
+Prints one line per measure: measure, ours, baseline, ratio, goal, met. ``startup()``, ``explain_startup()``,
+``lint_rate()`` and ``lint_with_model()`` return the same as dictionaries, for a runner that collects every
+benchmark (``run()`` returns all four). ``explain`` without a model shows the lowered program without importing
+TensorFlow; its formula has several functions, a pattern, a random draw and reductions over the batch.
+``lint --model`` imports TensorFlow: its wall time is shown beside the time of ``import tensorflow, keras``
+alone, with no goal.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import subprocess
@@ -22,6 +26,10 @@ from pathlib import Path
 LINT_COMMAND = [sys.executable, "-m", "lossdsl", "lint", "a*norm(L0.kernel)+norm(L1.kernel)"]
 IMPORT_COMMAND = [sys.executable, "-c", "import sympy, lark"]
 STARTUP_GOAL = 1.3  # lint may take at most 30 % longer than importing sympy and lark
+EXPLAINED = ("data = mse(y_true, y_pred) + 0.1*mean(normal_like(y_pred))\n"
+             "reg = 1e-4*sum(square(**.kernel)) + spectral_norm(L1.kernel)\n"
+             "data + reg + cosine(y_true, y_pred) + log1p(norm(L2.kernel, 1)) + max(y_pred) / batch_size")
+EXPLAINED_SHAPES = {"L1.kernel": [10, 16], "L2.kernel": [10, 4], "y_true": [None, 4], "y_pred": [None, 4]}
 RATE_GOAL = 2000.0  # formulas per second, checked in one process
 
 
@@ -31,18 +39,30 @@ def _wall_time(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def startup(rounds: int = 7) -> dict:
-    """Median wall time of one ``lossdsl lint`` process against ``python -c "import sympy, lark"``."""
+def startup(rounds: int = 7, command: list[str] = LINT_COMMAND, measure: str = "lint start-up (s)") -> dict:
+    """Median wall time of one ``command`` process (``lossdsl lint``) against ``python -c "import sympy, lark"``."""
     _wall_time(IMPORT_COMMAND)  # warm the file cache for both, so the first round is not an outlier
-    _wall_time(LINT_COMMAND)
+    _wall_time(command)
     ours, baseline = [], []
     for _ in range(rounds):  # alternating, so a busy moment on the machine hits both sides alike
-        ours.append(_wall_time(LINT_COMMAND))
+        ours.append(_wall_time(command))
         baseline.append(_wall_time(IMPORT_COMMAND))
     ours_s, baseline_s = statistics.median(ours), statistics.median(baseline)
     ratio = ours_s / baseline_s
-    return {"measure": "lint start-up (s)", "ours": ours_s, "baseline": baseline_s, "ratio": ratio,
+    return {"measure": measure, "ours": ours_s, "baseline": baseline_s, "ratio": ratio,
             "goal": f"ratio <= {STARTUP_GOAL}", "met": ratio <= STARTUP_GOAL}
+
+
+def explain_startup(rounds: int = 7) -> dict:
+    """``lossdsl explain --shapes`` of :data:`EXPLAINED` (its lowered program included) against importing sympy
+    and lark."""
+    with tempfile.TemporaryDirectory() as directory:
+        shapes = Path(directory) / "shapes.json"
+        shapes.write_text(json.dumps(EXPLAINED_SHAPES))
+        command = [sys.executable, "-m", "lossdsl", "explain", "--shapes", str(shapes), EXPLAINED]
+        # no goal of its own: explain does lint's work and more (LaTeX, the program); it must not import
+        # TensorFlow (tests/test_cli.py), which took 7.7x this baseline
+        return {**startup(rounds, command, "explain start-up, no model (s)"), "goal": "-", "met": None}
 
 
 TERMS = [
@@ -119,8 +139,8 @@ def lint_with_model(rounds: int = 3) -> dict:
 
 
 def run(rounds: int = 7, formulas: int = 2000, model_rounds: int = 3) -> list[dict]:
-    """Every linting row: start-up, formulas per second, lint against a saved model."""
-    return [startup(rounds), lint_rate(formulas), lint_with_model(model_rounds)]
+    """Every linting row: start-up of lint and explain, formulas per second, lint against a saved model."""
+    return [startup(rounds), explain_startup(rounds), lint_rate(formulas), lint_with_model(model_rounds)]
 
 
 def format_result(result: dict) -> str:

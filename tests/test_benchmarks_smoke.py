@@ -83,7 +83,7 @@ def test_lint_rate_row():
 @pytest.mark.slow
 def test_rows_that_start_processes():
     assert_rows([bench_compile.classic_new_process(rounds=1), bench_lint.startup(rounds=1),
-                 bench_lint.lint_with_model(rounds=1)], 3)
+                 bench_lint.explain_startup(rounds=1), bench_lint.lint_with_model(rounds=1)], 4)
 
 
 def test_alternate_compares_round_by_round():

@@ -230,6 +230,37 @@ def test_lint_imports_no_tensorflow():
     assert not modules & HEAVY
 
 
+#: explain without a model, at its heaviest: several functions, a pattern, a random draw, reductions over the batch
+EXPLAINED_WIDE = ("data = mse(y_true, y_pred) + 0.1*mean(normal_like(y_pred))\n"
+                  "reg = 1e-4*sum(square(**.kernel)) + spectral_norm(L1.kernel)\n"
+                  "data + reg + cosine(y_true, y_pred) + log1p(norm(L2.kernel, 1)) + max(y_pred) / batch_size")
+EXPLAINED_WIDE_OPS = [
+    "t1 = tf.reduce_mean(keras.losses.MeanSquaredError(reduction=None)(y_true, y_pred))",
+    "t2 = keras.random.normal(tf.shape(y_pred), seed=seed_generator)", "t3 = tf.reduce_mean(t2)", "t4 = 0.1 * t3",
+    "data = t1 + t4", "t6 = tf.square(L1.kernel)", "t7 = tf.square(L2.kernel)", "t8 = pooled_sum(t6, t7)",
+    "t9 = 0.0001 * t8", "t10 = tf.linalg.svd(L1.kernel, compute_uv=False)[..., 0]", "reg = t9 + t10",
+    "t12 = cosine_similarity(y_true, y_pred)", "t13 = tf.reduce_sum(tf.abs(L2.kernel))", "t14 = tf.math.log1p(t13)",
+    "t15 = tf.reduce_max(y_pred)", "t16 = global_batch_size(y_true)", "t17 = t15 / t16",
+    "loss = data + reg + t12 + t14 + t17"]
+
+
+@pytest.mark.parametrize("formula, shapes, lowered", [
+    (EXPLAINED_WIDE, True, EXPLAINED_WIDE_OPS),
+    # without the shapes the pattern has no members: the program is not made, and explain says why
+    (EXPLAINED_WIDE, False, ["cannot lower: E230 '**.kernel' has no members yet, so it cannot be lowered"]),
+])
+def test_explain_shows_the_lowered_program_without_importing_tensorflow(formula, shapes, lowered, shapes_file):
+    argv = ["explain", *(["--shapes", shapes_file] if shapes else []), formula]
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "lossdsl", *argv],
+                          capture_output=True, text=True, timeout=120)
+    modules = imported_modules(done.stderr)
+    assert done.returncode == 0, done.stdout
+    assert "lossdsl" in modules and "sympy" in modules  # the log really is the import log
+    assert not modules & HEAVY
+    sections = dict(block.split("\n", 1) for block in done.stdout.strip().split("\n\n"))
+    assert sections["lowered to TensorFlow"].splitlines() == ["  " + line for line in lowered]
+
+
 def test_module_reads_stdin():
     done = subprocess.run([sys.executable, "-m", "lossdsl", "lint", "-"], input=UNCLOSED,
                           capture_output=True, text=True, timeout=120)

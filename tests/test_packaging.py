@@ -36,6 +36,24 @@ def test_without_tensorflow_check_works_and_compile_attach_name_the_extra():
     assert len(lines) == 3 and all('pip install "lossdsl[tensorflow]"' in line for line in lines), lines
 
 
+EXPLAIN_WITHOUT_TENSORFLOW = textwrap.dedent("""
+    import sys
+    sys.modules["tensorflow"] = sys.modules["keras"] = None  # as if the tensorflow extra were not installed
+    from lossdsl.cli import main
+    raise SystemExit(main(["explain", "mse(y_true, y_pred) + 0.1*norm(L0.kernel) + mean(normal(3))"]))
+""")
+
+
+def test_without_tensorflow_explain_shows_the_lowered_program():
+    run = subprocess.run([sys.executable, "-c", EXPLAIN_WITHOUT_TENSORFLOW], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("lowered to TensorFlow\n")[1].splitlines() == [
+        "  t1 = tf.reduce_mean(keras.losses.MeanSquaredError(reduction=None)(y_true, y_pred))",
+        "  t2 = euclidean_norm(L0.kernel)", "  t3 = 0.1 * t2", "  t4 = keras.random.normal([3], seed=seed_generator)",
+        "  t5 = tf.reduce_mean(t4)", "  loss = t1 + t3 + t5"]
+
+
 @pytest.mark.slow
 def test_plain_install_lints_without_tensorflow(tmp_path):
     """What the pre-commit hook builds: `pip install .` into a fresh environment, then `lossdsl lint`."""

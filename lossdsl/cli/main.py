@@ -199,11 +199,11 @@ def resolved_columns(resolved) -> dict:
 
 
 def lowered_ops(formula: Formula) -> list[str]:
-    """The TensorFlow ops the formula lowers to (imports TensorFlow: explain is not a fast path)."""
+    """The TensorFlow ops the formula lowers to: its planned program, which needs no TensorFlow."""
     from ..language.errors import LossError
-    from ..lowering.lower import lower
+    from ..lowering.program import plan
     try:
-        return lower(formula).ops
+        return plan(formula).ops
     except LossError as error:
         return [f"cannot lower: {d.code} {d.message}" for d in error.diagnostics]
 

@@ -1,1 +1,2 @@
-"""Lowering: a checked Formula -> a TensorFlow function (imports TensorFlow; only with a model)."""
+"""Lowering: a checked Formula -> a program (planned without TensorFlow: ``program``) -> a TensorFlow function
+(``lower``, which imports TensorFlow)."""

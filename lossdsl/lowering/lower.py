@@ -1,11 +1,7 @@
 """Lowering: a checked formula -> a pure TensorFlow function of its inputs (SPEC §3.1).
 
-:func:`lower` walks the sympy tree once, lowering each node by its kind's ``lower`` facet (one
-declaration per node kind: :mod:`lossdsl.language.kinds`), into a straight-line program with one step
-per distinct node. Equal sympy
-subtrees are equal keys of a memo, so a repeated subexpression is one step, and a named term is one
-step however often the loss uses it. A node with no TensorFlow op fails in :func:`lower`, never when
-the program runs.
+:func:`lower` plans the formula's program (:mod:`.program`: one step per distinct node, without
+TensorFlow) and makes it callable: a :class:`LoweredFormula`.
 
 Calling the :class:`LoweredFormula` runs the steps on the tensors it is given (variable reads,
 targets, parameter values) without copying them, so it traces into ``tf.function`` (also with
@@ -15,8 +11,6 @@ float64, else in float32; other inputs (float16, bfloat16, integers) are cast to
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import keras
@@ -25,107 +19,11 @@ import tensorflow as tf
 
 from ..language.diagnostics import Diagnostic
 from ..language.errors import LossError
-from ..language.findings import Finding
-from ..language.formula import IDENTITY, Formula, term_symbol
-from ..language.kinds import kind_of
-from ..language.shape_algebra import BATCH, has_batch
+from ..language.formula import Formula
 from ..language.kinds.random_draws import RandomDraw
-from ..language.kinds.collections import unresolved_pattern
-from . import ops
-from .ops import identity_without_partner
+from .deferred import bound
+from .program import Program, Step, plan
 from .replicas import across_replicas
-
-
-@dataclass
-class Step:
-    """One value of the program: an input read from the env, a constant, or an op on earlier steps."""
-
-    name: str
-    fn: Callable | None = None
-    inputs: tuple[int, ...] = ()
-    text: str | None = None  # None for inputs and constants, which are not ops
-    reads: str | None = None  # the env key of an input
-    over_batch: bool = False  # a reduction over the batch: global under a distribution strategy
-    seeded: bool = False  # a random draw: fn(seed generator, dtype, *inputs)
-
-
-class _Compiler:
-    """Builds the steps of one formula; ``memo`` maps each sympy node to the step computing it.
-
-    ``node_shapes`` maps nodes to their shapes with the batch dimension marked (``Analysis.node_shapes``):
-    an op whose arguments hold the batch and whose value does not reduces over the batch, and takes its
-    global form under a distribution strategy.
-    """
-
-    def __init__(self, formula: Formula, node_shapes: Mapping | None = None):
-        self.formula = formula
-        self.node_shapes = node_shapes or {}
-        self.steps: list[Step] = []
-        self.memo: dict = {}
-        taken = {*formula.terms, *formula.params}
-        self.prefix = "t" if not any(re.fullmatch(r"t\d+", name) for name in taken) else "_t"
-        self.computed = 0
-
-    def lower(self, node) -> int:
-        """The index of the step computing ``node``, adding it (and its inputs) the first time."""
-        if node not in self.memo:
-            self.memo[node] = self.new_step(node)
-        return self.memo[node]
-
-    def new_step(self, node) -> int:
-        if node.is_Symbol:
-            return self.add(self.input(node))
-        if node.is_Number or node.is_NumberSymbol:
-            return self.add(self.constant(node))
-        kind = kind_of(type(node))
-        if kind is None:
-            raise Finding("E201", f"'{type(node).__name__}' has no TensorFlow lowering",
-                          "register it with lossdsl.register_function(name, tf_function)", node=node)
-        made = kind.lower(node, ops)
-        if isinstance(made, sympy.Basic):  # the rule rewrote the node into an equal one
-            return self.lower(made)
-        inputs = tuple(self.lower(arg) for arg in made.inputs)
-        self.computed += 1
-        over_batch = made.across is not None and self.reduces_over_batch(node, made.inputs)
-        fn = across_replicas(made.fn, made.across) if over_batch else made.fn
-        return self.add(Step(f"{self.prefix}{self.computed}", fn, inputs, made.text, over_batch=over_batch,
-                             seeded=made.seeded))
-
-    def reduces_over_batch(self, node, inputs) -> bool:
-        """The inputs hold the batch and the value does not. A batch-by-batch input (``y_pred @ y_pred.T``)
-        does not count: each replica holds only a diagonal block of it, so no sum of parts is its value."""
-        shapes = [self.node_shapes.get(arg) for arg in inputs]
-        if any(shape is not None and sum(d is BATCH for d in shape) > 1 for shape in shapes):
-            return False
-        return any(map(has_batch, shapes)) and self.node_shapes.get(node) is not None \
-            and not has_batch(self.node_shapes[node])
-
-    def input(self, symbol) -> Step:
-        name = symbol.name
-        if symbol == IDENTITY:
-            raise identity_without_partner(symbol)
-        reference = self.formula.references.get(name)
-        if reference is not None and reference.pattern:
-            raise unresolved_pattern(name, symbol)
-        if name not in self.formula.references and name not in self.formula.params:
-            raise Finding("E215", f"'{name}' is not a reference, a parameter or a named term", node=symbol)
-        return Step(name, reads=name)
-
-    @staticmethod
-    def constant(number) -> Step:
-        value = float(number)
-        name = {sympy.pi: "pi", sympy.oo: "inf", -sympy.oo: "-inf"}.get(number, f"{value:g}")
-        return Step(name, fn=lambda dtype: tf.constant(value, dtype))
-
-    def add(self, step: Step) -> int:
-        self.steps.append(step)
-        return len(self.steps) - 1
-
-    def name(self, index: int, name: str) -> None:
-        """Show a computed step under a term's name (cosmetic: ``ops`` only)."""
-        step = self.steps[index]
-        if step.text is not None and re.fullmatch(re.escape(self.prefix) + r"\d+", step.name):
-            step.name = name
 
 
 class LoweredFormula:
@@ -136,24 +34,20 @@ class LoweredFormula:
     ``over_batch`` names the steps that reduce over the batch (global under a distribution strategy).
     """
 
-    def __init__(self, formula: Formula, steps: list[Step], outputs: dict[str, int], check_numerics: bool = False,
-                 seed_generator=None):
+    def __init__(self, formula: Formula, program: Program, check_numerics: bool = False, seed_generator=None):
         self.formula = formula
+        steps = program.steps
         # The random draws' generator: the term layer's, so that it is tracked and saved; else the formula's own.
         if seed_generator is None and any(step.seeded for step in steps):
             seed_generator = keras.random.SeedGenerator()
         self.seed_generator = seed_generator
+        self.program = program
         self.steps = steps
-        self.outputs = outputs
+        self.outputs = program.outputs
+        self.calls = [_callable(step) for step in steps]  # TensorFlow's own functions, looked up once here
         self.check_numerics = check_numerics
         self.checks = self.numerics_messages() if check_numerics else None  # (value, gradient) message a step
-        self.inputs = list(dict.fromkeys(step.reads for step in steps if step.reads))  # in order of use
-        self.ops = [f"{s.name} = {s.text.format(*(steps[i].name for i in s.inputs))}"
-                    for s in steps if s.text is not None]
-        self.over_batch = [step.name for step in steps if step.over_batch]
-        loss = steps[outputs[""]].name
-        if loss != "loss":
-            self.ops.append(f"loss = {loss}")
+        self.inputs, self.ops, self.over_batch = program.inputs, program.ops, program.over_batch
 
     # Straight-line code: AutoGraph (a caller's tf.function) has nothing to convert, and converting
     # the program and the ops it calls took ~2 s of the first trace.
@@ -166,17 +60,17 @@ class LoweredFormula:
         given = {name: tf.convert_to_tensor(env[name]) for name in self.inputs}
         dtype = tf.float64 if any(value.dtype == tf.float64 for value in given.values()) else tf.float32
         values = []
-        for index, step in enumerate(self.steps):
+        for index, (step, call) in enumerate(zip(self.steps, self.calls)):
             if step.seeded:
-                value = step.fn(self.seed_generator, dtype, *(values[i] for i in step.inputs))
+                value = call(self.seed_generator, dtype, *(values[i] for i in step.inputs))
             elif step.reads:
                 value = given[step.reads]
                 value = value if value.dtype == dtype else tf.cast(value, dtype)
-            elif not step.inputs:
-                values.append(step.fn(dtype))  # a constant, inf included: nothing to check
+            elif not step.inputs:  # a constant (inf included) or an op of the dtype alone (eye): nothing to check
+                values.append(tf.constant(step.value, dtype) if call is None else call(dtype))
                 continue
             else:
-                value = step.fn(*(values[i] for i in step.inputs))
+                value = call(*(values[i] for i in step.inputs))
             if self.check_numerics and value.dtype.is_floating:
                 # Later steps use the checked value, so the first step to go wrong is the one named.
                 value = _checked(value, *self.checks[index])
@@ -201,7 +95,7 @@ class LoweredFormula:
         if step.reads:
             return f"the input '{step.reads}'"
         what = "the loss" if output == "" else f"term '{output}'" if output else f"step {step.name}"
-        return f"{what} = {step.text.format(*(self.steps[i].name for i in step.inputs))}" if step.text else what
+        return f"{what} = {self.program.shown(step)}" if step.text else what
 
     def missing(self, name: str) -> Diagnostic:
         reference = self.formula.references.get(name)
@@ -212,6 +106,12 @@ class LoweredFormula:
 
     def __repr__(self) -> str:
         return "LoweredFormula(\n  " + "\n  ".join(self.ops) + "\n)"
+
+
+def _callable(step: Step) -> Callable | None:
+    """What running a step calls: its op, in its global form where it reduces over the batch."""
+    fn = bound(step.fn)
+    return across_replicas(fn, bound(step.across)) if step.over_batch else fn
 
 
 def _checked(value: tf.Tensor, message: str, gradient_message: str) -> tf.Tensor:
@@ -248,15 +148,4 @@ def lower(formula: Formula, check_numerics: bool = False, node_shapes: Mapping |
     >>> float(lowered({"L0.kernel": tf.constant([3.0, 4.0])})[""])
     10.0
     """
-    compiler = _Compiler(formula, node_shapes)
-    outputs = {}
-    try:
-        for name, definition in formula.terms.items():
-            outputs[name] = compiler.memo[term_symbol(name, definition)] = compiler.lower(definition)
-            compiler.name(outputs[name], name)
-        outputs[""] = compiler.lower(formula.expr)
-    except Finding as problem:
-        raise LossError([Diagnostic(problem.code, problem.message, formula.span_of(problem.node), problem.hint)],
-                        formula.source) from None
-    compiler.name(outputs[""], "loss")
-    return LoweredFormula(formula, compiler.steps, outputs, check_numerics, seed_generator)
+    return LoweredFormula(formula, plan(formula, node_shapes), check_numerics, seed_generator)

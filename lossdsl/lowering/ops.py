@@ -1,10 +1,16 @@
-"""What the node kinds' lowering facets are written with: TensorFlow, :class:`Op`, and the rules of the
+"""What the node kinds' lowering facets are written with: :class:`Op`, ``tf``, and the rules of the
 operators and functions that need more than one TensorFlow call (SPEC §3.1).
 
 Each node kind (:mod:`lossdsl.language.kinds`) declares its lowering as ``lower(node, lib)``, ``lib``
 being this module. A facet reads a node's options (axis, norm order, from_logits, ...) once, when the
-formula is lowered, and answers with an :class:`Op`: a TensorFlow function of the values of some sympy
+formula is planned, and answers with an :class:`Op`: a TensorFlow function of the values of some sympy
 nodes, or with an equal sympy node to lower instead.
+
+Planning imports no TensorFlow (``lossdsl explain`` shows the program without it): ``tf``, ``keras``,
+``replicas`` and ``tensor_math`` here are :class:`~.deferred.DeferredModule` s, imported when the
+op's function first runs. So a facet uses them only inside the functions it returns, and names a
+function it passes on as it is by its path: ``resolve("tf.math.log1p")``, ``resolve("euclidean_norm")``
+(a helper of :mod:`.tensor_math`), ``resolve("replicas.global_sum")``.
 """
 
 from __future__ import annotations
@@ -15,19 +21,40 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-import keras
 import sympy
-import tensorflow as tf
 
 from ..language import nodes
 from ..language.catalogue import IDENTITY_WITHOUT_PARTNER
 from ..language.findings import Finding
 from ..language.formula import IDENTITY
-from . import replicas  # noqa: F401 - facets name the global reductions (replicas.global_sum)
-from .tensor_math import (cosine_similarity, euclidean_norm, global_batch_size, identity_like,  # noqa: F401
-                          log_determinant, matmul, nuclear_norm, singular_values, solve, spectral_norm,
-                          standard_deviation, symmetric_eigenvalues,  # the facets name them
-                          pooled_max, pooled_mean, pooled_min, pooled_norm, pooled_sum)
+from .deferred import DeferredModule, Named
+
+
+# Each module by an import statement of its own (no import by a computed name: tests/test_hardening.py).
+def _tensorflow():
+    import tensorflow
+    return tensorflow
+
+
+def _keras():
+    import keras
+    return keras
+
+
+def _replicas():
+    from . import replicas
+    return replicas
+
+
+def _tensor_math():
+    from . import tensor_math
+    return tensor_math
+
+
+tf = DeferredModule(_tensorflow)
+keras = DeferredModule(_keras)
+replicas = DeferredModule(_replicas)  # the global reductions (replicas.global_sum)
+tensor_math = DeferredModule(_tensor_math)  # zero-safe norm, matmul, identity_like, ...
 
 
 @dataclass(frozen=True)
@@ -49,9 +76,19 @@ class Op:
     seeded: bool = False
 
 
-def resolve(path: str) -> Callable:
-    """The function a lowering facet names: ``tf.math.log1p``, or a helper of this module (``euclidean_norm``)."""
-    return functools.reduce(getattr, path.split("."), sys.modules[__name__])
+@functools.lru_cache(maxsize=None)
+def resolve(path: str) -> Named:
+    """The function a lowering facet names: ``tf.math.log1p``, ``replicas.global_sum``, or a helper of
+    :mod:`.tensor_math` (``euclidean_norm``); looked up on its first call, so naming it imports nothing."""
+    return Named(path, sys.modules[__name__])
+
+
+def __getattr__(name: str):
+    """``lib.euclidean_norm``: the helpers of :mod:`.tensor_math` read as names of this module (this imports
+    TensorFlow; ``resolve("euclidean_norm")`` does not)."""
+    if name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(tensor_math, name)
 
 
 def _scaled(scale: float, x):
@@ -105,9 +142,9 @@ def lower_sum(node):
         for value in values[max(count, 1):terms]:
             total = tf.subtract(total, value)
         if identity:
-            total = total + _scaled(identity, identity_like(total))
+            total = total + _scaled(identity, tensor_math.identity_like(total))
         for coefficient in values[terms:]:
-            total = total + coefficient * identity_like(total)
+            total = total + coefficient * tensor_math.identity_like(total)
         return total
 
     names = _placeholders(range(terms + len(scaled)))
@@ -196,7 +233,7 @@ def lower_product(node):
         for divisor in values[count:]:
             result = tf.math.divide(result, divisor)
         if identity:
-            result = result * identity_like(result)
+            result = result * tensor_math.identity_like(result)
         return _scaled(scale, result) if count else result
 
     names = _placeholders(range(len(factors) + len(divisors)))
@@ -207,26 +244,26 @@ def lower_product(node):
     return Op(multiply, (*factors, *divisors), text)
 
 
-#: Constant exponents with a dedicated op.
+#: Constant exponents with a dedicated op: its path, and how it is shown.
 POWERS = {
-    2.0: (tf.square, "tf.square({0})"),
-    0.5: (tf.sqrt, "tf.sqrt({0})"),
-    -1.0: (tf.math.reciprocal, "1 / {0}"),
-    -0.5: (tf.math.rsqrt, "tf.math.rsqrt({0})"),
+    2.0: ("tf.square", "tf.square({0})"),
+    0.5: ("tf.sqrt", "tf.sqrt({0})"),
+    -1.0: ("tf.math.reciprocal", "1 / {0}"),
+    -0.5: ("tf.math.rsqrt", "tf.math.rsqrt({0})"),
 }
 
 
 def lower_power(node):
     base, exponent = node.args
     if not exponent.is_Number:
-        return Op(tf.pow, (base, exponent), "tf.pow({0}, {1})")
+        return Op(resolve("tf.pow"), (base, exponent), "tf.pow({0}, {1})")
     power = float(exponent)
     if exponent.is_Float and (2 * power).is_integer():  # x**0.5 is sqrt(x), x**2.0 is square(x): one step each
         return sympy.Pow(base, sympy.Rational(int(2 * power), 2), evaluate=False)
     if power == 1:
         return base
     if power in POWERS:
-        return Op(POWERS[power][0], (base,), POWERS[power][1])
+        return Op(resolve(POWERS[power][0]), (base,), POWERS[power][1])
     return Op(lambda x: tf.pow(x, tf.constant(power, x.dtype)), (base,), f"tf.pow({{0}}, {power:g})")
 
 
@@ -245,7 +282,7 @@ def reduction(fn, text: str, across=None):
 NORMS = {
     1.0: reduction(lambda x, axis: tf.reduce_sum(tf.abs(x), axis), "tf.reduce_sum(tf.abs({0})%s)",
                    lambda x, axis: replicas.global_sum(tf.abs(x), axis)),
-    2.0: reduction(euclidean_norm, "euclidean_norm({0}%s)", replicas.global_euclidean_norm),
+    2.0: reduction(resolve("euclidean_norm"), "euclidean_norm({0}%s)", resolve("replicas.global_euclidean_norm")),
     math.inf: reduction(lambda x, axis: tf.reduce_max(tf.abs(x), axis), "tf.reduce_max(tf.abs({0})%s)",
                         lambda x, axis: replicas.global_max(tf.abs(x), axis)),
 }
@@ -266,7 +303,7 @@ def lower_matrix_product(node):
         return operands[0]
 
     def product(*values):
-        return functools.reduce(matmul, values)
+        return functools.reduce(tensor_math.matmul, values)
 
     # over the batch (y_pred.T @ y_pred): the product is linear in each replica's part, so sum the parts
     return Op(product, tuple(operands), " @ ".join(_placeholders(range(len(operands)))),
@@ -298,13 +335,13 @@ def data_loss(node, loss_class: str, same_shape: bool, option_types: dict, fixed
     The shape check lets the pair broadcast (``bce(y_true, logit)`` with one scalar logit), but some Keras
     losses insist on equal ranks, so the pair is broadcast first; sparse_cce's labels have a rank less.
     """
-    loss = getattr(keras.losses, loss_class)
     options = {**(fixed or {}), **{name: convert(value) for (name, convert), value in zip(option_types.items(),
                                                                                            node.options)}}
     shown = ", ".join(f"{k}={v}" for k, v in {**options, "reduction": None}.items())
     prepare = _broadcast_pair if same_shape else lambda y_true, y_pred: (y_true, y_pred)
 
     def per_sample(y_true, y_pred):
+        loss = getattr(keras.losses, loss_class)  # read when the op runs: planning imports no Keras
         return _keras_loss(loss, y_pred.dtype.name, **options)(*prepare(y_true, y_pred))
 
     return Op(lambda y_true, y_pred: tf.reduce_mean(per_sample(y_true, y_pred)),
@@ -327,7 +364,7 @@ def _broadcast_pair(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
 def random_draw(node, like: bool):
     """normal(6, 1), uniform_like(x): keras.random's draw of that shape, from the formula's SeedGenerator."""
-    draw = getattr(keras.random, node.distribution)
+    draw = resolve(f"keras.random.{node.distribution}")
     if like:
         return Op(lambda seed, dtype, x: draw(tf.shape(x), dtype=dtype, seed=seed), node.tensors,
                   f"keras.random.{node.distribution}(tf.shape({{0}}), seed=seed_generator)", seeded=True)

@@ -7,7 +7,11 @@ of their own. A facet that a kind does not have is :data:`UNDECIDED`, never miss
 turns it into W405, never into a guess (model: sympy2jax's one ``_lookup`` table, extended by users).
 
 No facet imports a later stage: a lowering facet is called by the lowering stage with that stage's
-helpers (``lib``: the module :mod:`lossdsl.lowering.ops`, holding ``tf`` and ``Op``).
+helpers (``lib``: the module :mod:`lossdsl.lowering.ops`, holding ``tf``, ``Op`` and ``resolve``).
+Lowering plans the program without TensorFlow (``lossdsl explain``), so a lowering facet touches
+``lib.tf``, ``lib.keras`` and ``lib.replicas`` only inside the functions it returns (they import
+TensorFlow on first use), and names a function it hands over as it is by its path:
+``lib.resolve("tf.math.log1p")``, ``lib.resolve("euclidean_norm")``, ``lib.resolve("replicas.global_sum")``.
 """
 
 from __future__ import annotations
@@ -104,7 +108,8 @@ class NodeKind:
     - ``range(node, of)``: the value range, ``of(argument)`` giving an argument's range.
     - ``asymptotic``: a Unary rule, a marker the expander applies, or UNDECIDED.
     - ``plain``: the node's form in plain sympy, from its converted arguments (``sympy.limit``), or UNDECIDED.
-    - ``lower(node, lib)``: an ``lib.Op``, or an equal sympy node to lower instead.
+    - ``lower(node, lib)``: an ``lib.Op``, or an equal sympy node to lower instead; TensorFlow only inside
+      the Op's functions, or named by ``lib.resolve(path)`` (see above).
     - ``latex``: the LaTeX name (``\\operatorname{sum}``), ``latex(node, printer)``, or None where sympy prints it.
     - ``domain``: the bound its argument must stay above (log: 0, log1p: -1), checked as W402; None if any.
     """
@@ -239,7 +244,8 @@ def same_sign(index: int = 0) -> Callable:
 
 
 def tf_op(path: str) -> Callable:
-    """A lowering facet: the TensorFlow function at ``path`` (``tf.math.log1p``) of the tensor arguments."""
+    """A lowering facet: the TensorFlow function at ``path`` (``tf.math.log1p``) of the tensor arguments
+    (looked up when the program is made callable)."""
     def lower(node, lib):
         places = ", ".join("{%d}" % i for i in range(len(tensor_args(node))))
         return lib.Op(lib.resolve(path), tensor_args(node), f"{path}({places})")

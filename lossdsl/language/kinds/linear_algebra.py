@@ -74,7 +74,7 @@ DotProduct = _function("DotProduct", "dot", "sum of x * y", r"\operatorname{dot}
 
 def _lower_cosine(node, lib):
     op = tf_op("cosine_similarity")(node, lib)
-    return lib.Op(op.fn, op.inputs, op.text, lib.replicas.global_cosine)
+    return lib.Op(op.fn, op.inputs, op.text, lib.resolve("replicas.global_cosine"))
 
 
 Cosine = _function("Cosine", "cosine", "cosine similarity of x and y, flattened", r"\cos\angle",

@@ -79,5 +79,5 @@ declare(NodeKind(
     BatchSize, "the number of samples in the current global batch (all replicas together)",
     shape=lambda node, batch: shapes.SCALAR, sign=POSITIVE, range=lambda node, of: iv.Range(1.0, iv.INF, True, False),
     asymptotic=UNDECIDED,  # no parameter is ever inside it
-    plain=UNDECIDED, lower=lambda node, lib: lib.Op(lib.global_batch_size, node.tensors, "global_batch_size({0})"),
+    plain=UNDECIDED, lower=lambda node, lib: lib.Op(lib.resolve("global_batch_size"), node.tensors, "global_batch_size({0})"),
     latex=lambda node, printer: r"\mathrm{batch\_size}"))

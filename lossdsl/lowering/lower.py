@@ -28,11 +28,12 @@ from ..language.errors import LossError
 from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of
-from ..language.shape_algebra import BATCH, has_batch
+from ..language.shape_algebra import BATCH, has_batch, runtime
 from ..language.kinds.random_draws import RandomDraw
 from ..language.kinds.collections import unresolved_pattern
 from . import ops
 from .ops import identity_without_partner
+from .differentiation import Differentiation, GradientGroup, gradients
 from .replicas import across_replicas
 
 
@@ -47,6 +48,7 @@ class Step:
     reads: str | None = None  # the env key of an input
     over_batch: bool = False  # a reduction over the batch: global under a distribution strategy
     seeded: bool = False  # a random draw: fn(seed generator, dtype, *inputs)
+    differentiates: str | None = None  # grad(f, x): x's text; inputs are (f, x), the value is taken on a tape
 
 
 class _Compiler:
@@ -89,7 +91,24 @@ class _Compiler:
         over_batch = made.across is not None and self.reduces_over_batch(node, made.inputs)
         fn = across_replicas(made.fn, made.across) if over_batch else made.fn
         return self.add(Step(f"{self.prefix}{self.computed}", fn, inputs, made.text, over_batch=over_batch,
-                             seeded=made.seeded))
+                             seeded=made.seeded, differentiates=made.differentiates))
+
+    def gradient_groups(self) -> dict[int, GradientGroup]:
+        """The ``grad`` targets of each differentiated step (by its index): one backward pass each."""
+        targets: dict[int, list[str]] = {}
+        for step in self.steps:
+            if step.differentiates:
+                targets.setdefault(step.inputs[0], []).append(step.differentiates)
+        shapes = {index: shape for node, index in self.memo.items() if (shape := self.node_shapes.get(node)) is not None}
+        groups = {}
+        for index, texts in targets.items():
+            texts = list(dict.fromkeys(texts))
+            shape = shapes.get(index)
+            local = bool(shape) and runtime(shape[0])  # holds the replica's part of the batch
+            batched = tuple(self.formula.references[t].needs_forward_pass if t in self.formula.references else False
+                            for t in texts)
+            groups[index] = GradientGroup(tuple(texts), local, batched)
+        return groups
 
     def reduces_over_batch(self, node, inputs) -> bool:
         """The inputs hold the batch and the value does not. A batch-by-batch input (``y_pred @ y_pred.T``)
@@ -137,8 +156,10 @@ class LoweredFormula:
     """
 
     def __init__(self, formula: Formula, steps: list[Step], outputs: dict[str, int], check_numerics: bool = False,
-                 seed_generator=None):
+                 seed_generator=None, gradient_groups: dict[int, GradientGroup] | None = None):
         self.formula = formula
+        #: grad(f, x): the targets of each differentiated step, by its index (empty without grad)
+        self.gradient_groups = gradient_groups or {}
         # The random draws' generator: the term layer's, so that it is tracked and saved; else the formula's own.
         if seed_generator is None and any(step.seeded for step in steps):
             seed_generator = keras.random.SeedGenerator()
@@ -157,15 +178,35 @@ class LoweredFormula:
 
     # Straight-line code: AutoGraph (a caller's tf.function) has nothing to convert, and converting
     # the program and the ops it calls took ~2 s of the first trace.
+    @property
+    def differentiates(self) -> tuple[str, ...]:
+        """The text of every ``grad`` target, in order of use."""
+        return tuple(dict.fromkeys(t for group in self.gradient_groups.values() for t in group.targets))
+
     @tf.autograph.experimental.do_not_convert
-    def __call__(self, env: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def __call__(self, env: Mapping[str, tf.Tensor], differentiation: Differentiation | None = None
+                 ) -> dict[str, tf.Tensor]:
+        """The values; ``differentiation`` is the tape (recording) a ``grad`` is taken on: without it, a program
+        with ``grad`` records its own steps on a tape of its own (``grad(norm(W)**2, W)``)."""
         missing = [name for name in self.inputs if env.get(name) is None]
         if missing:
             raise LossError([self.missing(name) for name in missing], self.formula.source)
+        if self.gradient_groups and differentiation is None:
+            with tf.GradientTape(persistent=True) as tape:
+                return self.run(env, Differentiation(tape))
+        return self.run(env, differentiation)
+
+    def run(self, env: Mapping[str, tf.Tensor], differentiation: Differentiation | None) -> dict[str, tf.Tensor]:
         # A variable is read once per call (never copied); every use of it sees that read.
         given = {name: tf.convert_to_tensor(env[name]) for name in self.inputs}
+        sources = {}
+        if differentiation is not None:
+            for text in self.differentiates:
+                sources[text] = differentiation.sources.get(text, given[text])
+                if not isinstance(sources[text], tf.Variable) or not sources[text].trainable:
+                    differentiation.tape.watch(sources[text])
         dtype = tf.float64 if any(value.dtype == tf.float64 for value in given.values()) else tf.float32
-        values = []
+        values, taken = [], {}
         for index, step in enumerate(self.steps):
             if step.seeded:
                 value = step.fn(self.seed_generator, dtype, *(values[i] for i in step.inputs))
@@ -175,6 +216,14 @@ class LoweredFormula:
             elif not step.inputs:
                 values.append(step.fn(dtype))  # a constant, inf included: nothing to check
                 continue
+            elif step.differentiates:
+                f = step.inputs[0]
+                if f not in taken:  # every gradient of f at its first use: one backward pass
+                    group = self.gradient_groups[f]
+                    found = gradients(differentiation.tape, values[f], [sources[t] for t in group.targets], group,
+                                      dtype)
+                    taken[f] = dict(zip(group.targets, found))
+                value = taken[f][step.differentiates]
             else:
                 value = step.fn(*(values[i] for i in step.inputs))
             if self.check_numerics and value.dtype.is_floating:
@@ -259,4 +308,4 @@ def lower(formula: Formula, check_numerics: bool = False, node_shapes: Mapping |
         raise LossError([Diagnostic(problem.code, problem.message, formula.span_of(problem.node), problem.hint)],
                         formula.source) from None
     compiler.name(outputs[""], "loss")
-    return LoweredFormula(formula, compiler.steps, outputs, check_numerics, seed_generator)
+    return LoweredFormula(formula, compiler.steps, outputs, check_numerics, seed_generator, compiler.gradient_groups())

@@ -39,7 +39,9 @@ class Op:
     for an op that reduces over the batch: the lowering uses it where the node's arguments hold the batch
     and its value does not.
     A ``seeded`` op draws random numbers: it is called with the formula's
-    Keras ``SeedGenerator`` and the compute dtype before its inputs.
+    Keras ``SeedGenerator`` and the compute dtype before its inputs. An op that ``differentiates`` (the
+    text of a ``grad`` target) has no ``fn``: the program takes the gradient of its input on a tape
+    (:mod:`.differentiation`).
     """
 
     fn: Callable
@@ -47,6 +49,7 @@ class Op:
     text: str
     across: Callable | None = None
     seeded: bool = False
+    differentiates: str | None = None
 
 
 def resolve(path: str) -> Callable:

@@ -96,6 +96,9 @@ ENTRIES = [
     Entry("E231", "a collection where one tensor is needed", "norm(**.kernel @ L1.kernel)"),
     Entry("E232", "one reduction over two collections", "sum(L?.kernel - L?.bias)"),
     Entry("E233", "comprehension variable out of place", "W + sum(norm(W) for W in **.kernel)"),
+    Entry("E250", "grad() with respect to something that has no gradient (targets, a constant, a computed value)",
+          "sum(grad(mse(y_true, y_pred), y_true))"),
+    Entry("E251", "a gradient of a gradient", "sum(grad(norm(grad(y_pred, inputs)), inputs))"),
     # E3xx shapes
     Entry("E301", "shapes do not broadcast", "norm(L1.kernel + L2.kernel)", "shapes"),
     Entry("E302", "matrix product dimensions disagree", "norm(L1.kernel @ L1.kernel)", "shapes"),

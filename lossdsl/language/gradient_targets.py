@@ -84,4 +84,27 @@ def nested_gradient(builder, node, f_piece: Piece) -> bool:
     return False
 
 
-__all__ = ["GRAD", "nested_gradient", "target_problem"]
+def gradient_costs(formula) -> list[str]:
+    """What each ``grad`` costs per step, one line per differentiated expression (``explain`` shows them):
+    every gradient of one ``f`` is one backward pass; through the model when ``f`` reads the forward pass."""
+    found: dict = {}
+    for expr in (*formula.terms.values(), formula.expr):
+        for node in sympy.preorder_traversal(expr):
+            if isinstance(node, Gradient):
+                found.setdefault(node.args[0], []).append(node.args[1])
+    lines = []
+    for f, targets in found.items():
+        read = {symbol.name for symbol in formula.expanded(f).free_symbols} | {x.name for x in targets}
+        references = [formula.references[name] for name in read if name in formula.references]
+        through_model = any(r.needs_forward_pass or (r.is_target and r.path[0] == "y_pred") for r in references)
+        shown = f"grad({f}, {', '.join(dict.fromkeys(str(x) for x in targets))})"
+        if through_model:
+            lines.append(f"{shown}: one extra backward pass through the model per step (fit() and evaluate() "
+                         "reuse their forward pass, recorded on a tape); unless under stop(), training differentiates "
+                         "it again (double backprop), so a step costs about 2-3 times a plain one")
+        else:
+            lines.append(f"{shown}: one backward pass through the formula's own ops per step (not the model)")
+    return lines
+
+
+__all__ = ["GRAD", "gradient_costs", "nested_gradient", "target_problem"]

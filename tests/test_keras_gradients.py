@@ -142,6 +142,15 @@ def test_a_gradient_with_respect_to_an_activation_goes_through_the_layers_above_
     assert_same_training(model, logged, losses, weights)
 
 
+def test_integer_inputs_have_no_gradient_and_the_embedding_s_output_has_one():
+    from models import embedding_lstm
+    model = embedding_lstm()
+    source = "mse(y_true, y_pred) + mean(square(grad(y_pred, inputs)))"
+    found = [d for d in lossdsl.check(source, model=model) if d.is_error]
+    assert [(d.code, d.span.start) for d in found] == [("E252", source.index("inputs"))] and found[0].hint
+    assert [d for d in lossdsl.check("mean(square(grad(y_pred, embed.output)))", model=model) if d.is_error] == []
+
+
 # ------------------------------------------------------------------ compiled terms
 def test_a_compiled_term_with_grad_takes_the_batch_and_differentiates_its_tensor_parameter():
     net = two_layers()

@@ -203,8 +203,9 @@ class LoweredFormula:
         if differentiation is not None:
             for text in self.differentiates:
                 sources[text] = differentiation.sources.get(text, given[text])
-                if not isinstance(sources[text], tf.Variable) or not sources[text].trainable:
-                    differentiation.tape.watch(sources[text])
+                source = sources[text]
+                if source.dtype.is_floating and not (isinstance(source, tf.Variable) and source.trainable):
+                    differentiation.tape.watch(source)  # a trainable variable is watched already
         dtype = tf.float64 if any(value.dtype == tf.float64 for value in given.values()) else tf.float32
         values, taken = [], {}
         for index, step in enumerate(self.steps):

@@ -71,6 +71,21 @@ def pass_tape(term) -> tf.GradientTape | None:
     return tf.GradientTape(persistent=True)
 
 
+def evaluate_through_pass(term, y_true, inputs, training) -> tf.Tensor:
+    """``term(y_true, inputs=x)`` for a formula with a gradient through the model: the forward pass and the
+    evaluation on one tape, traced together when called eagerly (an eager pass cannot feed a graph's tape)."""
+    def through_pass(y_true, inputs):
+        tape = tf.GradientTape(persistent=True)
+        y_pred, forward = term.forward_pass(term._model, inputs, training, tape=tape)
+        return term._evaluate(y_true, y_pred, forward, tape)[""]
+
+    if tf.inside_function():
+        return through_pass(y_true, inputs)
+    if training not in term.pass_functions:
+        term.pass_functions[training] = tf.function(through_pass, reduce_retracing=True, autograph=False)
+    return term.pass_functions[training](y_true, inputs)
+
+
 def watched(inputs, tape: tf.GradientTape):
     """``inputs`` as tensors, the floating ones watched by ``tape`` (``grad(..., inputs)``)."""
     def watch(value):

@@ -20,7 +20,7 @@ from ..language.grouped import render_grouped
 from ..language.source import Source
 from ..lowering import lower as lowering
 from ..lowering.parameters import constrain, unconstrain, unconstrain_array
-from .gradient_pass import differentiates_pass, differentiation, watched
+from .gradient_pass import differentiates_pass, differentiation, evaluate_through_pass, watched
 from .reads import read_before_update
 from .saved_config import checked_options, required_fields
 
@@ -75,7 +75,8 @@ class FormulaTerm(keras.layers.Layer):
         self._kept_places: dict[str, Place] = {}
         self._lowered = None
         self._function = None
-        self._pass_functions = {}  # training -> the tf.function of a forward pass and the evaluation (grad)
+        # training -> a tf.function of one forward pass and the evaluation (gradient_pass); not tracked
+        object.__setattr__(self, "pass_functions", {})
         self.differentiates_pass = False  # a grad goes back through the forward pass (set by bind)
 
     # ----------------------------------------------------------------- binding
@@ -109,7 +110,7 @@ class FormulaTerm(keras.layers.Layer):
         # (and everything it calls) took ~1.7 s of the first call.
         self._function = tf.function(self._evaluate, jit_compile=self.jit_compile, reduce_retracing=True,
                                      autograph=False)
-        self._pass_functions = {}
+        self.pass_functions.clear()
         self.differentiates_pass = differentiates_pass(self)
         return self
 
@@ -158,22 +159,11 @@ class FormulaTerm(keras.layers.Layer):
 
     def call(self, y_true=None, y_pred=None, inputs=None, training=False):
         if inputs is not None and self.differentiates_pass:  # SPEC 5.7: the pass and the formula on one tape
-            if tf.inside_function():
-                return self._evaluate_pass(y_true, inputs, training)
-            if training not in self._pass_functions:
-                self._pass_functions[training] = tf.function(
-                    lambda y_true, inputs: self._evaluate_pass(y_true, inputs, training), reduce_retracing=True,
-                    autograph=False)
-            return self._pass_functions[training](y_true, inputs)
+            return evaluate_through_pass(self, y_true, inputs, training)
         if inputs is not None:  # SPEC 5.1: one forward pass gives y_pred and every activation
             y_pred, forward = self.forward_pass(self._model, inputs, training)
             return self.evaluate(y_true, y_pred, forward)[""]
         return self.evaluate(y_true, y_pred)[""]
-
-    def _evaluate_pass(self, y_true, inputs, training) -> tf.Tensor:
-        tape = tf.GradientTape(persistent=True)
-        y_pred, forward = self.forward_pass(self._model, inputs, training, tape=tape)
-        return self._evaluate(y_true, y_pred, forward, tape)[""]
 
     @property
     def forward_references(self) -> dict:

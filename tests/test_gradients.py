@@ -91,11 +91,12 @@ def test_latex_writes_nabla():
 
 def test_explain_says_what_each_gradient_costs(capsys):
     main(["explain", "data = mse(y_true, y_pred)\ndata + mean(square(norm(grad(y_pred, inputs), axis=1) - 1))"
-                     " + sum(grad(square(a), a))"])
+                     " + sum(grad(square(a), a)) + sum(grad(data*b, b))"])
     report = capsys.readouterr().out
     section = report.split("gradients\n")[1].split("\n\n")[0].splitlines()
     assert section[0].startswith("  grad(y_pred, inputs): one extra backward pass through the model per step")
     assert section[1] == "  grad(a**2, a): one backward pass through the formula's own ops per step (not the model)"
+    assert section[2] == "  grad(b*data, b): one backward pass through the formula's own ops per step (not the model)"
 
 
 # ------------------------------------------------------------------ the lowered program

@@ -35,8 +35,9 @@ def without_gradient_pass():
 
 
 def differentiates_pass(term) -> bool:
-    """Whether a ``grad`` of the formula goes back through the forward pass: its ``f`` reads ``y_pred``, an
-    activation or the inputs, or its ``x`` is an activation or the inputs."""
+    """Whether a ``grad`` of the formula goes back through the forward pass: its ``x`` is an activation or the
+    inputs, or a model variable while its ``f`` reads ``y_pred``, an activation or the inputs. (A parameter
+    is never read by the model: its gradient needs only the formula's own ops.)"""
     lowered = term.lowered
     if lowered is None or not lowered.gradient_groups:
         return False
@@ -47,15 +48,20 @@ def differentiates_pass(term) -> bool:
         return reference is not None and (reference.needs_forward_pass or
                                           (reference.is_target and reference.path[0] == "y_pred"))
 
-    if any(from_pass(text) for text in lowered.differentiates):
-        return True
-    steps = lowered.steps
-    for f in lowered.gradient_groups:
-        below, seen = [f], set()
-        while below:
-            index = below.pop()
-            if index in seen:
-                continue
+    for f, group in lowered.gradient_groups.items():
+        if any(from_pass(text) for text in group.targets):
+            return True
+        if any(text in references for text in group.targets) and _reads_the_pass(lowered.steps, f, from_pass):
+            return True
+    return False
+
+
+def _reads_the_pass(steps, index: int, from_pass) -> bool:
+    """Whether the program's step ``index`` depends on a read of the forward pass."""
+    below, seen = [index], set()
+    while below:
+        index = below.pop()
+        if index not in seen:
             seen.add(index)
             if steps[index].reads and from_pass(steps[index].reads):
                 return True

@@ -94,9 +94,9 @@ def gradient_costs(formula) -> list[str]:
                 found.setdefault(node.args[0], []).append(node.args[1])
     lines = []
     for f, targets in found.items():
-        read = {symbol.name for symbol in formula.expanded(f).free_symbols} | {x.name for x in targets}
-        references = [formula.references[name] for name in read if name in formula.references]
-        through_model = any(r.needs_forward_pass or (r.is_target and r.path[0] == "y_pred") for r in references)
+        through_model = any(_from_pass(formula, x.name) for x in targets) or (
+            any(x.name in formula.references for x in targets)  # a variable (a parameter: the formula's ops only)
+            and any(_from_pass(formula, symbol.name) for symbol in formula.expanded(f).free_symbols))
         shown = f"grad({f}, {', '.join(dict.fromkeys(str(x) for x in targets))})"
         if through_model:
             lines.append(f"{shown}: one extra backward pass through the model per step (fit() and evaluate() "
@@ -105,6 +105,12 @@ def gradient_costs(formula) -> list[str]:
         else:
             lines.append(f"{shown}: one backward pass through the formula's own ops per step (not the model)")
     return lines
+
+
+def _from_pass(formula, name: str) -> bool:
+    """Whether ``name`` is read from the forward pass: ``y_pred``, an activation or the inputs."""
+    reference = formula.references.get(name)
+    return reference is not None and (reference.needs_forward_pass or reference.is_target and reference.path[0] == "y_pred")
 
 
 __all__ = ["GRAD", "gradient_costs", "nested_gradient", "target_problem"]

@@ -127,6 +127,17 @@ def test_a_pattern_gives_each_member_its_gradient():
     assert_same_training(model, logged, losses, weights)
 
 
+def test_a_comprehension_takes_each_member_s_gradient_too():
+    net = two_layers()
+    with tf.GradientTape() as inner:
+        data = mse(Y, net(X))
+    kernels = [net.get_layer("shared").kernel, net.get_layer("out").kernel]
+    expected = sum(float(tf.reduce_sum(tf.square(g))) for g in inner.gradient(data, kernels))
+    for source in ("data = mse(y_true, y_pred)\nsum(norm(grad(data, W))**2 for W in **.kernel)",
+                   "data = mse(y_true, y_pred)\nsum(square(grad(data, **.kernel)))"):
+        np.testing.assert_allclose(float(lossdsl.compile(source, net)(Y, inputs=X)), expected, rtol=1e-5)
+
+
 def activation_penalty(model, x, y):
     with tf.GradientTape() as inner:
         hidden = model.get_layer("shared")(x)

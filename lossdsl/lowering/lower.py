@@ -176,13 +176,13 @@ class LoweredFormula:
         if loss != "loss":
             self.ops.append(f"loss = {loss}")
 
-    # Straight-line code: AutoGraph (a caller's tf.function) has nothing to convert, and converting
-    # the program and the ops it calls took ~2 s of the first trace.
     @property
     def differentiates(self) -> tuple[str, ...]:
         """The text of every ``grad`` target, in order of use."""
         return tuple(dict.fromkeys(t for group in self.gradient_groups.values() for t in group.targets))
 
+    # Straight-line code: AutoGraph (a caller's tf.function) has nothing to convert, and converting
+    # the program and the ops it calls took ~2 s of the first trace.
     @tf.autograph.experimental.do_not_convert
     def __call__(self, env: Mapping[str, tf.Tensor], differentiation: Differentiation | None = None
                  ) -> dict[str, tf.Tensor]:
@@ -202,8 +202,7 @@ class LoweredFormula:
         sources = {}
         if differentiation is not None:
             for text in self.differentiates:
-                sources[text] = differentiation.sources.get(text, given[text])
-                source = sources[text]
+                source = sources[text] = differentiation.sources.get(text, given[text])
                 if source.dtype.is_floating and not (isinstance(source, tf.Variable) and source.trainable):
                     differentiation.tape.watch(source)  # a trainable variable is watched already
         dtype = tf.float64 if any(value.dtype == tf.float64 for value in given.values()) else tf.float32

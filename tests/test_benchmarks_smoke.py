@@ -14,6 +14,7 @@ import bench_bandwidth  # noqa: E402
 import bench_compile  # noqa: E402
 import bench_eval  # noqa: E402
 import bench_fit  # noqa: E402
+import bench_grad  # noqa: E402
 import bench_lint  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_spectral  # noqa: E402
@@ -54,6 +55,10 @@ def test_spectral_norm_rows():
 
 def test_activity_row():
     assert_rows([bench_activations.activity_step(rounds=1, steps=3, features=8, units=8, batch=4)], 1)
+
+
+def test_gradient_penalty_row():
+    assert_rows([bench_grad.penalty_step(rounds=1, steps=3, features=8, units=8, batch=4)], 1)
 
 
 def test_bandwidth_rows():

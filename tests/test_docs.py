@@ -18,7 +18,7 @@ from lossdsl.language.catalogue import CODES, CONTEXTS, ENTRIES, EXAMPLE_CONSTAN
 from lossdsl.language.extent import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES
 from lossdsl.language.functions import BUILTINS
 from lossdsl.language.parser import MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS
-from models import hidden_out, multi_output, raw_attribute, shared_layer, twin_blocks, unbuilt_sequential
+from models import embedding_lstm, hidden_out, multi_output, raw_attribute, shared_layer, twin_blocks, unbuilt_sequential
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -147,7 +147,7 @@ def test_the_diagnostics_page_holds_the_catalogue():
 def models():
     """The models the catalogue's contexts describe, by context."""
     return {"model": hidden_out(), "unbuilt": unbuilt_sequential(), "twins": twin_blocks(), "outputs": multi_output(),
-            "attribute": raw_attribute(), "shared": shared_layer()}
+            "attribute": raw_attribute(), "shared": shared_layer(), "tokens": embedding_lstm()}
 
 
 def test_every_code_written_in_the_package_is_in_the_catalogue():

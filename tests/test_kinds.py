@@ -45,6 +45,7 @@ CALLED = {
     "solve": "sum(solve(L1.kernel + eye(3), L1.bias))", "eigvalsh": "sum(eigvalsh(L1.kernel))",
     "normal": "mean(normal(6, 1))", "uniform": "mean(uniform(6, 1))", "normal_like": "sum(normal_like(L1.kernel))",
     "uniform_like": "sum(uniform_like(L1.kernel))",
+    "grad": "sum(grad(sum(square(L1.kernel)), L1.kernel))",
 }
 
 
@@ -133,6 +134,8 @@ def test_every_undecided_kind_with_tensor_arguments_gives_a_diagnostic_not_a_cra
             continue  # eye(n): a constant, no parameter can be inside it
         required = ["3" for option in spec.options if option.default is None]  # one_hot's n
         arguments = ", ".join(["a * L1.kernel" for _ in spec.tensors] + required)
+        if spec.name == "grad":  # x names a tensor to differentiate with respect to (E250 otherwise)
+            arguments = "a * L1.kernel, L1.kernel"
         found = lossdsl.check(f"a * sum({spec.name}({arguments}))")
         assert all(d.code.startswith(("W4", "I4")) for d in found), (spec.name, found)
 

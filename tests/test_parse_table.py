@@ -207,6 +207,8 @@ PARSES = [
     ("sum(uniform(3))", total(nodes.RandomUniform(3, 4))),
     ("sum(normal_like(L1.kernel)) + sum(uniform_like(L1.kernel))",
      add(total(nodes.NormalLike(W1, 4)), total(nodes.UniformLike(W1, 34)))),
+    ("sum(grad(mse(y_true, y_pred), L1.kernel)) + sum(grad(y_pred, inputs))",
+     add(total(nodes.Gradient(nodes.MSE(YT, YP), W1)), total(nodes.Gradient(YP, R("inputs"))))),
     ("mse(y_true, y_pred) / batch_size", mul(nodes.MSE(YT, YP), pow_(nodes.BatchSize(YT), -1))),
     # y_true / y_pred, I, pi, inf
     ("mean(y_pred - y_true)", nodes.ReduceMean(add(YP, neg(YT)), Tuple())),

@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 
 import keras
+import sympy
 
 from ..language.diagnostics import Diagnostic
 from ..language.findings import Finding
+from ..language.kinds.gradients import Gradient
 from .forward_pass import symbolic_pass
 from .model_tree import input_shape, path_text
 
@@ -94,3 +96,24 @@ def input_selection(model, path: tuple) -> tuple[int | None, tuple | None]:
         return (position if len(listed) > 1 else None), listed[position][1] if listed else None
     raise Finding("E225", f"the model has no input '{selector}'",
                   f"its inputs: {', '.join(labels) or 'unknown'}")
+
+
+def integer_inputs_differentiated(formula, model, resolved: dict) -> list[Diagnostic]:
+    """E252 for ``grad(f, inputs)`` where that input holds integers (token ids, indices): nothing flows back to
+    them, so the gradient would be 0 everywhere."""
+    targets = {node.args[1].name: node for expr in (formula.expr, *formula.terms.values())
+               for node in sympy.preorder_traversal(expr) if isinstance(node, Gradient)}
+    structure = getattr(model, "_inputs_struct", None)
+    flat = keras.tree.flatten(structure) if structure is not None else list(getattr(model, "inputs", None) or ())
+    problems = []
+    for text in targets:
+        found = resolved.get(text)
+        if found is None or not found.reference.is_inputs or not flat:
+            continue
+        dtype = str(getattr(flat[found.output_index or 0], "dtype", "float32"))
+        if "float" not in dtype:
+            problems.append(Diagnostic(
+                "E252", f"'{text}' holds {dtype} values (ids or indices): no gradient flows back to them",
+                found.reference.span, "differentiate with respect to what the model makes of them, for example "
+                                      "an embedding's output: grad(f, embed.output)"))
+    return problems

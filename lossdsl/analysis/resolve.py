@@ -25,7 +25,7 @@ from .places import Place, found_at, renames
 from .model_tree import (ModelOutput, attribute, build_if_possible, children, layer_attributes, layer_chains,
                          model_outputs, owned_variables, path_text, variable_name)
 from .shapes import describe
-from .activations import activation_shapes, input_selection
+from .activations import activation_shapes, input_selection, integer_inputs_differentiated
 
 OUTPUT_POSITION = re.compile(r"out(\d+)")
 LISTED = 8  # names shown in a hint before "..."
@@ -309,6 +309,7 @@ def resolve_formula(formula: Formula, model, places: dict[str, Place] | None = N
     parameters named like the model's names and W502 for those named like a variable the model keeps as
     a plain attribute."""
     resolved, problems = resolve_references(formula, model, places)
+    problems += integer_inputs_differentiated(formula, model, resolved)
     warnings = similar_name_warnings(formula, reference_names(model)) + shadowed_attribute_warnings(formula, model)
     return resolved, resolved_shapes(formula, resolved), problems + warnings
 

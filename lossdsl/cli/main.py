@@ -17,6 +17,7 @@ from ..analysis.checks import Analysis, analyze, check
 from ..language.diagnostics import Diagnostic, as_records, render_github, render_text, sort_key
 from ..language.grouped import render_grouped
 from ..language.formula import CONSTANT, SNAPSHOT, Formula
+from ..language.gradient_targets import gradient_costs
 from .inputs import InputError, load_shapes, python_files, read_python, read_text, shown
 from .pyscan import Snippet, find_formulas, whole_text
 from .quiet import quiet_tensorflow
@@ -230,6 +231,9 @@ def explanation(analysis: Analysis, source: Source, ops: list[str] | None = None
         ("diagnostics", render_text(list(analysis.diagnostics), source).splitlines() or ["none"]),
         ("lowered to TensorFlow", [NOT_DERIVED] if analysis.has_errors else ops or ["not shown"]),
     ]
+    costs = gradient_costs(formula)
+    if costs:  # SPEC 5.7: explain says what a gradient costs
+        sections.insert(-1, ("gradients", costs))
     return "\n\n".join(title + "\n" + "\n".join("  " + line for line in lines) for title, lines in sections)
 
 

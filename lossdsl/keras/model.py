@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from ..analysis.shapes import is_scalar
 from ..language.errors import LossError, warn
+from .gradient_pass import pass_tape, without_gradient_pass
 from .saved_config import checked_options, checked_places, quoted, required_fields
 from .term import FormulaTerm
 
@@ -42,23 +43,40 @@ class FormulaModel(keras.Model):
         object.__setattr__(self, "_passes", {})
 
     def call(self, inputs, training=None):
-        if not self.term.forward_references:
+        if not self.term.forward_references and not self.term.differentiates_pass:
             return self.inner(inputs, training=training)
-        y_pred, values = self.term.forward_pass(self.inner, inputs, training)
-        self._passes[threading.get_ident()] = (keras.tree.flatten(y_pred)[0], values)
+        tape = pass_tape(self.term)  # grad through the pass: recorded, the tape left at once (gradient_pass)
+        y_pred, values = self.term.forward_pass(self.inner, inputs, training, tape=tape)
+        self._passes[threading.get_ident()] = (keras.tree.flatten(y_pred)[0], values, tape)
         return y_pred
+
+    def predict_step(self, data):
+        with without_gradient_pass():  # no gradient of a prediction is taken: no tape
+            return super().predict_step(data)
 
     def forward_values(self, x, y_pred, training) -> dict | None:
         """The activations of the pass that gave ``y_pred`` (one more pass on ``x`` if it was not ours)."""
-        if not self.term.forward_references:
-            return None
+        return self.kept_pass(x, y_pred, training)[1]
+
+    def kept_pass(self, x, y_pred, training) -> tuple:
+        """(y_pred, activations, tape) of the pass that gave ``y_pred``; one more pass on ``x`` if it was not
+        ours (then its own y_pred: a gradient through the pass needs the y_pred the tape recorded)."""
+        if not self.term.forward_references and not self.term.differentiates_pass:
+            return y_pred, None, None
         kept = self._passes.get(threading.get_ident())
         if kept is not None and kept[0] is keras.tree.flatten(y_pred)[0]:
-            return kept[1]
-        return self.term.forward_pass(self.inner, x, training)[1]
+            if kept[2] is not None:  # the tape is used once: nothing keeps the pass's recording alive after
+                self._passes[threading.get_ident()] = kept[:2] + (None,)
+                return y_pred, kept[1], kept[2]
+            if not self.term.differentiates_pass:
+                return y_pred, kept[1], None
+        tape = pass_tape(self.term)
+        again, values = self.term.forward_pass(self.inner, x, training, tape=tape)
+        return (again if tape is not None else y_pred), values, tape
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        values = self.term.evaluate(y, y_pred, self.forward_values(x, y_pred, training))
+        y_pred, forward, tape = self.kept_pass(x, y_pred, training)
+        values = self.term.evaluate(y, y_pred, forward, tape=tape)
         for name, metric in self.formula_metrics.items():
             value = values[name] if name in values else self.term.param_value(name)
             metric.update_state(tf.reduce_mean(tf.cast(value, tf.float32)))

@@ -3,6 +3,8 @@ model's variables and activations, and evaluates the lowered formula (SPEC §3.2
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import numpy
 import tensorflow as tf
@@ -18,6 +20,7 @@ from ..language.grouped import render_grouped
 from ..language.source import Source
 from ..lowering import lower as lowering
 from ..lowering.parameters import constrain, unconstrain, unconstrain_array
+from .gradient_pass import differentiates_pass, differentiation, evaluate_through_pass, watched
 from .reads import read_before_update
 from .saved_config import checked_options, required_fields
 
@@ -72,6 +75,9 @@ class FormulaTerm(keras.layers.Layer):
         self._kept_places: dict[str, Place] = {}
         self._lowered = None
         self._function = None
+        # training -> a tf.function of one forward pass and the evaluation (gradient_pass); not tracked
+        object.__setattr__(self, "pass_functions", {})
+        self.differentiates_pass = False  # a grad goes back through the forward pass (set by bind)
 
     # ----------------------------------------------------------------- binding
     def bind(self, model, places: dict[str, Place] | None = None) -> FormulaTerm:
@@ -104,6 +110,8 @@ class FormulaTerm(keras.layers.Layer):
         # (and everything it calls) took ~1.7 s of the first call.
         self._function = tf.function(self._evaluate, jit_compile=self.jit_compile, reduce_retracing=True,
                                      autograph=False)
+        self.pass_functions.clear()
+        self.differentiates_pass = differentiates_pass(self)
         return self
 
     def places(self, model) -> dict[str, Place]:
@@ -145,12 +153,13 @@ class FormulaTerm(keras.layers.Layer):
     # -------------------------------------------------------------- evaluation
     def __call__(self, *args, inputs=None, **kwargs):
         # Said before Keras' __call__, which re-creates an exception from its message (LossError has more).
-        if inputs is None and self._lowered is not None and self.forward_references:
-            raise LossError([], self.source, "this formula reads the forward pass (an activation or inputs): "
-                                             "call term(y_true, inputs=x), which runs the model on x once")
+        if inputs is None and self._lowered is not None and (self.forward_references or self.differentiates_pass):
+            raise LossError([], self.source, _NEEDS_INPUTS)
         return super().__call__(*args, inputs=inputs, **kwargs)
 
     def call(self, y_true=None, y_pred=None, inputs=None, training=False):
+        if inputs is not None and self.differentiates_pass:  # SPEC 5.7: the pass and the formula on one tape
+            return evaluate_through_pass(self, y_true, inputs, training)
         if inputs is not None:  # SPEC 5.1: one forward pass gives y_pred and every activation
             y_pred, forward = self.forward_pass(self._model, inputs, training)
             return self.evaluate(y_true, y_pred, forward)[""]
@@ -161,16 +170,21 @@ class FormulaTerm(keras.layers.Layer):
         """The resolved references read from the forward pass (activations, inputs), by text."""
         return {text: r for text, r in self.analysis.resolved.items() if r.reference.needs_forward_pass}
 
-    def forward_pass(self, model, inputs, training=None) -> tuple:
-        """``model(inputs)`` with the activations the formula names kept: (y_pred, {text: tensor})."""
+    def forward_pass(self, model, inputs, training=None, tape: tf.GradientTape | None = None) -> tuple:
+        """``model(inputs)`` with the activations the formula names kept: (y_pred, {text: tensor}).
+
+        Given a ``tape`` (``gradient_pass``), the pass runs inside it, the inputs watched, and leaves it."""
         wanted = self.forward_references
-        with recording([r.layer for r in wanted.values() if r.layer is not None]) as recorder:
+        with recording([r.layer for r in wanted.values() if r.layer is not None]) as recorder, \
+                tape if tape is not None else contextlib.nullcontext():
+            if tape is not None:
+                inputs = watched(inputs, tape)
             y_pred = model(inputs, training=training)  # a shared layer raises SharedLayerCall here
         values = {text: _select_output(inputs, r) if r.layer is None else recorder.value(r.layer, r.variable_name)
                   for text, r in wanted.items()}
         return y_pred, values
 
-    def evaluate(self, y_true=None, y_pred=None, forward=None) -> dict:
+    def evaluate(self, y_true=None, y_pred=None, forward=None, tape: tf.GradientTape | None = None) -> dict:
         """The loss (key ``""``) and every named term, for one batch: how to read the named terms of a
         formula that uses the targets (``term.terms`` has no batch to read them from).
 
@@ -179,14 +193,23 @@ class FormulaTerm(keras.layers.Layer):
         """
         if self._lowered is None:
             raise LossError([], self.source, "this term is not bound to a model yet: call bind(model) first")
-        if self.forward_references and forward is None:
-            raise LossError([], self.source, "this formula reads the forward pass (an activation or inputs): "
-                                             "call term(y_true, inputs=x), which runs the model on x once")
-        if tf.inside_function():
-            return self._evaluate(y_true, y_pred, forward)
+        if (self.forward_references and forward is None) or (self.differentiates_pass and tape is None):
+            raise LossError([], self.source, _NEEDS_INPUTS)
+        if tf.inside_function() or tape is not None:
+            return self._evaluate(y_true, y_pred, forward, tape)
         return self._function(y_true, y_pred, forward)
 
-    def _evaluate(self, y_true, y_pred, forward=None) -> dict:
+    def _evaluate(self, y_true, y_pred, forward=None, tape: tf.GradientTape | None = None) -> dict:
+        if not self._lowered.gradient_groups:
+            return self._lowered(self._env(y_true, y_pred, forward))
+        # grad(f, x): the formula's reads and steps recorded on the pass's tape (re-entered), or on one of
+        # its own when no gradient goes through the pass (grad(norm(W)**2, W)).
+        tape = tape if tape is not None else tf.GradientTape(persistent=True)
+        with tape:
+            return self._lowered(self._env(y_true, y_pred, forward), differentiation(self, tape, forward))
+
+    def _env(self, y_true, y_pred, forward) -> dict:
+        """What the lowered formula reads: parameters, constant tensors, snapshots, variables, the batch."""
         env = {name: constrain(self.formula.params[name], read_before_update(raw.value))
                for name, raw in self._raw.items()}
         env.update((name, weight.value) for name, weight in self._tensors.items())
@@ -201,7 +224,7 @@ class FormulaTerm(keras.layers.Layer):
                 env[text] = forward[text]
             else:
                 env[text] = _select_output(y_pred if text.startswith("y_pred") else y_true, resolved)
-        return self._lowered(env)
+        return env
 
     @property
     def terms(self) -> dict:
@@ -252,6 +275,10 @@ class FormulaTerm(keras.layers.Layer):
         return {**children, **{f"parameter_{name}": raw for name, raw in self._raw.items()},
                 **{f"tensor_{name}": weight for name, weight in self._tensors.items()},
                 **{f"snapshot_{weight.name}": weight for weight in self._snapshots.values()}}
+
+
+_NEEDS_INPUTS = ("this formula reads the forward pass (an activation or inputs, or a gradient through the model): "
+                 "call term(y_true, inputs=x), which runs the model on x once")
 
 
 def _renamed_message(moved: dict) -> str:

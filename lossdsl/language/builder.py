@@ -19,6 +19,7 @@ from sympy import Mul
 from . import batch_size, functions, nodes
 from .calls import INVALID, Keyword, Parenthesized
 from .comprehensions import CollectionReductions
+from .gradient_targets import GRAD, nested_gradient, target_problem
 from .catalogue import FLOAT_TOO_LARGE
 from .declarations import Shaped, declare
 from .diagnostics import Diagnostic
@@ -282,12 +283,26 @@ class FormulaBuilder(ExpressionRules, CollectionReductions):
 
     def call(self, children) -> Piece:
         name = children[0]
+        if name == GRAD:
+            return self.gradient_call(children)
         if name != INITIAL:
             return super().call(children)
         _name, _open, arguments, closing = children
         span = Span(name.start_pos, closing.end_pos)
         value = snapshot(self, span_of(name), [] if arguments is None else arguments.value)
         return Piece(self.located(value, span), span, 0 if arguments is None else arguments.height)
+
+    def gradient_call(self, children) -> Piece:
+        """``grad(f, x)``: bound like any call once ``x`` is known to be a tensor to differentiate with respect to."""
+        name, _open, arguments, closing = children
+        span = Span(name.start_pos, closing.end_pos)
+        pieces = [] if arguments is None else arguments.value
+        if target_problem(self, pieces):
+            return Piece(INVALID, span, 0 if arguments is None else arguments.height)
+        made = super().call(children)
+        if made.value is not INVALID and nested_gradient(self, made.value, pieces[0]):
+            return Piece(INVALID, span, made.height)
+        return made
 
     @staticmethod
     def new_reference(text: str, parts: tuple, span: Span) -> Reference:

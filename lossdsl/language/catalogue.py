@@ -47,6 +47,8 @@ CONTEXTS = {
     "constants": "the shapes table above and `constants={\"F\": numpy.zeros((10, 16))}`",
     "shared": 'the model `Input(4) -> shared -> shared` where `shared = Dense(4, name="shared")` is one layer called twice',
     "attribute": 'a subclassed model that keeps `self.a = tf.Variable(1.0)` beside its layer `dense`',
+    "tokens": 'the model `Input((5,), dtype="int32") -> Embedding(10, 4, name="embed") -> LSTM(3, name="lstm") -> '
+              'Dense(1, name="head")`',
 }
 
 ENTRIES = [
@@ -96,6 +98,11 @@ ENTRIES = [
     Entry("E231", "a collection where one tensor is needed", "norm(**.kernel @ L1.kernel)"),
     Entry("E232", "one reduction over two collections", "sum(L?.kernel - L?.bias)"),
     Entry("E233", "comprehension variable out of place", "W + sum(norm(W) for W in **.kernel)"),
+    Entry("E250", "grad() with respect to something that has no gradient (targets, a constant, a computed value)",
+          "sum(grad(mse(y_true, y_pred), y_true))"),
+    Entry("E251", "a gradient of a gradient", "sum(grad(norm(grad(y_pred, inputs)), inputs))"),
+    Entry("E252", "grad() with respect to integer inputs (ids, indices)", "mean(square(grad(y_pred, inputs)))",
+          "tokens"),
     # E3xx shapes
     Entry("E301", "shapes do not broadcast", "norm(L1.kernel + L2.kernel)", "shapes"),
     Entry("E302", "matrix product dimensions disagree", "norm(L1.kernel @ L1.kernel)", "shapes"),

@@ -13,6 +13,7 @@ from .kinds.collections import (LoopVariable, MaxOver, MeanOver, MinOver, Pooled
                                 PooledMin, PooledNorm, PooledSum, SumOver)
 from .kinds.data_losses import BCE, CCE, KLD, MAE, MSE, DataLoss, Focal, Huber, SparseCCE
 from .kinds.elementwise import Clip, Log1p, Maximum, Minimum, Relu, Sigmoid, Softplus, StopGradient
+from .kinds.gradients import Gradient
 from .kinds.linear_algebra import Cosine, Diagonal, DotProduct, EyeMatrix, MatrixProduct, MatrixTrace, Transposed
 from .kinds.matrices import (EigenvaluesSymmetric, LogDeterminant, MatrixDeterminant, MatrixInverse, NuclearNorm,
                              SingularValues, Solution, SpectralNorm)
@@ -23,7 +24,7 @@ from .kinds.shaping import BATCH, BatchSize, OneHot, Reshape, Stack
 from .shape_algebra import OMITTED, axis_of
 
 __all__ = ["BATCH", "BCE", "CCE", "KLD", "MAE", "MSE", "OMITTED", "axis_of", "BatchSize", "Clip", "Cosine",
-           "DataLoss", "Diagonal", "DotProduct", "EigenvaluesSymmetric", "EyeMatrix", "Focal", "Huber",
+           "DataLoss", "Diagonal", "DotProduct", "EigenvaluesSymmetric", "EyeMatrix", "Focal", "Gradient", "Huber",
            "Index", "Log1p", "LogDeterminant", "LogSoftmax", "LogSumExp", "LoopVariable", "MatrixDeterminant",
            "MatrixInverse", "MatrixProduct", "MatrixTrace", "Maximum", "MaxOver", "MeanOver", "Minimum",
            "MinOver", "Norm", "Normalize", "NormalLike", "NuclearNorm", "OneHot", "PooledMax", "PooledMean",

@@ -4,7 +4,8 @@ A pattern is a reference path with wildcards: ``*`` and ``?`` inside a component
 glob (``conv*``, ``block?_*``), a component ``*`` is any one layer, ``**`` any number of layers (none
 too). The last component matches the variable's name. A collection (a pattern, or an elementwise
 expression of one) may stand only inside a reduction without ``axis`` (``norm(**.kernel)``), which
-reduces over every entry of every member; a comprehension (``sum(e for W in P)``) takes one member at a
+reduces over every entry of every member (``grad(f, **.kernel)`` is a collection too: one gradient per
+member); a comprehension (``sum(e for W in P)``) takes one member at a
 time. Anywhere else one tensor is needed, and :func:`collection_problems` says so.
 """
 
@@ -20,6 +21,7 @@ from .diagnostics import Diagnostic
 from .kinds import kind_of, tensor_args
 from .kinds.base import elementwise_shape
 from .kinds.collections import Comprehension
+from .kinds.gradients import Gradient
 from .nodes import Norm, ReduceMax, ReduceMean, ReduceMin, ReduceSum
 
 #: The reductions that may take a collection (without axis): they reduce over every member's entries.
@@ -140,6 +142,9 @@ class _CollectionWalker:
         if isinstance(node, Comprehension):
             self.needs_one_tensor(node.body, self.carried(node.body))
             return frozenset()
+        if isinstance(node, Gradient):  # member-wise in x (one gradient per member); f is one tensor
+            self.needs_one_tensor(node.args[0], self.carried(node.args[0]))
+            return self.carried(node.args[1])
         carried = [self.carried(arg) for arg in tensor_args(node)]
         if isinstance(node, POOLING):
             inner = frozenset().union(*carried)

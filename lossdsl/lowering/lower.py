@@ -22,6 +22,7 @@ from ..language.errors import LossError
 from ..language.formula import Formula
 from ..language.kinds.random_draws import RandomDraw
 from .deferred import bound
+from .differentiation import Differentiation, gradients
 from .program import Program, Step, plan
 from .replicas import across_replicas
 
@@ -37,6 +38,8 @@ class LoweredFormula:
     def __init__(self, formula: Formula, program: Program, check_numerics: bool = False, seed_generator=None):
         self.formula = formula
         steps = program.steps
+        #: grad(f, x): the targets of each differentiated step, by its index (empty without grad)
+        self.gradient_groups = program.gradient_groups
         # The random draws' generator: the term layer's, so that it is tracked and saved; else the formula's own.
         if seed_generator is None and any(step.seeded for step in steps):
             seed_generator = keras.random.SeedGenerator()
@@ -49,17 +52,37 @@ class LoweredFormula:
         self.checks = self.numerics_messages() if check_numerics else None  # (value, gradient) message a step
         self.inputs, self.ops, self.over_batch = program.inputs, program.ops, program.over_batch
 
+    @property
+    def differentiates(self) -> tuple[str, ...]:
+        """The text of every ``grad`` target, in order of use."""
+        return tuple(dict.fromkeys(t for group in self.gradient_groups.values() for t in group.targets))
+
     # Straight-line code: AutoGraph (a caller's tf.function) has nothing to convert, and converting
     # the program and the ops it calls took ~2 s of the first trace.
     @tf.autograph.experimental.do_not_convert
-    def __call__(self, env: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def __call__(self, env: Mapping[str, tf.Tensor], differentiation: Differentiation | None = None
+                 ) -> dict[str, tf.Tensor]:
+        """The values; ``differentiation`` is the tape (recording) a ``grad`` is taken on: without it, a program
+        with ``grad`` records its own steps on a tape of its own (``grad(norm(W)**2, W)``)."""
         missing = [name for name in self.inputs if env.get(name) is None]
         if missing:
             raise LossError([self.missing(name) for name in missing], self.formula.source)
+        if self.gradient_groups and differentiation is None:
+            with tf.GradientTape(persistent=True) as tape:
+                return self.run(env, Differentiation(tape))
+        return self.run(env, differentiation)
+
+    def run(self, env: Mapping[str, tf.Tensor], differentiation: Differentiation | None) -> dict[str, tf.Tensor]:
         # A variable is read once per call (never copied); every use of it sees that read.
         given = {name: tf.convert_to_tensor(env[name]) for name in self.inputs}
+        sources = {}
+        if differentiation is not None:
+            for text in self.differentiates:
+                source = sources[text] = differentiation.sources.get(text, given[text])
+                if source.dtype.is_floating and not (isinstance(source, tf.Variable) and source.trainable):
+                    differentiation.tape.watch(source)  # a trainable variable is watched already
         dtype = tf.float64 if any(value.dtype == tf.float64 for value in given.values()) else tf.float32
-        values = []
+        values, taken = [], {}
         for index, (step, call) in enumerate(zip(self.steps, self.calls)):
             if step.seeded:
                 value = call(self.seed_generator, dtype, *(values[i] for i in step.inputs))
@@ -69,6 +92,14 @@ class LoweredFormula:
             elif not step.inputs:  # a constant (inf included) or an op of the dtype alone (eye): nothing to check
                 values.append(tf.constant(step.value, dtype) if call is None else call(dtype))
                 continue
+            elif step.differentiates:
+                f = step.inputs[0]
+                if f not in taken:  # every gradient of f at its first use: one backward pass
+                    group = self.gradient_groups[f]
+                    found = gradients(differentiation.tape, values[f], [sources[t] for t in group.targets], group,
+                                      dtype)
+                    taken[f] = dict(zip(group.targets, found))
+                value = taken[f][step.differentiates]
             else:
                 value = call(*(values[i] for i in step.inputs))
             if self.check_numerics and value.dtype.is_floating:

@@ -66,7 +66,9 @@ class Op:
     for an op that reduces over the batch: the lowering uses it where the node's arguments hold the batch
     and its value does not.
     A ``seeded`` op draws random numbers: it is called with the formula's
-    Keras ``SeedGenerator`` and the compute dtype before its inputs.
+    Keras ``SeedGenerator`` and the compute dtype before its inputs. An op that ``differentiates`` (the
+    text of a ``grad`` target) has no ``fn``: the program takes the gradient of its input on a tape
+    (:mod:`.differentiation`).
     """
 
     fn: Callable
@@ -74,6 +76,7 @@ class Op:
     text: str
     across: Callable | None = None
     seeded: bool = False
+    differentiates: str | None = None
 
 
 @functools.lru_cache(maxsize=None)

@@ -17,7 +17,7 @@ The steps name their TensorFlow functions without importing TensorFlow (:mod:`.d
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import sympy
@@ -28,7 +28,7 @@ from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of
 from ..language.kinds.collections import unresolved_pattern
-from ..language.shape_algebra import BATCH, has_batch
+from ..language.shape_algebra import BATCH, has_batch, runtime
 from . import ops
 from .ops import identity_without_partner
 
@@ -46,6 +46,17 @@ class Step:
     seeded: bool = False  # a random draw: fn(seed generator, dtype, *inputs)
     across: Callable | None = None  # the op over the global batch, for a step over the batch
     value: float | None = None  # a constant's value
+    differentiates: str | None = None  # grad(f, x): x's text; inputs are (f, x), the value is taken on a tape
+
+
+@dataclass(frozen=True)
+class GradientGroup:
+    """The ``grad`` targets of one differentiated step: ``f`` is local when it holds the replica's batch;
+    ``batched`` says which targets are parts of the batch (not summed over replicas)."""
+
+    targets: tuple[str, ...]
+    local: bool
+    batched: tuple[bool, ...]
 
 
 @dataclass
@@ -58,6 +69,8 @@ class Program:
 
     steps: list[Step]
     outputs: dict[str, int]
+    #: grad(f, x): the targets of each differentiated step, by its index (empty without grad)
+    gradient_groups: dict[int, GradientGroup] = field(default_factory=dict)
 
     def __post_init__(self):
         steps = self.steps
@@ -112,7 +125,25 @@ class _Compiler:
         self.computed += 1
         over_batch = made.across is not None and self.reduces_over_batch(node, made.inputs)
         return self.add(Step(f"{self.prefix}{self.computed}", made.fn, inputs, made.text, over_batch=over_batch,
-                             seeded=made.seeded, across=made.across if over_batch else None))
+                             seeded=made.seeded, across=made.across if over_batch else None,
+                             differentiates=made.differentiates))
+
+    def gradient_groups(self) -> dict[int, GradientGroup]:
+        """The ``grad`` targets of each differentiated step (by its index): one backward pass each."""
+        targets: dict[int, list[str]] = {}
+        for step in self.steps:
+            if step.differentiates:
+                targets.setdefault(step.inputs[0], []).append(step.differentiates)
+        shapes = {index: shape for node, index in self.memo.items() if (shape := self.node_shapes.get(node)) is not None}
+        groups = {}
+        for index, texts in targets.items():
+            texts = list(dict.fromkeys(texts))
+            shape = shapes.get(index)
+            local = bool(shape) and runtime(shape[0])  # holds the replica's part of the batch
+            batched = tuple(self.formula.references[t].needs_forward_pass if t in self.formula.references else False
+                            for t in texts)
+            groups[index] = GradientGroup(tuple(texts), local, batched)
+        return groups
 
     def reduces_over_batch(self, node, inputs) -> bool:
         """The inputs hold the batch and the value does not. A batch-by-batch input (``y_pred @ y_pred.T``)
@@ -168,4 +199,4 @@ def plan(formula: Formula, node_shapes: Mapping | None = None) -> Program:
         raise LossError([Diagnostic(problem.code, problem.message, formula.span_of(problem.node), problem.hint)],
                         formula.source) from None
     compiler.name(outputs[""], "loss")
-    return Program(compiler.steps, outputs)
+    return Program(compiler.steps, outputs, compiler.gradient_groups())

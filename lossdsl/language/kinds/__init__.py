@@ -10,7 +10,7 @@ from __future__ import annotations
 
 # In this order the function table lists them (reductions, elementwise, ...).
 from . import (reductions, elementwise, arithmetic, linear_algebra, matrices, shaping,  # noqa: F401, I001
-               random_draws, data_losses, collections)
+               random_draws, data_losses, collections, gradients)
 from .base import (ABSOLUTELY_LINEAR, BUILTIN_KINDS, KINDS, LINEAR, POWER, PRODUCT, REGISTERED_KINDS, SUM,
                    UNDECIDED, FunctionSpec, Marker, NodeKind, Option, TensorFunction, Unary, kind_of, tensor_args)
 

@@ -18,6 +18,7 @@ from ..language.grouped import render_grouped
 from ..language.source import Source
 from ..lowering import lower as lowering
 from ..lowering.parameters import constrain, unconstrain, unconstrain_array
+from .packing import PackedScalars, packed, unpacked_store
 from .reads import read_before_update
 from .saved_config import checked_options, required_fields
 
@@ -44,14 +45,17 @@ class FormulaTerm(keras.layers.Layer):
         # (Keras' compile(jit_compile="auto") picks XLA on a GPU; jit_compile=True warns and falls back).
         self.supports_jit = not check_numerics
         self._given = as_arrays(constants) if constants is not None else {}
+        # Trainable scalars share one vector variable (packing.py); tensor-valued and const parameters
+        # are one variable each.
+        scalars = [param for param in self.formula.params.values() if packed(param)]
+        self._packed = PackedScalars(self, scalars, [self._initial_raw(p) for p in scalars]) if scalars else None
         self._raw = {}
         for param in self.formula.params.values():
-            self._raw[param.name] = self.add_weight(
-                name=param.name, shape=param.shape, trainable=param.trainable, autocast=False, dtype="float32",
-                initializer=keras.initializers.Constant(unconstrain(param, param.init)))
-            given = self._given.get(param.name)
-            if given is not None and given.shape == param.shape:  # a wrong one: bind() says so
-                self._raw[param.name].assign(unconstrain_array(param, given))
+            if not packed(param):
+                self._raw[param.name] = self.add_weight(
+                    name=param.name, shape=param.shape, trainable=param.trainable, autocast=False, dtype="float32",
+                    initializer="zeros")
+                self._raw[param.name].assign(numpy.broadcast_to(self._initial_raw(param), param.shape))
         # Constant tensors and snapshots are non-trainable weights: saved with the model, never trained.
         self._tensors = {}
         for name in self.formula.tensors:
@@ -72,6 +76,13 @@ class FormulaTerm(keras.layers.Layer):
         self._kept_places: dict[str, Place] = {}
         self._lowered = None
         self._function = None
+
+    def _initial_raw(self, param):
+        """The raw value a parameter starts from: its declared init, or the array given as a constant."""
+        given = self._given.get(param.name)
+        if given is not None and given.shape == param.shape:  # a wrong one: bind() says so
+            return unconstrain_array(param, given)
+        return unconstrain(param, param.init)
 
     # ----------------------------------------------------------------- binding
     def bind(self, model, places: dict[str, Place] | None = None) -> FormulaTerm:
@@ -170,9 +181,10 @@ class FormulaTerm(keras.layers.Layer):
                   for text, r in wanted.items()}
         return y_pred, values
 
-    def evaluate(self, y_true=None, y_pred=None, forward=None) -> dict:
+    def evaluate(self, y_true=None, y_pred=None, forward=None, parameters: bool = False) -> dict:
         """The loss (key ``""``) and every named term, for one batch: how to read the named terms of a
-        formula that uses the targets (``term.terms`` has no batch to read them from).
+        formula that uses the targets (``term.terms`` has no batch to read them from). With ``parameters``,
+        also every parameter's constrained value, from the same read the loss used.
 
         >>> values = model.term.evaluate(y, model(x))  # doctest: +SKIP
         >>> float(values[""]), float(values["data"])   # doctest: +SKIP
@@ -183,12 +195,14 @@ class FormulaTerm(keras.layers.Layer):
             raise LossError([], self.source, "this formula reads the forward pass (an activation or inputs): "
                                              "call term(y_true, inputs=x), which runs the model on x once")
         if tf.inside_function():
-            return self._evaluate(y_true, y_pred, forward)
-        return self._function(y_true, y_pred, forward)
+            return self._evaluate(y_true, y_pred, forward, parameters)
+        return self._function(y_true, y_pred, forward, parameters)
 
-    def _evaluate(self, y_true, y_pred, forward=None) -> dict:
-        env = {name: constrain(self.formula.params[name], read_before_update(raw.value))
-               for name, raw in self._raw.items()}
+    def _evaluate(self, y_true, y_pred, forward=None, parameters=False) -> dict:
+        # One protected read of the packed vector serves every scalar parameter.
+        env = self._packed.values(read_before_update(self._packed.variable.value)) if self._packed else {}
+        env.update((name, constrain(self.formula.params[name], read_before_update(raw.value)))
+                   for name, raw in self._raw.items())
         env.update((name, weight.value) for name, weight in self._tensors.items())
         for text, resolved in self.analysis.resolved.items():
             if resolved.members:
@@ -201,7 +215,9 @@ class FormulaTerm(keras.layers.Layer):
                 env[text] = forward[text]
             else:
                 env[text] = _select_output(y_pred if text.startswith("y_pred") else y_true, resolved)
-        return self._lowered(env)
+        values = self._lowered(env)
+        # Parameter and term names never clash (E208).
+        return {**values, **{name: env[name] for name in self.formula.params}} if parameters else values
 
     @property
     def terms(self) -> dict:
@@ -217,16 +233,33 @@ class FormulaTerm(keras.layers.Layer):
     @property
     def params(self) -> dict:
         """Every parameter's constrained value by name: a float, or a numpy array for a tensor-valued one."""
-        return {name: self.param_value(name).numpy() if self.formula.params[name].shape
-                else float(self.param_value(name)) for name in self._raw}
+        scalars = self._packed.constrain(tf.convert_to_tensor(self._packed.variable.value)).numpy().tolist() \
+            if self._packed else []
+        values = dict(zip(self._packed.names if self._packed else [], scalars))
+        for name in self._raw:
+            value = self.param_value(name)
+            values[name] = value.numpy() if self.formula.params[name].shape else float(value)
+        return {name: values[name] for name in self.formula.params}  # declaration order
 
     def param_value(self, name: str) -> tf.Tensor:
+        """One parameter's constrained value, as a tensor of its shape."""
+        if name not in self._raw:
+            return self._packed.value(name)
         return constrain(self.formula.params[name], tf.convert_to_tensor(self._raw[name].value))
 
     def set_param(self, name: str, value) -> None:
         """Set a parameter by its constrained value (an array of its shape for a tensor-valued one)."""
         param = self.formula.params[name]
+        if name not in self._raw:
+            self._packed.assign_raw(name, unconstrain(param, value))
+            return
         self._raw[name].assign(unconstrain_array(param, value) if param.shape else unconstrain(param, value))
+
+    @property
+    def packed_parameters(self) -> keras.Variable | None:
+        """The variable holding every trainable scalar parameter, raw, in declaration order (``None``
+        without one); :attr:`params` gives their constrained values by name."""
+        return self._packed.variable if self._packed else None
 
     def get_config(self):
         return {**super().get_config(), "formula": self.source, "jit_compile": self.jit_compile,
@@ -245,11 +278,18 @@ class FormulaTerm(keras.layers.Layer):
         parse(config["formula"])  # Keras turns any error in the constructor into a TypeError: raise ours first
         return super().from_config(config)
 
+    def load_own_variables(self, store):
+        # A file saved with one weight per parameter (before packing) loads into the packed layout.
+        own = len(self._trainable_variables) + len(self._non_trainable_variables)
+        rewritten = unpacked_store(store, list(self.formula.params.values()), own)
+        super().load_own_variables(store if rewritten is None else rewritten)
+
     def _trackable_children(self, save_type="checkpoint", **kwargs):
         # tf.train.Checkpoint follows attributes, not dicts: name each raw parameter variable for it.
         # (.keras and .weights.h5 files use layer.weights and need no help.)
         children = super()._trackable_children(save_type, **kwargs)
-        return {**children, **{f"parameter_{name}": raw for name, raw in self._raw.items()},
+        packed_vector = {"parameters": self._packed.variable} if self._packed else {}
+        return {**children, **packed_vector, **{f"parameter_{name}": raw for name, raw in self._raw.items()},
                 **{f"tensor_{name}": weight for name, weight in self._tensors.items()},
                 **{f"snapshot_{weight.name}": weight for weight in self._snapshots.values()}}
 

@@ -11,7 +11,8 @@ of the four kernels of a 4-layer MLP: ``exp(-c_j)*norm(L{j%4}.kernel)**2/n + c_j
   alternation (median of the rounds' ratios).
 - eval: ``term()`` in a ``tf.function`` against the same sympy expression through
   ``sympy.lambdify(..., modules="tensorflow")`` in a ``tf.function``, fed the ``n`` scalar variables
-  and the four kernels' norms (``tf.norm``).
+  and the four kernels' norms (``tf.norm``); then both again with the gradient with respect to the
+  parameters and the kernels (what a training step asks of them).
 """
 
 from __future__ import annotations
@@ -89,21 +90,36 @@ def fit_step(n: int, rounds: int = 7, steps: int = 30, features: int = 64, units
                ours_time, baseline_time, GOAL, scale=1e3, ratio=ratio)
 
 
-def evaluation(n: int, rounds: int = 51, calls: int = 10, units: int = 256) -> dict:
-    """``term()`` against the lambdified sympy expression, each in a tf.function."""
+def evaluation(n: int, rounds: int = 51, calls: int = 10, units: int = 256, gradient: bool = False) -> dict:
+    """``term()`` against the lambdified sympy expression, each in a tf.function; with ``gradient``, the
+    value and its gradient with respect to every scalar and kernel."""
     model = mlp(units, units)
     term = _compiled(formula(n), model)
-    ours = tf.function(lambda: term())
     scalars = [tf.Variable(initial(j), dtype=tf.float32) for j in range(n)]
     kernels = [layer.kernel for layer in model.layers]
     c = sympy.symbols(f"c0:{n}")
     norms = sympy.symbols(f"n0:{LAYERS}")
     expression = sum(sympy.exp(-c[j]) * norms[j % LAYERS] ** 2 / n + c[j] / n for j in range(n))
     lambdified = sympy.lambdify([c, norms], expression, modules="tensorflow")
-    baseline = tf.function(lambda: lambdified([s.value() for s in scalars], [tf.norm(k) for k in kernels]))
-    _same_value(float(ours()), float(baseline()))
-    return timed_row(f"eval: {n} learned scalars vs sympy.lambdify, 4 kernels {units}x{units} (ms)",
+    ours = _timed(term, term.trainable_variables + kernels, gradient)
+    baseline = _timed(lambda: lambdified([s.value() for s in scalars], [tf.norm(k) for k in kernels]),
+                      scalars + kernels, gradient)
+    _same_value(float(ours()[0]), float(baseline()[0]))
+    what = "value and gradient" if gradient else "eval"
+    return timed_row(f"{what}: {n} learned scalars vs sympy.lambdify, 4 kernels {units}x{units} (ms)",
                      alternate(ours, baseline, rounds, calls), GOAL, scale=1e3)
+
+
+def _timed(evaluate, variables, gradient: bool):
+    """``evaluate()`` in a tf.function, with its gradient with respect to ``variables`` if asked."""
+    @tf.function
+    def function():
+        if not gradient:
+            return evaluate(), []
+        with tf.GradientTape() as tape:
+            value = evaluate()
+        return value, tape.gradient(value, variables)
+    return function
 
 
 def _compiled(src: str, model):
@@ -119,8 +135,9 @@ def _same_value(ours: float, baseline: float) -> None:
 
 
 def run(rounds: int = 7, steps: int = 30, counts=COUNTS, eval_rounds: int = 51) -> list[dict]:
-    """One fit row and one evaluation row per parameter count."""
-    return [measure for n in counts for measure in (fit_step(n, rounds, steps), evaluation(n, eval_rounds))]
+    """Per parameter count: a fit row, an evaluation row and a value-and-gradient row."""
+    return [measure for n in counts for measure in (fit_step(n, rounds, steps), evaluation(n, eval_rounds),
+                                                    evaluation(n, eval_rounds, gradient=True))]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -51,7 +51,8 @@ def test_fit_row():
 
 def test_many_parameters_rows():
     assert_rows([bench_params.fit_step(3, rounds=1, steps=3, features=8, units=8, batch=4),
-                 bench_params.evaluation(3, rounds=1, calls=1, units=8)], 2)
+                 bench_params.evaluation(3, rounds=1, calls=1, units=8),
+                 bench_params.evaluation(3, rounds=1, calls=1, units=8, gradient=True)], 3)
 
 
 def test_spectral_norm_rows():

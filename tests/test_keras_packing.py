@@ -186,3 +186,24 @@ def test_clipnorm_clips_the_packed_scalars_together():
     model.train_on_batch(x, y)
     step = before - model.term.packed_parameters.numpy()
     np.testing.assert_allclose(step, [1 / np.sqrt(2)] * 2, rtol=1e-5)  # (g, g) clipped to norm 1, not (1, 1)
+
+
+def test_a_checkpoint_with_one_variable_per_scalar_restores_into_the_packed_vector(tmp_path):
+    # The object graph tf.train.Checkpoint wrote before packing: model -> term -> parameter_<name>.
+    formula = "a * norm(L0.kernel) + b * sum(L0.bias)\nwhere a: positive = 0.5, b: real = 1"
+    model = quietly(lossdsl.attach, dense(), formula)
+    params = model.term.formula.params
+    old = tf.Module()
+    old.term = tf.Module()
+    old.term.parameter_a = tf.Variable(np.float32(unconstrain(params["a"], 2.0)))
+    old.term.parameter_b = tf.Variable(-3.0)
+    path = tf.train.Checkpoint(model=old).write(str(tmp_path / "old"))
+    tf.train.Checkpoint(model=model).read(path).expect_partial()
+    assert model.params["a"] == pytest.approx(2.0, rel=1e-6) and model.params["b"] == -3.0
+    # And what is written now has the same keys: the code from before packing reads it.
+    model.term.set_param("b", 4.0)
+    path = tf.train.Checkpoint(model=model).write(str(tmp_path / "new"))
+    names = [name for name, _ in tf.train.list_variables(path)]
+    assert "model/term/parameter_a/.ATTRIBUTES/VARIABLE_VALUE" in names
+    tf.train.Checkpoint(model=old).read(path).expect_partial()
+    assert float(old.term.parameter_b) == 4.0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import keras
 import numpy
 import tensorflow as tf
+from tensorflow.python.trackable.base import Trackable
 
 from ..language.formula import Parameter
 
@@ -45,6 +46,8 @@ class PackedScalars:
         self._lower = numpy.array([p.lower if p.kind == "interval" else 0.0 for p in params], dtype="float32")
         self._width = numpy.array([p.upper - p.lower if p.kind == "interval" else 1.0 for p in params],
                                   dtype="float32")
+        # Made once: a checkpoint asks for a layer's children more than once and matches them by identity.
+        self.entries = {name: PackedEntry(self, name) for name in self.names}
 
     def __len__(self) -> int:
         return len(self.names)
@@ -76,6 +79,23 @@ class PackedScalars:
         """Set one entry of the raw vector (the others keep their values)."""
         current = tf.convert_to_tensor(self.variable.value)
         self.variable.assign(tf.tensor_scatter_nd_update(current, [[self.index[name]]], [raw]))
+
+
+class PackedEntry(Trackable):
+    """One packed parameter as a ``tf.train.Checkpoint`` object of its own, saved under the key its own
+    variable had before packing (``parameter_<name>/.ATTRIBUTES/VARIABLE_VALUE``): checkpoints written
+    before packing restore, and those written now restore in code from before it."""
+
+    def __init__(self, scalars: PackedScalars, name: str):
+        self._scalars = scalars
+        self._entry_name = name
+
+    def _serialize_to_tensors(self):
+        raw = tf.convert_to_tensor(self._scalars.variable.value)
+        return {"VARIABLE_VALUE": raw[self._scalars.index[self._entry_name]]}
+
+    def _restore_from_tensors(self, restored_tensors):
+        self._scalars.assign_raw(self._entry_name, tf.reshape(restored_tensors["VARIABLE_VALUE"], []))
 
 
 def unpacked_store(store, params: list[Parameter], new_count: int) -> dict | None:

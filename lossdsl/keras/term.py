@@ -288,8 +288,10 @@ class FormulaTerm(keras.layers.Layer):
         # tf.train.Checkpoint follows attributes, not dicts: name each raw parameter variable for it.
         # (.keras and .weights.h5 files use layer.weights and need no help.)
         children = super()._trackable_children(save_type, **kwargs)
-        packed_vector = {"parameters": self._packed.variable} if self._packed else {}
-        return {**children, **packed_vector, **{f"parameter_{name}": raw for name, raw in self._raw.items()},
+        # A packed scalar is saved as one entry under its own name, as when it was a variable of its own:
+        # checkpoints written before packing restore, and the checkpoint format did not change.
+        entries = {f"parameter_{name}": entry for name, entry in self._packed.entries.items()} if self._packed else {}
+        return {**children, **entries, **{f"parameter_{name}": raw for name, raw in self._raw.items()},
                 **{f"tensor_{name}": weight for name, weight in self._tensors.items()},
                 **{f"snapshot_{weight.name}": weight for weight in self._snapshots.values()}}
 

@@ -19,6 +19,7 @@ import tensorflow as tf
 from tensorflow.python.trackable.base import Trackable
 
 from ..language.formula import Parameter
+from ..lowering.parameters import constrain, unconstrain, unconstrain_array
 
 #: The packed vector's weight name (``formula/parameters`` in ``model.weights``).
 PACKED_NAME = "parameters"
@@ -48,9 +49,6 @@ class PackedScalars:
                                   dtype="float32")
         # Made once: a checkpoint asks for a layer's children more than once and matches them by identity.
         self.entries = {name: PackedEntry(self, name) for name in self.names}
-
-    def __len__(self) -> int:
-        return len(self.names)
 
     def constrain(self, raw: tf.Tensor) -> tf.Tensor:
         """The constrained vector: softplus, the interval's sigmoid or the raw value, by each entry's kind."""
@@ -96,6 +94,61 @@ class PackedEntry(Trackable):
 
     def _restore_from_tensors(self, restored_tensors):
         self._scalars.assign_raw(self._entry_name, tf.reshape(restored_tensors["VARIABLE_VALUE"], []))
+
+
+class ParameterWeights:
+    """Every parameter of a formula as weights of ``layer``: the trainable scalars packed in one vector,
+    each tensor-valued or const parameter one weight of its shape. ``given`` holds the arrays given as
+    constants (an initial value of a parameter's shape replaces its declared init)."""
+
+    def __init__(self, layer: keras.layers.Layer, params: dict[str, Parameter], given: dict):
+        self.params = params
+        initial = {name: _initial_raw(param, given.get(name)) for name, param in params.items()}
+        scalars = [param for param in params.values() if packed(param)]
+        self.packed = PackedScalars(layer, scalars, [initial[p.name] for p in scalars]) if scalars else None
+        self.own = {}  # the others, raw, by name
+        for name, param in params.items():
+            if not packed(param):
+                self.own[name] = layer.add_weight(name=name, shape=param.shape, trainable=param.trainable,
+                                                  autocast=False, dtype="float32", initializer="zeros")
+                self.own[name].assign(numpy.broadcast_to(initial[name], param.shape))
+
+    def read(self, guard) -> dict[str, tf.Tensor]:
+        """Each parameter's constrained value by name, every variable read once through ``guard``."""
+        env = self.packed.values(guard(self.packed.variable.value)) if self.packed else {}
+        env.update((name, constrain(self.params[name], guard(raw.value))) for name, raw in self.own.items())
+        return env
+
+    def value(self, name: str) -> tf.Tensor:
+        """One parameter's constrained value now, as a tensor of its shape."""
+        if name not in self.own:
+            return self.packed.value(name)
+        return constrain(self.params[name], tf.convert_to_tensor(self.own[name].value))
+
+    def values(self) -> dict:
+        """Every parameter's constrained value, in declaration order: a float, or an array if tensor-valued."""
+        now = self.read(tf.convert_to_tensor)
+        return {name: now[name].numpy() if param.shape else float(now[name]) for name, param in self.params.items()}
+
+    def set(self, name: str, value) -> None:
+        """Set a parameter by its constrained value (an array of its shape for a tensor-valued one)."""
+        param = self.params[name]
+        if name not in self.own:
+            self.packed.assign_raw(name, unconstrain(param, value))
+        else:
+            self.own[name].assign(unconstrain_array(param, value) if param.shape else unconstrain(param, value))
+
+    def checkpoint_children(self) -> dict:
+        """The objects tf.train.Checkpoint saves, by the names they have had since before packing."""
+        entries = self.packed.entries if self.packed else {}
+        return {f"parameter_{name}": entries.get(name) or self.own[name] for name in self.params}
+
+
+def _initial_raw(param: Parameter, given):
+    """The raw value a parameter starts from: its declared init, or the array given as a constant."""
+    if given is not None and given.shape == param.shape:  # a wrong one: bind() says so
+        return unconstrain_array(param, given)
+    return unconstrain(param, param.init)
 
 
 def unpacked_store(store, params: list[Parameter], new_count: int) -> dict | None:

@@ -17,8 +17,7 @@ from ..language.frontend import parse
 from ..language.grouped import render_grouped
 from ..language.source import Source
 from ..lowering import lower as lowering
-from ..lowering.parameters import constrain, unconstrain, unconstrain_array
-from .packing import PackedScalars, packed, unpacked_store
+from .packing import ParameterWeights, unpacked_store
 from .reads import read_before_update
 from .saved_config import checked_options, required_fields
 
@@ -47,15 +46,7 @@ class FormulaTerm(keras.layers.Layer):
         self._given = as_arrays(constants) if constants is not None else {}
         # Trainable scalars share one vector variable (packing.py); tensor-valued and const parameters
         # are one variable each.
-        scalars = [param for param in self.formula.params.values() if packed(param)]
-        self._packed = PackedScalars(self, scalars, [self._initial_raw(p) for p in scalars]) if scalars else None
-        self._raw = {}
-        for param in self.formula.params.values():
-            if not packed(param):
-                self._raw[param.name] = self.add_weight(
-                    name=param.name, shape=param.shape, trainable=param.trainable, autocast=False, dtype="float32",
-                    initializer="zeros")
-                self._raw[param.name].assign(numpy.broadcast_to(self._initial_raw(param), param.shape))
+        self._parameters = ParameterWeights(self, self.formula.params, self._given)
         # Constant tensors and snapshots are non-trainable weights: saved with the model, never trained.
         self._tensors = {}
         for name in self.formula.tensors:
@@ -76,13 +67,6 @@ class FormulaTerm(keras.layers.Layer):
         self._kept_places: dict[str, Place] = {}
         self._lowered = None
         self._function = None
-
-    def _initial_raw(self, param):
-        """The raw value a parameter starts from: its declared init, or the array given as a constant."""
-        given = self._given.get(param.name)
-        if given is not None and given.shape == param.shape:  # a wrong one: bind() says so
-            return unconstrain_array(param, given)
-        return unconstrain(param, param.init)
 
     # ----------------------------------------------------------------- binding
     def bind(self, model, places: dict[str, Place] | None = None) -> FormulaTerm:
@@ -200,9 +184,7 @@ class FormulaTerm(keras.layers.Layer):
 
     def _evaluate(self, y_true, y_pred, forward=None, parameters=False) -> dict:
         # One protected read of the packed vector serves every scalar parameter.
-        env = self._packed.values(read_before_update(self._packed.variable.value)) if self._packed else {}
-        env.update((name, constrain(self.formula.params[name], read_before_update(raw.value)))
-                   for name, raw in self._raw.items())
+        env = self._parameters.read(read_before_update)
         env.update((name, weight.value) for name, weight in self._tensors.items())
         for text, resolved in self.analysis.resolved.items():
             if resolved.members:
@@ -233,33 +215,21 @@ class FormulaTerm(keras.layers.Layer):
     @property
     def params(self) -> dict:
         """Every parameter's constrained value by name: a float, or a numpy array for a tensor-valued one."""
-        scalars = self._packed.constrain(tf.convert_to_tensor(self._packed.variable.value)).numpy().tolist() \
-            if self._packed else []
-        values = dict(zip(self._packed.names if self._packed else [], scalars))
-        for name in self._raw:
-            value = self.param_value(name)
-            values[name] = value.numpy() if self.formula.params[name].shape else float(value)
-        return {name: values[name] for name in self.formula.params}  # declaration order
+        return self._parameters.values()
 
     def param_value(self, name: str) -> tf.Tensor:
         """One parameter's constrained value, as a tensor of its shape."""
-        if name not in self._raw:
-            return self._packed.value(name)
-        return constrain(self.formula.params[name], tf.convert_to_tensor(self._raw[name].value))
+        return self._parameters.value(name)
 
     def set_param(self, name: str, value) -> None:
         """Set a parameter by its constrained value (an array of its shape for a tensor-valued one)."""
-        param = self.formula.params[name]
-        if name not in self._raw:
-            self._packed.assign_raw(name, unconstrain(param, value))
-            return
-        self._raw[name].assign(unconstrain_array(param, value) if param.shape else unconstrain(param, value))
+        self._parameters.set(name, value)
 
     @property
     def packed_parameters(self) -> keras.Variable | None:
         """The variable holding every trainable scalar parameter, raw, in declaration order (``None``
         without one); :attr:`params` gives their constrained values by name."""
-        return self._packed.variable if self._packed else None
+        return self._parameters.packed.variable if self._parameters.packed else None
 
     def get_config(self):
         return {**super().get_config(), "formula": self.source, "jit_compile": self.jit_compile,
@@ -285,13 +255,11 @@ class FormulaTerm(keras.layers.Layer):
         super().load_own_variables(store if rewritten is None else rewritten)
 
     def _trackable_children(self, save_type="checkpoint", **kwargs):
-        # tf.train.Checkpoint follows attributes, not dicts: name each raw parameter variable for it.
+        # tf.train.Checkpoint follows attributes, not dicts: name each parameter for it (a packed scalar as
+        # its entry, as when it was a variable of its own: the checkpoint format did not change with packing).
         # (.keras and .weights.h5 files use layer.weights and need no help.)
         children = super()._trackable_children(save_type, **kwargs)
-        # A packed scalar is saved as one entry under its own name, as when it was a variable of its own:
-        # checkpoints written before packing restore, and the checkpoint format did not change.
-        entries = {f"parameter_{name}": entry for name, entry in self._packed.entries.items()} if self._packed else {}
-        return {**children, **entries, **{f"parameter_{name}": raw for name, raw in self._raw.items()},
+        return {**children, **self._parameters.checkpoint_children(),
                 **{f"tensor_{name}": weight for name, weight in self._tensors.items()},
                 **{f"snapshot_{weight.name}": weight for weight in self._snapshots.values()}}
 

@@ -1,9 +1,9 @@
 """Every speed measure of lossdsl in one run, printed as one markdown table (issue 5).
 
-    python benchmarks/run.py [--quick] [--markdown FILE] [--only lint compile eval fit activations grad bandwidth memory spectral patterns]
+    python benchmarks/run.py [--quick] [--markdown FILE] [--only lint compile eval fit activations grad bandwidth memory spectral patterns params]
 
 Each measure lives in its own module (bench_lint, bench_compile, bench_eval, bench_fit, bench_grad, bench_bandwidth,
-bench_memory, bench_spectral, bench_patterns), runnable alone. Every ratio is measured within this run: ours and the baseline
+bench_memory, bench_spectral, bench_patterns, bench_params), runnable alone. Every ratio is measured within this run: ours and the baseline
 alternate over several rounds and the medians are compared, because the machine is shared and noisy.
 ``--quick`` runs fewer rounds (about a third of the time). The full run takes about 5 minutes on 2 cores.
 """
@@ -27,6 +27,7 @@ import bench_eval  # noqa: E402
 import bench_fit  # noqa: E402
 import bench_grad  # noqa: E402
 import bench_lint  # noqa: E402
+import bench_params  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_spectral  # noqa: E402
 import bench_patterns  # noqa: E402
@@ -46,6 +47,7 @@ MEASURES = {
     "memory": (lambda: bench_memory.run(formulas=200, rounds=30), lambda: bench_memory.run(formulas=60, rounds=10)),
     "spectral": (lambda: bench_spectral.run(rounds=7), lambda: bench_spectral.run(rounds=3)),
     "patterns": (lambda: bench_patterns.run(rounds=7, steps=20), lambda: bench_patterns.run(rounds=5, steps=10)),
+    "params": (lambda: bench_params.run(rounds=7, steps=30), lambda: bench_params.run(rounds=3, steps=20, eval_rounds=15)),
 }
 
 

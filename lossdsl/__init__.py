@@ -41,11 +41,13 @@ def compile(src: str, model, jit_compile: bool = False, check_numerics: bool = F
     return compile_term(src, model, jit_compile=jit_compile, check_numerics=check_numerics, constants=constants)
 
 
-def attach(model, src: str, jit_compile: bool = False, check_numerics: bool = False, constants: dict | None = None):
+def attach(model, src: str, jit_compile: bool = False, check_numerics: bool = False, constants: dict | None = None,
+           log_params=None):
     """A model whose ``fit()`` minimizes the formula (imports TensorFlow).
 
     With a data term (``y_true``/``y_pred``) the formula is the whole loss; without one it is added
-    to the loss given to ``compile()``. Named terms and parameters appear in the fit logs. With
+    to the loss given to ``compile()``. The scalar named terms and the first 10 scalar parameters appear in
+    the fit logs (``log_params``: ``"all"``, or a list of the parameters' names; ``[]`` for none). With
     ``check_numerics``, fit() stops at the first NaN or Inf in the formula (value or gradient) with a
     ``tf.errors.InvalidArgumentError`` naming the input, term or step it came from. ``constants`` as for
     :func:`compile`: saved with the model, like the snapshots ``initial(W)`` taken when attaching.
@@ -54,7 +56,8 @@ def attach(model, src: str, jit_compile: bool = False, check_numerics: bool = Fa
     >>> trained.compile(optimizer="adam"); trained.fit(x, y)                                          # doctest: +SKIP
     """
     from .keras import attach_formula
-    return attach_formula(model, src, jit_compile=jit_compile, check_numerics=check_numerics, constants=constants)
+    return attach_formula(model, src, jit_compile=jit_compile, check_numerics=check_numerics, constants=constants,
+                          log_params=log_params)
 
 
 register_when_keras_loads()  # so `import lossdsl` is enough for keras.models.load_model

@@ -96,7 +96,7 @@ def test_attach_resolves_and_infers_shapes_once(calls):
     assert calls == ONCE_EACH
     assert attached.term.analysis.resolved["hidden.kernel"].variable is model.get_layer("hidden").kernel
     assert attached.term.term_shapes == {"data": (), "reg": (), "": ()}
-    assert set(attached.formula_metrics) == {"data", "reg"}  # the logged terms come from the same record
+    assert set(attached.logged_names) == {"data", "reg"}  # the logged terms come from the same record
 
 
 def test_compile_resolves_and_infers_shapes_once(calls):

@@ -16,6 +16,7 @@ import bench_eval  # noqa: E402
 import bench_fit  # noqa: E402
 import bench_grad  # noqa: E402
 import bench_lint  # noqa: E402
+import bench_params  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_spectral  # noqa: E402
 import bench_patterns  # noqa: E402
@@ -47,6 +48,12 @@ def test_memory_growth_is_measured_in_megabytes_per_iteration(monkeypatch):
 
 def test_fit_row():
     assert_rows([bench_fit.fit_step(rounds=1, steps=3, features=8, units=8, batch=4)], 1)
+
+
+def test_many_parameters_rows():
+    assert_rows([bench_params.fit_step(3, rounds=1, steps=3, features=8, units=8, batch=4),
+                 bench_params.evaluation(3, rounds=1, calls=1, units=8),
+                 bench_params.evaluation(3, rounds=1, calls=1, units=8, gradient=True)], 3)
 
 
 def test_spectral_norm_rows():

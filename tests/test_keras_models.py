@@ -71,7 +71,10 @@ def test_compiled_term_exposes_params_terms_and_lowered_ops():
     assert float(term.terms["reg"]) == pytest.approx(float(tf.norm(inner.get_layer("hidden").kernel)), rel=1e-6)
     term.set_param("w", 0.25)
     assert float(term()) == pytest.approx(0.25 * float(term.terms["reg"]), rel=1e-6)
-    assert [v.name for v in term.trainable_variables] == ["w"]
+    # The trainable scalars are one raw vector (softplus(raw) = w), in declaration order.
+    assert [(v.name, tuple(v.shape)) for v in term.trainable_variables] == [("parameters", (1,))]
+    assert term.trainable_variables[0] is term.packed_parameters
+    assert float(tf.math.softplus(term.packed_parameters[0])) == pytest.approx(0.25, rel=1e-6)
     assert term.lowered.ops[-1].startswith("loss = ")
 
 

@@ -12,8 +12,9 @@ import keras
 import tensorflow as tf
 
 from ..analysis.shapes import is_scalar
-from ..language.errors import LossError, warn
+from ..language.errors import LossError
 from .gradient_pass import pass_tape, without_gradient_pass
+from .logs import FormulaLogs, log_names, logged_params
 from .saved_config import checked_options, checked_places, quoted, required_fields
 from .term import FormulaTerm
 
@@ -24,7 +25,7 @@ class FormulaModel(keras.Model):
 
     def __init__(self, model, formula: str, jit_compile_formula: bool = False, check_numerics: bool = False,
                  places: dict | None = None, constants: dict | None = None, tensor_shapes: dict | None = None,
-                 **kwargs):
+                 log_params=None, **kwargs):
         checked_options("the model with a formula", formula=formula, jit_compile_formula=jit_compile_formula,
                         check_numerics=check_numerics)
         places = checked_places(places)
@@ -34,9 +35,12 @@ class FormulaModel(keras.Model):
                                 constants=constants, tensor_shapes=tensor_shapes, name="formula")
         self.term.bind(model, places)
         # Scalar terms are logged (SPEC 2): the mean of a tensor term (W.T @ W - I) says little and costs a step.
+        # Scalar parameters (SPEC §5.4): up to MAX_LOGGED_PARAMS unless log_params asks for others (logs.py).
         names = [name for name, shape in self.term.term_shapes.items() if name and is_scalar(shape)]
-        names += [name for name, param in self.term.formula.params.items() if not param.shape]  # SPEC §5.4
-        self.formula_metrics = {name: keras.metrics.Mean(name=log) for name, log in _log_names(names).items()}
+        self.log_params = log_params
+        self._logged_params = logged_params(self.term.formula, log_params)
+        self.logged_names = log_names(names + self._logged_params)  # name in the formula -> name in the logs
+        self.formula_logs = FormulaLogs(self.logged_names, name="formula_logs") if self.logged_names else None
         # The last forward pass of each thread with its activations: a MirroredStrategy replica runs in its
         # own thread, and compute_loss checks it gets that pass's very y_pred, so no replica reads another's.
         # One entry per thread: model(x) called in a loop keeps nothing more alive.
@@ -76,10 +80,10 @@ class FormulaModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         y_pred, forward, tape = self.kept_pass(x, y_pred, training)
-        values = self.term.evaluate(y, y_pred, forward, tape=tape)
-        for name, metric in self.formula_metrics.items():
-            value = values[name] if name in values else self.term.param_value(name)
-            metric.update_state(tf.reduce_mean(tf.cast(value, tf.float32)))
+        # The parameters logged are the values this step's loss read (one read, before the update).
+        values = self.term.evaluate(y, y_pred, forward, tape=tape, parameters=bool(self._logged_params))
+        if self.formula_logs is not None:
+            self.formula_logs.update_state(values)
         if not self.term.uses_targets and self._compile_loss is not None:
             # No data term in the formula: it is added to the loss given to compile() (and Keras adds
             # the layers' own regularization losses there, already scaled per replica).
@@ -97,7 +101,7 @@ class FormulaModel(keras.Model):
         return {"model": keras.saving.serialize_keras_object(self.inner), "formula": self.term.source,
                 "jit_compile_formula": self.term.jit_compile, "check_numerics": self.term.check_numerics,
                 "places": {text: place.as_config() for text, place in self.term.places(self.inner).items()},
-                "tensor_shapes": self.term.tensor_shapes, "name": self.name}
+                "tensor_shapes": self.term.tensor_shapes, "log_params": self.log_params, "name": self.name}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -111,24 +115,6 @@ class FormulaModel(keras.Model):
         return cls(inner, **config)
 
 
-#: Keys fit() writes itself (and as val_<key>): a term or parameter logged under one would hide the total.
-RESERVED_LOG_NAMES = frozenset({"loss"})
-
-
-def _log_names(names: list[str]) -> dict[str, str]:
-    """The name each term and parameter is logged under: its own, unless fit() uses it (then with _term)."""
-    logged = {}
-    for name in names:
-        log = name
-        while log in RESERVED_LOG_NAMES or (log != name and log in names):
-            log += "_term"
-        if log != name:
-            warn(f"the term '{name}' is logged as '{log}' in fit() and evaluate(): they log the total loss as "
-                 f"'{name}' (rename the term to choose the name yourself)")
-        logged[name] = log
-    return logged
-
-
 def _scale_for_replicas(value):
     """Divide by the replica count: gradients are summed over replicas, so the term counts once.
 
@@ -140,10 +126,10 @@ def _scale_for_replicas(value):
 
 
 def attach_formula(model, src: str, jit_compile: bool = False, check_numerics: bool = False,
-                   constants: dict | None = None) -> FormulaModel:
+                   constants: dict | None = None, log_params=None) -> FormulaModel:
     """See :func:`lossdsl.attach`."""
     wrapped = FormulaModel(model, src, jit_compile_formula=jit_compile, check_numerics=check_numerics,
-                           constants=constants, name=f"{model.name}_with_formula")
+                           constants=constants, log_params=log_params, name=f"{model.name}_with_formula")
     if getattr(model, "inputs", None):
         wrapped.build(model.inputs[0].shape if len(model.inputs) == 1 else [i.shape for i in model.inputs])
     return wrapped

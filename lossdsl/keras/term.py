@@ -19,8 +19,8 @@ from ..language.frontend import parse
 from ..language.grouped import render_grouped
 from ..language.source import Source
 from ..lowering import lower as lowering
-from ..lowering.parameters import constrain, unconstrain, unconstrain_array
 from .gradient_pass import differentiates_pass, differentiation, evaluate_through_pass, watched
+from .packing import ParameterWeights, unpacked_store
 from .reads import read_before_update
 from .saved_config import checked_options, required_fields
 
@@ -47,14 +47,9 @@ class FormulaTerm(keras.layers.Layer):
         # (Keras' compile(jit_compile="auto") picks XLA on a GPU; jit_compile=True warns and falls back).
         self.supports_jit = not check_numerics
         self._given = as_arrays(constants) if constants is not None else {}
-        self._raw = {}
-        for param in self.formula.params.values():
-            self._raw[param.name] = self.add_weight(
-                name=param.name, shape=param.shape, trainable=param.trainable, autocast=False, dtype="float32",
-                initializer=keras.initializers.Constant(unconstrain(param, param.init)))
-            given = self._given.get(param.name)
-            if given is not None and given.shape == param.shape:  # a wrong one: bind() says so
-                self._raw[param.name].assign(unconstrain_array(param, given))
+        # Trainable scalars share one vector variable (packing.py); tensor-valued and const parameters
+        # are one variable each.
+        self._parameters = ParameterWeights(self, self.formula.params, self._given)
         # Constant tensors and snapshots are non-trainable weights: saved with the model, never trained.
         self._tensors = {}
         for name in self.formula.tensors:
@@ -184,9 +179,11 @@ class FormulaTerm(keras.layers.Layer):
                   for text, r in wanted.items()}
         return y_pred, values
 
-    def evaluate(self, y_true=None, y_pred=None, forward=None, tape: tf.GradientTape | None = None) -> dict:
+    def evaluate(self, y_true=None, y_pred=None, forward=None, tape: tf.GradientTape | None = None,
+                 parameters: bool = False) -> dict:
         """The loss (key ``""``) and every named term, for one batch: how to read the named terms of a
-        formula that uses the targets (``term.terms`` has no batch to read them from).
+        formula that uses the targets (``term.terms`` has no batch to read them from). With ``parameters``,
+        also every parameter's constrained value, from the same read the loss used.
 
         >>> values = model.term.evaluate(y, model(x))  # doctest: +SKIP
         >>> float(values[""]), float(values["data"])   # doctest: +SKIP
@@ -196,22 +193,27 @@ class FormulaTerm(keras.layers.Layer):
         if (self.forward_references and forward is None) or (self.differentiates_pass and tape is None):
             raise LossError([], self.source, _NEEDS_INPUTS)
         if tf.inside_function() or tape is not None:
-            return self._evaluate(y_true, y_pred, forward, tape)
-        return self._function(y_true, y_pred, forward)
+            return self._evaluate(y_true, y_pred, forward, tape, parameters)
+        return self._function(y_true, y_pred, forward, None, parameters)
 
-    def _evaluate(self, y_true, y_pred, forward=None, tape: tf.GradientTape | None = None) -> dict:
+    def _evaluate(self, y_true, y_pred, forward=None, tape: tf.GradientTape | None = None, parameters=False) -> dict:
         if not self._lowered.gradient_groups:
-            return self._lowered(self._env(y_true, y_pred, forward))
-        # grad(f, x): the formula's reads and steps recorded on the pass's tape (re-entered), or on one of
-        # its own when no gradient goes through the pass (grad(norm(W)**2, W)).
-        tape = tape if tape is not None else tf.GradientTape(persistent=True)
-        with tape:
-            return self._lowered(self._env(y_true, y_pred, forward), differentiation(self, tape, forward))
+            env = self._env(y_true, y_pred, forward)
+            values = self._lowered(env)
+        else:
+            # grad(f, x): the formula's reads and steps recorded on the pass's tape (re-entered), or on one of
+            # its own when no gradient goes through the pass (grad(norm(W)**2, W)).
+            tape = tape if tape is not None else tf.GradientTape(persistent=True)
+            with tape:
+                env = self._env(y_true, y_pred, forward)
+                values = self._lowered(env, differentiation(self, tape, forward))
+        # Parameter and term names never clash (E208).
+        return {**values, **{name: env[name] for name in self.formula.params}} if parameters else values
 
     def _env(self, y_true, y_pred, forward) -> dict:
         """What the lowered formula reads: parameters, constant tensors, snapshots, variables, the batch."""
-        env = {name: constrain(self.formula.params[name], read_before_update(raw.value))
-               for name, raw in self._raw.items()}
+        # One protected read of the packed vector serves every scalar parameter.
+        env = self._parameters.read(read_before_update)
         env.update((name, weight.value) for name, weight in self._tensors.items())
         for text, resolved in self.analysis.resolved.items():
             if resolved.members:
@@ -240,16 +242,21 @@ class FormulaTerm(keras.layers.Layer):
     @property
     def params(self) -> dict:
         """Every parameter's constrained value by name: a float, or a numpy array for a tensor-valued one."""
-        return {name: self.param_value(name).numpy() if self.formula.params[name].shape
-                else float(self.param_value(name)) for name in self._raw}
+        return self._parameters.values()
 
     def param_value(self, name: str) -> tf.Tensor:
-        return constrain(self.formula.params[name], tf.convert_to_tensor(self._raw[name].value))
+        """One parameter's constrained value, as a tensor of its shape."""
+        return self._parameters.value(name)
 
     def set_param(self, name: str, value) -> None:
         """Set a parameter by its constrained value (an array of its shape for a tensor-valued one)."""
-        param = self.formula.params[name]
-        self._raw[name].assign(unconstrain_array(param, value) if param.shape else unconstrain(param, value))
+        self._parameters.set(name, value)
+
+    @property
+    def packed_parameters(self) -> keras.Variable | None:
+        """The variable holding every trainable scalar parameter, raw, in declaration order (``None``
+        without one); :attr:`params` gives their constrained values by name."""
+        return self._parameters.packed.variable if self._parameters.packed else None
 
     def get_config(self):
         return {**super().get_config(), "formula": self.source, "jit_compile": self.jit_compile,
@@ -268,11 +275,18 @@ class FormulaTerm(keras.layers.Layer):
         parse(config["formula"])  # Keras turns any error in the constructor into a TypeError: raise ours first
         return super().from_config(config)
 
+    def load_own_variables(self, store):
+        # A file saved with one weight per parameter (before packing) loads into the packed layout.
+        own = len(self._trainable_variables) + len(self._non_trainable_variables)
+        rewritten = unpacked_store(store, list(self.formula.params.values()), own)
+        super().load_own_variables(store if rewritten is None else rewritten)
+
     def _trackable_children(self, save_type="checkpoint", **kwargs):
-        # tf.train.Checkpoint follows attributes, not dicts: name each raw parameter variable for it.
+        # tf.train.Checkpoint follows attributes, not dicts: name each parameter for it (a packed scalar as
+        # its entry, as when it was a variable of its own: the checkpoint format did not change with packing).
         # (.keras and .weights.h5 files use layer.weights and need no help.)
         children = super()._trackable_children(save_type, **kwargs)
-        return {**children, **{f"parameter_{name}": raw for name, raw in self._raw.items()},
+        return {**children, **self._parameters.checkpoint_children(),
                 **{f"tensor_{name}": weight for name, weight in self._tensors.items()},
                 **{f"snapshot_{weight.name}": weight for weight in self._snapshots.values()}}
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from ..analysis.shapes import is_scalar
 from ..language.errors import LossError, warn
+from ..lowering.replicas import scale_for_replicas
 from .saved_config import checked_options, checked_places, quoted, required_fields
 from .term import FormulaTerm
 
@@ -65,11 +66,11 @@ class FormulaModel(keras.Model):
         if not self.term.uses_targets and self._compile_loss is not None:
             # No data term in the formula: it is added to the loss given to compile() (and Keras adds
             # the layers' own regularization losses there, already scaled per replica).
-            return _scale_for_replicas(values[""]) + super().compute_loss(x, y, y_pred, sample_weight, training)
+            return scale_for_replicas(values[""]) + super().compute_loss(x, y, y_pred, sample_weight, training)
         total = values[""]
         for loss in self.losses:  # regularizers of the model's own layers still count
             total += tf.cast(tf.reduce_sum(loss), total.dtype)
-        return _scale_for_replicas(total)
+        return scale_for_replicas(total)
 
     @property
     def params(self) -> dict[str, float]:
@@ -109,16 +110,6 @@ def _log_names(names: list[str]) -> dict[str, str]:
                  f"'{name}' (rename the term to choose the name yourself)")
         logged[name] = log
     return logged
-
-
-def _scale_for_replicas(value):
-    """Divide by the replica count: gradients are summed over replicas, so the term counts once.
-
-    Once is right although the formula's reductions over the batch are global (the value is the same on
-    every replica): the all-reduce's gradient hands each replica one full share for its part of the batch
-    (lowering/replicas.py)."""
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return value if replicas == 1 else value * (1.0 / replicas)
 
 
 def attach_formula(model, src: str, jit_compile: bool = False, check_numerics: bool = False,

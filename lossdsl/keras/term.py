@@ -18,6 +18,7 @@ from ..language.grouped import render_grouped
 from ..language.source import Source
 from ..lowering import lower as lowering
 from ..lowering.parameters import constrain, unconstrain, unconstrain_array
+from ..lowering.replicas import scale_for_replicas
 from .reads import read_before_update
 from .saved_config import checked_options, required_fields
 
@@ -155,6 +156,16 @@ class FormulaTerm(keras.layers.Layer):
             y_pred, forward = self.forward_pass(self._model, inputs, training)
             return self.evaluate(y_true, y_pred, forward)[""]
         return self.evaluate(y_true, y_pred)[""]
+
+    def per_replica(self, *args, **kwargs):
+        """``self(*args, **kwargs)`` divided by the replica count: the loss one replica differentiates in a
+        custom loop under a distribution strategy (``tf.nn.scale_regularization_loss``'s rule; the term
+        unchanged outside one). The optimizer sums the replicas' gradients, so the term counts once, and its
+        reductions over the batch are already global (docs/distribution.md).
+
+        >>> loss = term.per_replica(y, model(x, training=True))  # inside strategy.run  # doctest: +SKIP
+        """
+        return scale_for_replicas(self(*args, **kwargs))
 
     @property
     def forward_references(self) -> dict:

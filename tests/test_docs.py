@@ -22,7 +22,7 @@ from models import hidden_out, multi_output, raw_attribute, shared_layer, twin_b
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
-PAGES = ["language", "api", "cli", "diagnostics", "stability", "performance", "reliability", "design"]
+PAGES = ["language", "api", "cli", "diagnostics", "stability", "performance", "reliability", "distribution", "design"]
 
 
 def page(name: str) -> str:

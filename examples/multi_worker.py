@@ -23,8 +23,8 @@ from pathlib import Path
 FORMULA = """data = mse(y_true, y_pred)
 data*exp(-s) + s + 1e-3*sum(square(**.kernel))
 where s: real = 0"""
-# A history term is one more line here (e.g. `+ 0.1*data/start(data)`), plus training=True and
-# term.end_epoch() in the loop below.
+# A history term (SPEC 5.6) is one more term here, e.g. `+ 0.1*data/start(data)`, plus training=True and
+# term.end_epoch() at the two places marked in the loop; the checkpoint already holds the term's state.
 EPOCHS, SAMPLES, GLOBAL_BATCH = 3, 128, 32
 STEPS_PER_EPOCH = SAMPLES // GLOBAL_BATCH
 CHECKPOINT_EVERY = 3  # steps: mid-epoch, so a restart resumes inside an epoch

@@ -80,7 +80,7 @@ def tiny_cnn(size: int, regularized: bool = False):
 
 
 def test_resnet_fit_row():
-    assert_rows([bench_resnet.fit_step(rounds=1, steps=3, size=8, batch=2, build=tiny_cnn)], 1)
+    assert_rows(bench_resnet.fit_steps(rounds=1, steps=3, size=8, batch=2, build=tiny_cnn), 2)
 
 
 def test_compile_rows_in_process():

@@ -1,11 +1,12 @@
 """Every speed measure of lossdsl in one run, printed as one markdown table (issue 5).
 
-    python benchmarks/run.py [--quick] [--markdown FILE] [--only lint compile eval fit activations grad bandwidth memory spectral patterns params]
+    python benchmarks/run.py [--quick] [--markdown FILE] [--only lint compile eval fit activations grad bandwidth memory spectral patterns params resnet]
 
 Each measure lives in its own module (bench_lint, bench_compile, bench_eval, bench_fit, bench_grad, bench_bandwidth,
-bench_memory, bench_spectral, bench_patterns, bench_params), runnable alone. Every ratio is measured within this run: ours and the baseline
+bench_memory, bench_spectral, bench_patterns, bench_params, bench_resnet), runnable alone. Every ratio is measured within this run: ours and the baseline
 alternate over several rounds and the medians are compared, because the machine is shared and noisy.
-``--quick`` runs fewer rounds (about a third of the time). The full run takes about 5 minutes on 2 cores.
+``--quick`` runs fewer rounds (about a third of the time). The full run takes about 5 minutes on 2 cores,
+plus about 10 for the ResNet50 rows (``--only resnet``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import bench_params  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_spectral  # noqa: E402
 import bench_patterns  # noqa: E402
+import bench_resnet  # noqa: E402
 from timing import markdown_table  # noqa: E402
 
 #: name -> (full run, quick run): each returns a list of result rows.
@@ -48,6 +50,8 @@ MEASURES = {
     "spectral": (lambda: bench_spectral.run(rounds=7), lambda: bench_spectral.run(rounds=3)),
     "patterns": (lambda: bench_patterns.run(rounds=7, steps=20), lambda: bench_patterns.run(rounds=5, steps=10)),
     "params": (lambda: bench_params.run(rounds=7, steps=30), lambda: bench_params.run(rounds=3, steps=20, eval_rounds=15)),
+    "resnet": (lambda: bench_resnet.run(rounds=7, steps=8, process_rounds=3),
+               lambda: bench_resnet.run(rounds=3, steps=4, process_rounds=1)),
 }
 
 

@@ -49,7 +49,7 @@ def fit(formula: str, strategy) -> tuple[list[float], list[np.ndarray]]:
 
 
 def custom_loop(formula: str, strategy) -> tuple[list[float], list[np.ndarray]]:
-    """A compiled term in a hand-written loop: the per-replica loss is the term over the replica count."""
+    """A compiled term in a hand-written loop: each replica differentiates its share, term.per_replica."""
     x, y = data()
     with strategy.scope():
         net = model()
@@ -61,10 +61,9 @@ def custom_loop(formula: str, strategy) -> tuple[list[float], list[np.ndarray]]:
     def step(inputs, targets):
         def replica_step(inputs, targets):
             with tf.GradientTape() as tape:
-                value = term(targets, net(inputs, training=True))
-                scaled = value / tf.distribute.get_replica_context().num_replicas_in_sync
-            optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-            return value
+                share = term.per_replica(targets, net(inputs, training=True))
+            optimizer.apply_gradients(zip(tape.gradient(share, variables), variables))
+            return share * tf.distribute.get_replica_context().num_replicas_in_sync
         return strategy.run(replica_step, args=(inputs, targets))
 
     dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH))

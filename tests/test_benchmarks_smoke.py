@@ -20,6 +20,7 @@ import bench_params  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_spectral  # noqa: E402
 import bench_patterns  # noqa: E402
+import bench_resnet  # noqa: E402
 import run  # noqa: E402
 import timing  # noqa: E402
 
@@ -75,6 +76,23 @@ def test_bandwidth_rows():
 def test_pattern_rows():
     assert_rows([bench_patterns.regularizer_fit(rounds=1, steps=3, layers=3, channels=2, size=4, batch=4)], 1)
     assert_rows(bench_patterns.pattern_norm(rounds=1, units=32, layers=2, calls=1), 2)
+
+
+def tiny_cnn(size: int, regularized: bool = False):
+    """Two convolutions named like ResNet50's and a Dense head: a stand-in for it at a tiny size."""
+    import keras
+    keras.utils.set_random_seed(0)
+    regularizer = keras.regularizers.L2(1e-4) if regularized else None
+    inputs = keras.Input((size, size, 3))
+    hidden = keras.layers.Conv2D(4, 3, name="conv1_conv", kernel_regularizer=regularizer)(inputs)
+    hidden = keras.layers.Conv2D(4, 3, name="conv2_conv", kernel_regularizer=regularizer)(hidden)
+    outputs = keras.layers.Dense(10, activation="softmax", kernel_regularizer=regularizer)(
+        keras.layers.GlobalAveragePooling2D()(hidden))
+    return keras.Model(inputs, outputs)
+
+
+def test_resnet_fit_row():
+    assert_rows(bench_resnet.fit_steps(rounds=1, steps=3, size=8, batch=2, build=tiny_cnn), 2)
 
 
 def test_compile_rows_in_process():

@@ -22,7 +22,7 @@ from models import embedding_lstm, hidden_out, multi_output, raw_attribute, shar
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
-PAGES = ["language", "api", "cli", "diagnostics", "stability", "performance", "reliability", "design"]
+PAGES = ["language", "api", "cli", "diagnostics", "stability", "performance", "reliability", "distribution", "design"]
 
 
 def page(name: str) -> str:

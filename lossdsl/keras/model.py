@@ -15,6 +15,7 @@ from ..analysis.shapes import is_scalar
 from ..language.errors import LossError
 from .gradient_pass import pass_tape, without_gradient_pass
 from .logs import FormulaLogs, log_names, logged_params
+from ..lowering.replicas import scale_for_replicas
 from .saved_config import checked_options, checked_places, quoted, required_fields
 from .term import FormulaTerm
 
@@ -87,11 +88,11 @@ class FormulaModel(keras.Model):
         if not self.term.uses_targets and self._compile_loss is not None:
             # No data term in the formula: it is added to the loss given to compile() (and Keras adds
             # the layers' own regularization losses there, already scaled per replica).
-            return _scale_for_replicas(values[""]) + super().compute_loss(x, y, y_pred, sample_weight, training)
+            return scale_for_replicas(values[""]) + super().compute_loss(x, y, y_pred, sample_weight, training)
         total = values[""]
         for loss in self.losses:  # regularizers of the model's own layers still count
             total += tf.cast(tf.reduce_sum(loss), total.dtype)
-        return _scale_for_replicas(total)
+        return scale_for_replicas(total)
 
     @property
     def params(self) -> dict[str, float]:
@@ -115,14 +116,6 @@ class FormulaModel(keras.Model):
         return cls(inner, **config)
 
 
-def _scale_for_replicas(value):
-    """Divide by the replica count: gradients are summed over replicas, so the term counts once.
-
-    Once is right although the formula's reductions over the batch are global (the value is the same on
-    every replica): the all-reduce's gradient hands each replica one full share for its part of the batch
-    (lowering/replicas.py)."""
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return value if replicas == 1 else value * (1.0 / replicas)
 
 
 def attach_formula(model, src: str, jit_compile: bool = False, check_numerics: bool = False,

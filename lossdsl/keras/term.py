@@ -19,6 +19,7 @@ from ..language.frontend import parse
 from ..language.grouped import render_grouped
 from ..language.source import Source
 from ..lowering import lower as lowering
+from ..lowering.replicas import scale_for_replicas
 from .gradient_pass import differentiates_pass, differentiation, evaluate_through_pass, watched
 from .packing import ParameterWeights, unpacked_store
 from .reads import read_before_update
@@ -159,6 +160,16 @@ class FormulaTerm(keras.layers.Layer):
             y_pred, forward = self.forward_pass(self._model, inputs, training)
             return self.evaluate(y_true, y_pred, forward)[""]
         return self.evaluate(y_true, y_pred)[""]
+
+    def per_replica(self, *args, **kwargs):
+        """``self(*args, **kwargs)`` divided by the replica count: the loss one replica differentiates in a
+        custom loop under a distribution strategy (``tf.nn.scale_regularization_loss``'s rule; the term
+        unchanged outside one). The optimizer sums the replicas' gradients, so the term counts once, and its
+        reductions over the batch are already global (docs/distribution.md).
+
+        >>> loss = term.per_replica(y, model(x, training=True))  # inside strategy.run  # doctest: +SKIP
+        """
+        return scale_for_replicas(self(*args, **kwargs))
 
     @property
     def forward_references(self) -> dict:

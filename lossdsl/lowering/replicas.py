@@ -7,7 +7,8 @@ gradient is itself an all-reduce sum), maxima and minima by ``all_gather`` and a
 batch too). Every replica then holds the same value.
 
 Scaling rule: the formula's value is the same on every replica, and the term is divided by the
-replica count once, like Keras' own losses (keras.py). Each replica's gradient of ``value / R``
+replica count once, like Keras' own losses (keras/model.py; in a custom loop
+:meth:`FormulaTerm.per_replica`). Each replica's gradient of ``value / R``
 reaches its own part of the batch through the all-reduce, whose gradient sums the R shares of
 ``1/R``: one full share. The optimizer then sums the replicas' gradients, which adds the parts up
 to the one-device gradient. So nothing is divided twice, and a variable outside the batch (a kernel,
@@ -30,6 +31,15 @@ def replica_count() -> int:
     """How many replicas compute this step together: 1 outside a strategy or in a cross-replica context."""
     context = tf.distribute.get_replica_context()
     return 1 if context is None else context.num_replicas_in_sync
+
+
+def scale_for_replicas(value):
+    """``value`` divided by the replica count, like ``tf.nn.scale_regularization_loss``: one replica's share.
+
+    Each replica's gradients are summed by the optimizer, so a term every replica computes in full counts
+    once when each takes ``1/R`` of it (the scaling rule above). Unchanged outside a strategy."""
+    replicas = replica_count()
+    return value if replicas == 1 else value * (1.0 / replicas)
 
 
 def across_replicas(local: Callable, global_: Callable) -> Callable:

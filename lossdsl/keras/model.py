@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from ..analysis.shapes import is_scalar
 from ..language.errors import LossError, warn
+from ..language.builder import EDITION
 from .saved_config import checked_options, checked_places, quoted, required_fields
 from .term import FormulaTerm
 
@@ -23,14 +24,14 @@ class FormulaModel(keras.Model):
 
     def __init__(self, model, formula: str, jit_compile_formula: bool = False, check_numerics: bool = False,
                  places: dict | None = None, constants: dict | None = None, tensor_shapes: dict | None = None,
-                 **kwargs):
+                 edition: int = EDITION, **kwargs):
         checked_options("the model with a formula", formula=formula, jit_compile_formula=jit_compile_formula,
-                        check_numerics=check_numerics)
+                        check_numerics=check_numerics, edition=edition)
         places = checked_places(places)
         super().__init__(**kwargs)
         self.inner = model
         self.term = FormulaTerm(formula, jit_compile=jit_compile_formula, check_numerics=check_numerics,
-                                constants=constants, tensor_shapes=tensor_shapes, name="formula")
+                                constants=constants, tensor_shapes=tensor_shapes, edition=edition, name="formula")
         self.term.bind(model, places)
         # Scalar terms are logged (SPEC 2): the mean of a tensor term (W.T @ W - I) says little and costs a step.
         names = [name for name, shape in self.term.term_shapes.items() if name and is_scalar(shape)]
@@ -58,7 +59,10 @@ class FormulaModel(keras.Model):
         return self.term.forward_pass(self.inner, x, training)[1]
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        values = self.term.evaluate(y, y_pred, self.forward_values(x, y_pred, training))
+        # fit()'s step is the optimizer's count: the one Keras saves, restores and replays on resume.
+        step = self.optimizer.iterations if training and self.optimizer is not None else None
+        values = self.term.evaluate(y, y_pred, self.forward_values(x, y_pred, training), training=bool(training),
+                                    step=step)
         for name, metric in self.formula_metrics.items():
             value = values[name] if name in values else self.term.param_value(name)
             metric.update_state(tf.reduce_mean(tf.cast(value, tf.float32)))
@@ -75,11 +79,18 @@ class FormulaModel(keras.Model):
     def params(self) -> dict[str, float]:
         return self.term.params
 
+    def fit(self, *args, callbacks=None, **kwargs):
+        """Keras' fit(), with the formula's epoch hook first among the callbacks when it keeps state (``epoch``,
+        history): BackupAndRestore then saves each epoch's state after the hook has closed the epoch."""
+        if self.term.state.kept:
+            callbacks = [EpochHook(self.term), *(callbacks or [])]
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
     def get_config(self):
         return {"model": keras.saving.serialize_keras_object(self.inner), "formula": self.term.source,
                 "jit_compile_formula": self.term.jit_compile, "check_numerics": self.term.check_numerics,
                 "places": {text: place.as_config() for text, place in self.term.places(self.inner).items()},
-                "tensor_shapes": self.term.tensor_shapes, "name": self.name}
+                "tensor_shapes": self.term.tensor_shapes, "edition": self.term.edition, "name": self.name}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -89,8 +100,24 @@ class FormulaModel(keras.Model):
             raise LossError([], "", f"the saved config of the model with a formula: field 'model' must be a Keras "
                                     f"object's config (a dict), not {quoted(config['model'])}")
         config = dict(config)
+        config.setdefault("edition", 1)  # saved before editions were recorded: a first-edition formula
         inner = keras.saving.deserialize_keras_object(config.pop("model"), custom_objects=custom_objects)
         return cls(inner, **config)
+
+
+class EpochHook(keras.callbacks.Callback):
+    """fit()'s epochs for the formula's state: ``epoch`` is fit()'s epoch index (initial_epoch on resume), and
+    each epoch's end closes it for ``previous`` and ``epoch_start``."""
+
+    def __init__(self, term: FormulaTerm):
+        super().__init__()
+        self.term = term
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.term.state.epoch.assign(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.term.end_epoch()
 
 
 #: Keys fit() writes itself (and as val_<key>): a term or parameter logged under one would hide the total.

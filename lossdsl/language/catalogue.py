@@ -96,6 +96,10 @@ ENTRIES = [
     Entry("E231", "a collection where one tensor is needed", "norm(**.kernel @ L1.kernel)"),
     Entry("E232", "one reduction over two collections", "sum(L?.kernel - L?.bias)"),
     Entry("E233", "comprehension variable out of place", "W + sum(norm(W) for W in **.kernel)"),
+    Entry("E240", "history of something that is not a named term", "mse(y_true, y_pred) / start(norm(L1.kernel))"),
+    Entry("E241", "history of a term that is not a scalar", "g = L1.kernel @ L2.kernel; sum(square(g)) + start(g)", "shapes"),
+    Entry("E242", "previous() looks back a whole number of epochs >= 1", "data = mse(y_true, y_pred); previous(data, 0)"),
+    Entry("E243", "ema() decay outside (0, 1)", "data = mse(y_true, y_pred); data + ema(data, 1.5)"),
     # E3xx shapes
     Entry("E301", "shapes do not broadcast", "norm(L1.kernel + L2.kernel)", "shapes"),
     Entry("E302", "matrix product dimensions disagree", "norm(L1.kernel @ L1.kernel)", "shapes"),

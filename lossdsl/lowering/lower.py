@@ -26,7 +26,7 @@ import tensorflow as tf
 from ..language.diagnostics import Diagnostic
 from ..language.errors import LossError
 from ..language.findings import Finding
-from ..language.formula import IDENTITY, Formula, term_symbol
+from ..language.formula import IDENTITY, STATE, Formula, term_symbol
 from ..language.kinds import kind_of
 from ..language.shape_algebra import BATCH, has_batch
 from ..language.kinds.random_draws import RandomDraw
@@ -73,6 +73,14 @@ class _Compiler:
         return self.memo[node]
 
     def new_step(self, node) -> int:
+        if node.is_Symbol and is_history(self.formula.references.get(node.name)):
+            # The stored value (NaN until it exists) falls back on the term's value in this step: computed here
+            # from the term's own step, so that the program stays a pure function of its inputs.
+            path = self.formula.references[node.name].path
+            stored = self.add(Step(node.name, reads=node.name))
+            term = self.memo[self.formula.term_symbol(path[1])]
+            self.computed += 1
+            return self.add(history_step(f"{self.prefix}{self.computed}", path, stored, term))
         if node.is_Symbol:
             return self.add(self.input(node))
         if node.is_Number or node.is_NumberSymbol:
@@ -221,6 +229,30 @@ def _checked(value: tf.Tensor, message: str, gradient_message: str) -> tf.Tensor
         return tf.debugging.check_numerics(x, message), lambda upstream: tf.debugging.check_numerics(
             upstream, gradient_message)
     return check(value)
+
+
+def is_history(reference) -> bool:
+    """A named term's history (``start(data)``, ``ema(data, 0.9)``), which the term layer keeps."""
+    return reference is not None and reference.role == STATE and len(reference.path) == 3
+
+
+def history_step(name: str, path: tuple, stored: int, term: int) -> Step:
+    """The value of ``function(term, option)``: the stored one, or the term's own while that is NaN (not yet
+    there); ``ema`` takes in the current value too. No gradient flows through history (SPEC §5.6)."""
+    function, _term, option = path
+    if function == "ema":
+        decay = float(option)
+
+        def fn(stored_value, current):
+            current = tf.stop_gradient(current)
+            return tf.stop_gradient(tf.where(tf.math.is_nan(stored_value), current,
+                                             decay * stored_value + (1 - decay) * current))
+        text = f"tf.where(tf.math.is_nan({{0}}), {{1}}, {decay:g} * {{0}} + {1 - decay:g} * {{1}})"
+    else:
+        def fn(stored_value, current):
+            return tf.stop_gradient(tf.where(tf.math.is_nan(stored_value), tf.stop_gradient(current), stored_value))
+        text = "tf.where(tf.math.is_nan({0}), {1}, {0})"
+    return Step(name, fn, (stored, term), "tf.stop_gradient(" + text + ")")
 
 
 def draws_random(formula: Formula) -> bool:

@@ -61,7 +61,7 @@ def custom_loop(formula: str, strategy) -> tuple[list[float], list[np.ndarray]]:
     def step(inputs, targets):
         def replica_step(inputs, targets):
             with tf.GradientTape() as tape:
-                value = term(targets, net(inputs, training=True))
+                value = term(targets, net(inputs, training=True), training=True)  # a training step: state moves
                 scaled = value / tf.distribute.get_replica_context().num_replicas_in_sync
             optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
             return value
@@ -73,6 +73,7 @@ def custom_loop(formula: str, strategy) -> tuple[list[float], list[np.ndarray]]:
         for inputs, targets in dataset:
             # the value is global, so every replica holds the same one: read the first replica's
             losses.append(float(strategy.experimental_local_results(step(inputs, targets))[0]))
+        term.end_epoch()  # a custom loop closes its epochs itself (SPEC §5.5)
     return losses, [np.array(w) for w in variables]
 
 

@@ -100,16 +100,20 @@ class TrainingState:
         """Close an epoch: previous() moves one epoch back, epoch_start() starts again, ``epoch`` counts it."""
         if not self.kept:
             return
-        if self.back and float(self.epoch_steps.value) > 0:  # an epoch without a training step leaves no value
+        # Called between steps (fit()'s callback, a custom loop): outside a replica, a MirroredVariable is
+        # read as a tensor, assigned on every replica.
+        steps = tf.convert_to_tensor(self.epoch_steps.value) if self.back else None
+        if steps is not None and float(steps) > 0:  # an epoch without a training step leaves no value
             for term, closed in self.closed.items():
-                mean = self.epoch_sums[term].value / self.epoch_steps.value
-                closed.assign(tf.concat([tf.reshape(mean, (1,)), closed.value[:-1]], axis=0))
+                mean = tf.convert_to_tensor(self.epoch_sums[term].value) / steps
+                kept = tf.convert_to_tensor(closed.value)[:-1]
+                closed.assign(tf.concat([tf.reshape(mean, (1,)), kept], axis=0))
                 self.epoch_sums[term].assign(0.0)
             self.epoch_steps.assign(0.0)
         for use in self.uses:
             if use.function == EPOCH_START:
                 self.stored[use.text].assign(_NAN)
-        self.epoch.assign(self.epoch.value + 1)
+        self.epoch.assign(tf.convert_to_tensor(self.epoch.value) + 1)
 
 
 def _name(text: str) -> str:

@@ -272,9 +272,9 @@ class FormulaBuilder(ExpressionRules, CollectionReductions):
             return self.located(self.parameter(text, span), span)
         if text in TARGETS or text == INPUTS:
             return self.reference([text], span)
-        if text in history.PROGRESS:
+        if text in history.PROGRESS and self.edition >= 2:
             return history.progress(self, text, span)
-        if text in history.HISTORY:
+        if text in history.HISTORY and self.edition >= 2:
             return self.report("E214", f"'{text}' is a function, not a value", span,
                                f"call it on a named term: {text}(data)")
         if text == "I":

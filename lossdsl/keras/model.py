@@ -106,15 +106,15 @@ class FormulaModel(keras.Model):
 
 
 class EpochHook(keras.callbacks.Callback):
-    """fit()'s epochs for the formula's state: ``epoch`` is fit()'s epoch index (initial_epoch on resume), and
-    each epoch's end closes it for ``previous`` and ``epoch_start``."""
+    """fit()'s epochs for the formula's state: ``epoch`` is fit()'s epoch index (initial_epoch on resume), an
+    epoch's start starts its running values again, and its end closes it for ``previous`` and ``epoch_start``."""
 
     def __init__(self, term: FormulaTerm):
         super().__init__()
         self.term = term
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.term.state.epoch.assign(epoch)
+        self.term.state.begin_epoch(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         self.term.end_epoch()

@@ -96,6 +96,20 @@ class TrainingState:
             updates.append(self.epoch_steps.assign_add(1.0))
         return updates
 
+    def begin_epoch(self, epoch: int) -> None:
+        """fit() starts epoch ``epoch``: a resumed run starts where Keras does, and an epoch Keras replays after
+        a step-level checkpoint (BackupAndRestore's save_freq=N) counts its steps once, from the start."""
+        if not self.kept:
+            return
+        self.epoch.assign(epoch)
+        for total in self.epoch_sums.values():
+            total.assign(0.0)
+        if self.back:
+            self.epoch_steps.assign(0.0)
+        for use in self.uses:
+            if use.function == EPOCH_START:
+                self.stored[use.text].assign(_NAN)
+
     def end_epoch(self) -> None:
         """Close an epoch: previous() moves one epoch back, epoch_start() starts again, ``epoch`` counts it."""
         if not self.kept:

@@ -14,6 +14,7 @@ import bench_bandwidth  # noqa: E402
 import bench_compile  # noqa: E402
 import bench_eval  # noqa: E402
 import bench_fit  # noqa: E402
+import bench_history  # noqa: E402
 import bench_lint  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_spectral  # noqa: E402
@@ -46,6 +47,10 @@ def test_memory_growth_is_measured_in_megabytes_per_iteration(monkeypatch):
 
 def test_fit_row():
     assert_rows([bench_fit.fit_step(rounds=1, steps=3, features=8, units=8, batch=4)], 1)
+
+
+def test_history_row():
+    assert_rows([bench_history.history_step(rounds=1, steps=3, features=8, units=8, batch=4)], 1)
 
 
 def test_spectral_norm_rows():

@@ -104,7 +104,7 @@ def test_explain_lists_the_state_kept():
         in run.stdout
     assert any("  ema(data, 0.9)     history of data    training state" in part for part in shown), run.stdout
     # the lowered program falls back on the term's own value while a history value is not there yet (NaN)
-    assert "tf.stop_gradient(tf.where(tf.math.is_nan(start(data)), data, start(data)))" in run.stdout
+    assert "tf.where(tf.math.is_nan(start(data)), tf.stop_gradient(data), start(data))" in run.stdout
 
 
 #: a first-edition formula (saved before editions were recorded) -> its parameters: the names reserved since

@@ -87,7 +87,7 @@ def test_gradnorm_ratio_to_the_first_step_value_is_the_hand_written_one():
             first.update({k: tf.stop_gradient(task) for k, task in enumerate(tasks)})
         return tasks[0] / first[0] + tasks[1] / first[1]
     assert_same_weights(model.inner.trainable_variables, by_hand(loss, 2))
-    np.testing.assert_allclose(model.term.state.stored["start(t1)"].numpy(), first[0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(model.term.state.value("start(t1)"), first[0].numpy(), rtol=1e-6)
     assert history["loss"][1] < history["loss"][0]
 
 
@@ -103,7 +103,7 @@ def test_dynamic_weight_average_follows_the_logged_epoch_losses():
         r1, r2 = (logs[epoch - 1][t] / logs[epoch - 2][t] for t in ("t1", "t2"))
         assert logs[epoch]["w1"] == pytest.approx(2 * np.exp(r1 / 2) / (np.exp(r1 / 2) + np.exp(r2 / 2)), rel=1e-5)
     # previous(L) is the term's logged epoch value (Keras' Mean over the epoch's steps), the latest first
-    np.testing.assert_allclose(model.term.state.closed["t1"].numpy(), [logs[3]["t1"], logs[2]["t1"]], rtol=1e-6)
+    np.testing.assert_allclose(model.term.state.previous_values("t1"), [logs[3]["t1"], logs[2]["t1"]], rtol=1e-6)
 
 
 def test_a_compiled_term_in_a_custom_loop_follows_numpy_recurrences():
@@ -182,7 +182,7 @@ def test_after_a_step_level_checkpoint_the_replayed_epoch_counts_its_steps_once(
     logs = []
     resumed = attached(HISTORY)
     record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, epoch_logs: logs.append(
-        (epoch, epoch_logs["t1"], float(resumed.term.state.closed["t1"][0].numpy()))))  # after the epoch closed
+        (epoch, epoch_logs["t1"], float(resumed.term.state.previous_values("t1")[0]))))  # after the epoch closed
     resumed.fit(*data(), batch_size=BATCH, epochs=5, shuffle=False, verbose=0,
                 callbacks=[keras.callbacks.BackupAndRestore(backup, save_freq=2), record])
     assert logs[0][0] == 2  # Keras replays epoch 2 from its start (its first two steps were checkpointed)

@@ -11,6 +11,10 @@ is the same number in an ordinary run and the one Keras restores and replays on 
 
 Under a distribution strategy the terms' values are global already (reductions over the batch are; see
 lowering/replicas.py), the same on every replica; the float state is aggregated as the mean over replicas.
+
+The values are kept as few vectors (every start/epoch_start/ema value in one, every term's epoch sum in
+another), so that a step reads and updates them in a handful of ops whatever their number: one weight per
+value cost about 60 us a step on the benchmark MLP (benchmarks/bench_history.py).
 """
 
 from __future__ import annotations
@@ -36,20 +40,24 @@ class TrainingState:
         # The counters exist whenever state does: a custom loop's step, and the epoch end_epoch() closes.
         self.step = self._weight(layer, "state_step", (), "int64", 0, "only_first_replica")
         self.epoch = self._weight(layer, "state_epoch", (), "int64", 0, "only_first_replica")
-        self.stored: dict[str, keras.Variable] = {}  # the text of start/epoch_start/ema -> its value
-        self.back: dict[str, int] = {}  # term -> how many epochs previous() looks back, at most
-        for use in self.uses:
-            if use.function == PREVIOUS:
-                self.back[use.term] = max(self.back.get(use.term, 1), use.option or 1)
-            elif use.text not in self.stored:
-                self.stored[use.text] = self._weight(layer, f"state_{_name(use.text)}", (), "float32", _NAN)
-        # previous(): the epoch's running sum of each term and the step count, as Keras' Mean metric keeps
-        # them for the logged value; the closed epochs' means, the latest first.
-        self.epoch_sums = {term: self._weight(layer, f"state_epoch_sum_{term}", (), "float32", 0.0)
-                           for term in self.back}
-        self.closed = {term: self._weight(layer, f"state_previous_{term}", (k,), "float32", _NAN)
-                       for term, k in self.back.items()}
+        # start/epoch_start/ema: one entry each of one vector, with what a step keeps of the old value (1 for
+        # start and epoch_start, which keep their first value; d for ema).
+        self.kept_values = list(dict.fromkeys(use for use in self.uses if use.function != PREVIOUS))
+        self.index = {use.text: i for i, use in enumerate(self.kept_values)}
+        if self.kept_values:
+            self.values = self._weight(layer, "state_history", (len(self.kept_values),), "float32", _NAN)
+            self.decay = tf.constant([use.option if use.function == EMA else 1.0 for use in self.kept_values],
+                                     tf.float32)
+            self.is_ema = tf.constant([use.function == EMA for use in self.kept_values])
+            self.has_ema = any(use.function == EMA for use in self.kept_values)
+            self.restarts = [use.function == EPOCH_START for use in self.kept_values]
+        # previous(): each term's running sum over the epoch and the step count, as Keras' Mean metric keeps
+        # them for the logged value; the closed epochs' means, the latest first (a row per term).
+        self.back = list(dict.fromkeys(use.term for use in self.uses if use.function == PREVIOUS))
         if self.back:
+            depth = max((use.option or 1) for use in self.uses if use.function == PREVIOUS)
+            self.epoch_sums = self._weight(layer, "state_epoch_sums", (len(self.back),), "float32", 0.0)
+            self.closed = self._weight(layer, "state_previous", (len(self.back), depth), "float32", _NAN)
             self.epoch_steps = self._weight(layer, "state_epoch_steps", (), "float32", 0.0)
 
     def _weight(self, layer, name: str, shape: tuple, dtype: str, value: float, aggregation: str = "mean"):
@@ -62,39 +70,46 @@ class TrainingState:
     def kept(self) -> bool:
         return bool(self.weights)
 
+    # --------------------------------------------------------------- reading
+    def value(self, text: str) -> float:
+        """The stored value of ``start(L)``, ``epoch_start(L)`` or ``ema(L, d)`` (NaN: not there yet)."""
+        return float(tf.convert_to_tensor(self.values.value)[self.index[text]])
+
+    def previous_values(self, term: str):
+        """The closed epochs' values of ``term``, the latest first (NaN: no such epoch yet), as numpy."""
+        return tf.convert_to_tensor(self.closed.value)[self.back.index(term)].numpy()
+
     def env(self, step=None) -> dict:
         """The env values the lowered program reads: ``step`` (the given one in fit()), ``epoch``, history."""
         if not self.kept:
             return {}
         step = self.step.value if step is None else step
         env = {STEP: tf.cast(step, tf.float32), EPOCH: tf.cast(self.epoch.value, tf.float32)}
-        env.update((text, weight.value) for text, weight in self.stored.items())
-        for use in self.uses:
-            if use.function == PREVIOUS:
-                env[use.text] = self.closed[use.term].value[(use.option or 1) - 1]
+        if self.kept_values:
+            env.update(zip(self.index, tf.unstack(self.values.value)))
+        if self.back:
+            closed = self.closed.value
+            for use in self.uses:
+                if use.function == PREVIOUS:
+                    env[use.text] = closed[self.back.index(use.term), (use.option or 1) - 1]
         return env
 
-    def after_training_step(self, values: dict, step=None) -> list:
-        """Take in one training step's term values; the assign ops (run in the caller's trace)."""
+    # -------------------------------------------------------------- updating
+    def after_training_step(self, values: dict, step=None) -> None:
+        """Take in one training step's term values (in the caller's trace: after the program read them)."""
         if not self.kept:
-            return []
+            return
         step = self.step.value if step is None else tf.cast(step, tf.int64)
-        updates = [self.step.assign(step + 1)]
-        current = {use.term: tf.stop_gradient(tf.cast(tf.reshape(values[use.term], ()), tf.float32))
-                   for use in self.uses}
-        for use in self.uses:
-            if use.function in (START, EPOCH_START):
-                stored = self.stored[use.text]
-                updates.append(stored.assign(tf.where(tf.math.is_nan(stored.value), current[use.term], stored.value)))
-            elif use.function == EMA:
-                stored, decay = self.stored[use.text], float(use.option)
-                updates.append(stored.assign(tf.where(tf.math.is_nan(stored.value), current[use.term],
-                                                      decay * stored.value + (1 - decay) * current[use.term])))
-        for term, total in self.epoch_sums.items():
-            updates.append(total.assign_add(current[term]))
+        self.step.assign(step + 1)
+        if self.kept_values:
+            current = _scalars(values, [use.term for use in self.kept_values])
+            old = self.values.value
+            if self.has_ema:  # each op costs a few microseconds a step: no blend without an ema
+                old = tf.where(self.is_ema, self.decay * old + (1 - self.decay) * current, old)
+            self.values.assign(tf.where(tf.math.is_nan(self.values.value), current, old))
         if self.back:
-            updates.append(self.epoch_steps.assign_add(1.0))
-        return updates
+            self.epoch_sums.assign_add(_scalars(values, self.back))
+            self.epoch_steps.assign_add(1.0)
 
     def begin_epoch(self, epoch: int) -> None:
         """fit() starts epoch ``epoch``: a resumed run starts where Keras does, and an epoch Keras replays after
@@ -102,13 +117,10 @@ class TrainingState:
         if not self.kept:
             return
         self.epoch.assign(epoch)
-        for total in self.epoch_sums.values():
-            total.assign(0.0)
         if self.back:
+            self.epoch_sums.assign(tf.zeros_like(self.epoch_sums.value))
             self.epoch_steps.assign(0.0)
-        for use in self.uses:
-            if use.function == EPOCH_START:
-                self.stored[use.text].assign(_NAN)
+        self._restart_epoch_start()
 
     def end_epoch(self) -> None:
         """Close an epoch: previous() moves one epoch back, epoch_start() starts again, ``epoch`` counts it."""
@@ -118,17 +130,25 @@ class TrainingState:
         # read as a tensor, assigned on every replica.
         steps = tf.convert_to_tensor(self.epoch_steps.value) if self.back else None
         if steps is not None and float(steps) > 0:  # an epoch without a training step leaves no value
-            for term, closed in self.closed.items():
-                mean = tf.convert_to_tensor(self.epoch_sums[term].value) / steps
-                kept = tf.convert_to_tensor(closed.value)[:-1]
-                closed.assign(tf.concat([tf.reshape(mean, (1,)), kept], axis=0))
-                self.epoch_sums[term].assign(0.0)
+            means = tf.convert_to_tensor(self.epoch_sums.value) / steps
+            closed = tf.convert_to_tensor(self.closed.value)
+            self.closed.assign(tf.concat([means[:, None], closed[:, :-1]], axis=1))
+            self.epoch_sums.assign(tf.zeros_like(means))
             self.epoch_steps.assign(0.0)
-        for use in self.uses:
-            if use.function == EPOCH_START:
-                self.stored[use.text].assign(_NAN)
+        self._restart_epoch_start()
         self.epoch.assign(tf.convert_to_tensor(self.epoch.value) + 1)
 
+    def _restart_epoch_start(self) -> None:
+        if self.kept_values and any(self.restarts):
+            old = tf.convert_to_tensor(self.values.value)
+            self.values.assign(tf.where(self.restarts, tf.fill(tf.shape(old), _NAN), old))
 
-def _name(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text).strip("_")
+
+def _scalars(values: dict, terms: list[str]) -> tf.Tensor:
+    """The named terms' values of this step as one float32 vector (assigned: no gradient flows)."""
+    return tf.stack([_scalar(values[term]) for term in terms])
+
+
+def _scalar(value: tf.Tensor) -> tf.Tensor:
+    value = value if value.shape.rank == 0 else tf.reshape(value, ())
+    return value if value.dtype == tf.float32 else tf.cast(value, tf.float32)

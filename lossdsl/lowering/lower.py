@@ -245,14 +245,14 @@ def history_step(name: str, path: tuple, stored: int, term: int) -> Step:
 
         def fn(stored_value, current):
             current = tf.stop_gradient(current)
-            return tf.stop_gradient(tf.where(tf.math.is_nan(stored_value), current,
-                                             decay * stored_value + (1 - decay) * current))
-        text = f"tf.where(tf.math.is_nan({{0}}), {{1}}, {decay:g} * {{0}} + {1 - decay:g} * {{1}})"
-    else:
+            return tf.where(tf.math.is_nan(stored_value), current, decay * stored_value + (1 - decay) * current)
+        text = (f"tf.where(tf.math.is_nan({{0}}), tf.stop_gradient({{1}}), {decay:g} * {{0}} + {1 - decay:g} * "
+                f"tf.stop_gradient({{1}}))")
+    else:  # the stored value is an input, which has no gradient: only the term's value needs stopping
         def fn(stored_value, current):
-            return tf.stop_gradient(tf.where(tf.math.is_nan(stored_value), tf.stop_gradient(current), stored_value))
-        text = "tf.where(tf.math.is_nan({0}), {1}, {0})"
-    return Step(name, fn, (stored, term), "tf.stop_gradient(" + text + ")")
+            return tf.where(tf.math.is_nan(stored_value), tf.stop_gradient(current), stored_value)
+        text = "tf.where(tf.math.is_nan({0}), tf.stop_gradient({1}), {0})"
+    return Step(name, fn, (stored, term), text)
 
 
 def draws_random(formula: Formula) -> bool:

@@ -43,9 +43,22 @@ def history_step(rounds: int = 9, steps: int = 30, features: int = 256, units: i
                scale=1e3, ratio=ratio)
 
 
+def same_formula_twice(rounds: int = 9, steps: int = 30, features: int = 256, units: int = 512,
+                       batch: int = 128) -> dict:
+    """The baseline against an identical model: how far from 1 noise alone moves the ratio in this run."""
+    x = np.random.default_rng(0).normal(size=(steps * batch, features)).astype("float32")
+    y = np.random.default_rng(1).normal(size=(steps * batch, 10)).astype("float32")
+    first, second = (lossdsl.attach(mlp(features, units), BASELINE) for _ in range(2))
+    for model in (first, second):
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+    first_time, second_time, ratio = alternating_fits(first, second, x, y, batch, rounds)
+    return row(f"fit: step, the formula without history vs itself (the run's noise), MLP {features}-{units}-{units}-10,"
+               f" batch {batch} (ms)", first_time, second_time, None, scale=1e3, ratio=ratio)
+
+
 def run(rounds: int = 9, steps: int = 30) -> list[dict]:
-    """The history row."""
-    return [history_step(rounds, steps)]
+    """The history row, and the same measure of two identical models (the noise it is read against)."""
+    return [history_step(rounds, steps), same_formula_twice(rounds, steps)]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -253,3 +253,29 @@ def test_two_replicas_give_one_device_s_history_and_schedule():
     assert [r["loop"] for r in results] == ["fit", "custom_loop"]
     for result in results:  # fit() compares every weight of the model, the state weights included
         assert result["loss"] <= 1e-5 * result["loss_scale"] and result["weights"] <= 1e-5, result
+
+
+def test_a_tf_checkpoint_keeps_the_state(tmp_path):
+    model, _ = uninterrupted(epochs=2)
+    saved = {name: w.numpy().copy() for name, w in model.term.state.weights.items()}
+    path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    model.fit(*data(), batch_size=BATCH, epochs=3, initial_epoch=2, shuffle=False, verbose=0)
+    assert not np.array_equal(model.term.state.weights["state_history"].numpy(), saved["state_history"],
+                              equal_nan=True)
+    tf.train.Checkpoint(model=model).read(path).assert_existing_objects_matched()
+    for name, weight in model.term.state.weights.items():
+        np.testing.assert_array_equal(weight.numpy(), saved[name])
+
+
+def test_a_model_resolves_a_formula_with_state_and_checks_its_shapes():
+    model = two_task_model()
+    assert [d.code for d in lossdsl.check(HISTORY, model=model) if d.is_error] == []
+    found = lossdsl.check("g = hidden.kernel @ out.kernel\nsum(square(g)) + start(g)", model=model)
+    assert [d.code for d in found] == ["E241"]
+
+
+@pytest.mark.parametrize("edition", [3, "2", True, None])
+def test_a_saved_edition_must_be_one_the_language_has(edition):
+    config = attached("mse(y_true, y_pred)").get_config()
+    with pytest.raises(lossdsl.LossError, match="'edition' must be 1 or 2"):
+        FormulaModel.from_config({**config, "edition": edition})

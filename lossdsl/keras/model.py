@@ -60,7 +60,9 @@ class FormulaModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         # fit()'s step is the optimizer's count: the one Keras saves, restores and replays on resume.
-        step = self.optimizer.iterations if training and self.optimizer is not None else None
+        # (A custom loop may call compute_loss on a model never compiled: then the term counts its own steps.)
+        optimizer = getattr(self, "optimizer", None) if training and self.term.state.kept else None
+        step = None if optimizer is None else optimizer.iterations
         values = self.term.evaluate(y, y_pred, self.forward_values(x, y_pred, training), training=bool(training),
                                     step=step)
         for name, metric in self.formula_metrics.items():

@@ -192,7 +192,10 @@ def test_after_a_step_level_checkpoint_the_replayed_epoch_counts_its_steps_once(
 
 def test_epoch_is_fit_s_epoch_index():
     model = attached("data = mse(y_true, y_pred)\ndata + 0.01*epoch*sum(square(hidden.kernel))")
-    model.fit(*data(), batch_size=BATCH, epochs=2, initial_epoch=1, shuffle=False, verbose=0)
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
+    model.fit(*data(), BATCH, 2, 0, [record], initial_epoch=1, shuffle=False)  # callbacks given by position too
+    assert seen == [1]
     assert_same_weights(model.inner.trainable_variables, by_hand(
         lambda i, y, p, m: mse(y, p) + 0.01 * tf.reduce_sum(tf.square(m.get_layer("hidden").kernel)), 1))
 

@@ -81,12 +81,17 @@ class FormulaModel(keras.Model):
     def params(self) -> dict[str, float]:
         return self.term.params
 
-    def fit(self, *args, callbacks=None, **kwargs):
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, *args, **kwargs):
         """Keras' fit(), with the formula's epoch hook first among the callbacks when it keeps state (``epoch``,
         history): BackupAndRestore then saves each epoch's state after the hook has closed the epoch."""
         if self.term.state.kept:
-            callbacks = [EpochHook(self.term), *(callbacks or [])]
-        return super().fit(*args, callbacks=callbacks, **kwargs)
+            hook = EpochHook(self.term)
+            if isinstance(callbacks, keras.callbacks.CallbackList):  # Keras takes one as it is
+                hook.set_model(self)
+                callbacks.callbacks.insert(0, hook)
+            else:
+                callbacks = [hook, *(callbacks or [])]
+        return super().fit(x, y, batch_size, epochs, verbose, callbacks, *args, **kwargs)
 
     def get_config(self):
         return {"model": keras.saving.serialize_keras_object(self.inner), "formula": self.term.source,

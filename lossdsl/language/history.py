@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sympy
 
 from .calls import INVALID, Keyword
+from .diagnostics import Diagnostic
 from .expression_rules import Identifier, Piece
 from .formula import STATE, Formula
 from .source import Span
@@ -62,7 +63,7 @@ def history(builder, name_span: Span, arguments: list[Piece], name: str) -> symp
         return _not_a_term(builder, name, argument, term)
     option = None
     if name == PREVIOUS and len(arguments) == 2:
-        option = _constant(builder, arguments[1])
+        option = _constant(arguments[1])
         if option is INVALID or option != int(option) or option < 1:
             return builder.report("E242", f"previous({term}, k) looks k epochs back: k must be a whole number >= 1",
                                   arguments[1].span, f"write previous({term}) for the previous epoch, "
@@ -70,7 +71,7 @@ def history(builder, name_span: Span, arguments: list[Piece], name: str) -> symp
         option = int(option)
         option = None if option == 1 else option  # previous(L, 1) is previous(L): one state, one text
     if name == EMA:
-        option = _constant(builder, arguments[1])
+        option = _constant(arguments[1])
         if option is INVALID or not 0 < option < 1:
             return builder.report("E243", f"ema({term}, d): the decay d must be a number in (0, 1)",
                                   arguments[1].span, f"write ema({term}, 0.9): each step keeps 0.9 of the average")
@@ -80,7 +81,7 @@ def history(builder, name_span: Span, arguments: list[Piece], name: str) -> symp
                              text=use.text, nonnegative=nonnegative)
 
 
-def _constant(builder, piece: Piece):
+def _constant(piece: Piece):
     """The number an option is written as (``2``, ``0.9``, ``-1``), or INVALID for anything else."""
     value = piece.value
     if isinstance(value, sympy.Basic) and value.is_Number and value.is_finite:
@@ -111,7 +112,6 @@ def progress_uses(formula: Formula) -> list[str]:
 
 def tensor_history_problems(formula: Formula, term_shapes: dict) -> list:
     """E241 for each history of a term that is not a scalar: a term's history is one number a step."""
-    from .diagnostics import Diagnostic
     problems = []
     for ref in formula.references.values():
         if ref.role == STATE and len(ref.path) == 3:

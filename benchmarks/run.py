@@ -41,7 +41,7 @@ MEASURES = {
     "eval": (lambda: bench_eval.run(rounds=101, calls=4), lambda: bench_eval.run(rounds=21, calls=4)),
     "fit": (lambda: bench_fit.run(rounds=9, steps=30), lambda: bench_fit.run(rounds=3, steps=20)),
     "activations": (lambda: bench_activations.run(rounds=9, steps=30), lambda: bench_activations.run(rounds=3, steps=20)),
-    "history": (lambda: bench_history.run(rounds=21, steps=60), lambda: bench_history.run(rounds=5, steps=20)),
+    "history": (lambda: bench_history.run(rounds=31, steps=60), lambda: bench_history.run(rounds=5, steps=20)),
     "bandwidth": (lambda: bench_bandwidth.run(rounds=7), lambda: bench_bandwidth.run(rounds=3)),
     "memory": (lambda: bench_memory.run(formulas=200, rounds=30), lambda: bench_memory.run(formulas=60, rounds=10)),
     "spectral": (lambda: bench_spectral.run(rounds=7), lambda: bench_spectral.run(rounds=3)),

@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 
 from ..language.formula import Formula
-from ..language.history import EMA, EPOCH, EPOCH_START, PREVIOUS, START, STEP, history_uses, progress_uses
+from ..language.history import EPOCH, EPOCH_START, PREVIOUS, STEP, history_uses, progress_uses
 
 _NAN = float("nan")
 
@@ -40,16 +40,12 @@ class TrainingState:
         # The counters exist whenever state does: a custom loop's step, and the epoch end_epoch() closes.
         self.step = self._weight(layer, "state_step", (), "int64", 0, "only_first_replica")
         self.epoch = self._weight(layer, "state_epoch", (), "int64", 0, "only_first_replica")
-        # start/epoch_start/ema: one entry each of one vector, with what a step keeps of the old value (1 for
-        # start and epoch_start, which keep their first value; d for ema).
+        # start/epoch_start/ema: one entry each of one vector. The lowered program computes each one's value in
+        # a step (the stored one, the term's own while it is NaN, the ema taking the term in): what is kept.
         self.kept_values = list(dict.fromkeys(use for use in self.uses if use.function != PREVIOUS))
         self.index = {use.text: i for i, use in enumerate(self.kept_values)}
         if self.kept_values:
             self.values = self._weight(layer, "state_history", (len(self.kept_values),), "float32", _NAN)
-            self.decay = tf.constant([use.option if use.function == EMA else 1.0 for use in self.kept_values],
-                                     tf.float32)
-            self.is_ema = tf.constant([use.function == EMA for use in self.kept_values])
-            self.has_ema = any(use.function == EMA for use in self.kept_values)
             self.restarts = [use.function == EPOCH_START for use in self.kept_values]
         # previous(): each term's running sum over the epoch and the step count, as Keras' Mean metric keeps
         # them for the logged value; the closed epochs' means, the latest first (a row per term).
@@ -95,20 +91,17 @@ class TrainingState:
         return env
 
     # -------------------------------------------------------------- updating
-    def after_training_step(self, values: dict, step=None) -> None:
-        """Take in one training step's term values (in the caller's trace: after the program read them)."""
+    def after_training_step(self, values: dict, history: dict, step=None) -> None:
+        """Take in one training step's term values and history values (``history``: the value each history
+        function had in this step, which is what start/epoch_start/ema keep from now on)."""
         if not self.kept:
             return
         step = self.step.value if step is None else tf.cast(step, tf.int64)
         self.step.assign(step + 1)
         if self.kept_values:
-            current = _scalars(values, [use.term for use in self.kept_values])
-            old = self.values.value
-            if self.has_ema:  # each op costs a few microseconds a step: no blend without an ema
-                old = tf.where(self.is_ema, self.decay * old + (1 - self.decay) * current, old)
-            self.values.assign(tf.where(tf.math.is_nan(self.values.value), current, old))
+            self.values.assign(tf.stack([_scalar(history[use.text]) for use in self.kept_values]))
         if self.back:
-            self.epoch_sums.assign_add(_scalars(values, self.back))
+            self.epoch_sums.assign_add(tf.stack([_scalar(values[term]) for term in self.back]))
             self.epoch_steps.assign_add(1.0)
 
     def begin_epoch(self, epoch: int) -> None:
@@ -144,11 +137,7 @@ class TrainingState:
             self.values.assign(tf.where(self.restarts, tf.fill(tf.shape(old), _NAN), old))
 
 
-def _scalars(values: dict, terms: list[str]) -> tf.Tensor:
-    """The named terms' values of this step as one float32 vector (assigned: no gradient flows)."""
-    return tf.stack([_scalar(values[term]) for term in terms])
-
-
 def _scalar(value: tf.Tensor) -> tf.Tensor:
+    """One step's value as a float32 scalar (assigned: no gradient flows)."""
     value = value if value.shape.rank == 0 else tf.reshape(value, ())
     return value if value.dtype == tf.float32 else tf.cast(value, tf.float32)

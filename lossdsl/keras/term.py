@@ -223,8 +223,9 @@ class FormulaTerm(keras.layers.Layer):
                 env[text] = _select_output(y_pred if text.startswith("y_pred") else y_true, resolved)
         env.update(self._state.env(step))
         values = self._lowered(env)
+        history = {text: values.pop(text) for text in self._lowered.history}  # this step's history values
         if training:  # after the values are read: this step's history holds this step's values
-            self._state.after_training_step(values, step)
+            self._state.after_training_step(values, history, step)
         return values
 
     @property

@@ -145,8 +145,9 @@ class LoweredFormula:
     """
 
     def __init__(self, formula: Formula, steps: list[Step], outputs: dict[str, int], check_numerics: bool = False,
-                 seed_generator=None):
+                 seed_generator=None, history: dict[str, int] | None = None):
         self.formula = formula
+        self.history = history or {}  # the text of each history value -> its step: returned under that key
         # The random draws' generator: the term layer's, so that it is tracked and saved; else the formula's own.
         if seed_generator is None and any(step.seeded for step in steps):
             seed_generator = keras.random.SeedGenerator()
@@ -189,7 +190,9 @@ class LoweredFormula:
                 # Later steps use the checked value, so the first step to go wrong is the one named.
                 value = _checked(value, *self.checks[index])
             values.append(value)
-        return {name: values[index] for name, index in self.outputs.items()}
+        result = {name: values[index] for name, index in self.outputs.items()}
+        result.update((text, values[index]) for text, index in self.history.items())
+        return result
 
     def numerics_messages(self) -> list[tuple[str, str]]:
         """For each step, how a check_numerics error names it: its value, then its gradient (and whence it came)."""
@@ -291,4 +294,7 @@ def lower(formula: Formula, check_numerics: bool = False, node_shapes: Mapping |
         raise LossError([Diagnostic(problem.code, problem.message, formula.span_of(problem.node), problem.hint)],
                         formula.source) from None
     compiler.name(outputs[""], "loss")
-    return LoweredFormula(formula, compiler.steps, outputs, check_numerics, seed_generator)
+    # A history value as this step computed it is the value the term layer stores after the step: handed out
+    # too, so that the update is one assign, not the fallback computed a second time.
+    history = {text: compiler.memo[ref.symbol] for text, ref in formula.references.items() if is_history(ref)}
+    return LoweredFormula(formula, compiler.steps, outputs, check_numerics, seed_generator, history)

@@ -13,8 +13,8 @@ Under a distribution strategy the terms' values are global already (reductions o
 lowering/replicas.py), the same on every replica; the float state is aggregated as the mean over replicas.
 
 The values are kept as few vectors (every start/epoch_start/ema value in one, every term's epoch sum in
-another), so that a step reads and updates them in a handful of ops whatever their number: one weight per
-value cost about 60 us a step on the benchmark MLP (benchmarks/bench_history.py).
+another), so that a step reads and updates them in a handful of ops whatever their number (one weight per value,
+updated by computing each again, cost about 40 us more a step: benchmarks/bench_history.py).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Every speed measure of lossdsl in one run, printed as one markdown table (issue 5).
 
-    python benchmarks/run.py [--quick] [--markdown FILE] [--only lint compile eval fit activations grad bandwidth memory spectral patterns params resnet]
+    python benchmarks/run.py [--quick] [--markdown FILE] [--only lint compile eval fit activations grad history bandwidth memory spectral patterns params resnet]
 
-Each measure lives in its own module (bench_lint, bench_compile, bench_eval, bench_fit, bench_grad, bench_bandwidth,
-bench_memory, bench_spectral, bench_patterns, bench_params, bench_resnet), runnable alone. Every ratio is measured within this run: ours and the baseline
+Each measure lives in its own module (bench_lint, bench_compile, bench_eval, bench_fit, bench_grad, bench_history,
+bench_bandwidth, bench_memory, bench_spectral, bench_patterns, bench_params, bench_resnet), runnable alone. Every
+ratio is measured within this run: ours and the baseline
 alternate over several rounds and the medians are compared, because the machine is shared and noisy.
 ``--quick`` runs fewer rounds (about a third of the time). The full run takes about 5 minutes on 2 cores,
 plus about 10 for the ResNet50 rows (``--only resnet``).
@@ -27,6 +28,7 @@ import bench_compile  # noqa: E402
 import bench_eval  # noqa: E402
 import bench_fit  # noqa: E402
 import bench_grad  # noqa: E402
+import bench_history  # noqa: E402
 import bench_lint  # noqa: E402
 import bench_params  # noqa: E402
 import bench_memory  # noqa: E402
@@ -45,6 +47,7 @@ MEASURES = {
     "fit": (lambda: bench_fit.run(rounds=9, steps=30), lambda: bench_fit.run(rounds=3, steps=20)),
     "activations": (lambda: bench_activations.run(rounds=9, steps=30), lambda: bench_activations.run(rounds=3, steps=20)),
     "grad": (lambda: bench_grad.run(rounds=9, steps=30), lambda: bench_grad.run(rounds=3, steps=20)),
+    "history": (lambda: bench_history.run(rounds=31, steps=60), lambda: bench_history.run(rounds=5, steps=20)),
     "bandwidth": (lambda: bench_bandwidth.run(rounds=7), lambda: bench_bandwidth.run(rounds=3)),
     "memory": (lambda: bench_memory.run(formulas=200, rounds=30), lambda: bench_memory.run(formulas=60, rounds=10)),
     "spectral": (lambda: bench_spectral.run(rounds=7), lambda: bench_spectral.run(rounds=3)),

@@ -61,7 +61,8 @@ def custom_loop(formula: str, strategy) -> tuple[list[float], list[np.ndarray]]:
     def step(inputs, targets):
         def replica_step(inputs, targets):
             with tf.GradientTape() as tape:
-                share = term.per_replica(targets, net(inputs, training=True))
+                # a training step: the term's state moves; per_replica is one replica's share of the loss
+                share = term.per_replica(targets, net(inputs, training=True), training=True)
             optimizer.apply_gradients(zip(tape.gradient(share, variables), variables))
             return share * tf.distribute.get_replica_context().num_replicas_in_sync
         return strategy.run(replica_step, args=(inputs, targets))
@@ -72,6 +73,7 @@ def custom_loop(formula: str, strategy) -> tuple[list[float], list[np.ndarray]]:
         for inputs, targets in dataset:
             # the value is global, so every replica holds the same one: read the first replica's
             losses.append(float(strategy.experimental_local_results(step(inputs, targets))[0]))
+        term.end_epoch()  # a custom loop closes its epochs itself (SPEC §5.5)
     return losses, [np.array(w) for w in variables]
 
 

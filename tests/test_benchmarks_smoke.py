@@ -15,6 +15,7 @@ import bench_compile  # noqa: E402
 import bench_eval  # noqa: E402
 import bench_fit  # noqa: E402
 import bench_grad  # noqa: E402
+import bench_history  # noqa: E402
 import bench_lint  # noqa: E402
 import bench_params  # noqa: E402
 import bench_memory  # noqa: E402
@@ -55,6 +56,8 @@ def test_many_parameters_rows():
     assert_rows([bench_params.fit_step(3, rounds=1, steps=3, features=8, units=8, batch=4),
                  bench_params.evaluation(3, rounds=1, calls=1, units=8),
                  bench_params.evaluation(3, rounds=1, calls=1, units=8, gradient=True)], 3)
+def test_history_row():
+    assert_rows([bench_history.history_step(rounds=1, steps=3, features=8, units=8, batch=4)], 1)
 
 
 def test_spectral_norm_rows():

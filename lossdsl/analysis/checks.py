@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 from ..language import frontend
 from ..language.diagnostics import Diagnostic, placed, sort_key
 from ..language.errors import raise_for
+from ..language.builder import EDITION
 from ..language.formula import Formula
+from ..language.history import tensor_history_problems
 from ..language.source import Source
 from .members import expand_members, members_of, with_table_members
 from .constants import as_arrays, constant_problems, name_given_shapes, with_derived_shapes
@@ -76,7 +78,7 @@ class Analysis:
 
 
 def analyze(src: str, model=None, shapes: dict | None = None, places: dict | None = None,
-            constants: dict | None = None) -> Analysis:
+            constants: dict | None = None, edition: int = EDITION) -> Analysis:
     """The :class:`Analysis` of ``src``: syntax and names always; shapes given a model or a ``shapes`` table.
 
     ``shapes`` maps reference text to a shape, e.g. ``{"L1.kernel": [10, 16]}`` (``None`` for unknown
@@ -86,7 +88,7 @@ def analyze(src: str, model=None, shapes: dict | None = None, places: dict | Non
     longer resolves after a reload is looked up there (``ResolvedReference.renamed`` says what changed).
     ``constants`` maps the tensors the formula declares (``where F: tensor``) to arrays, and may give a
     parameter an array initial value: given, a declared tensor without an array is an error (E221), and
-    the arrays' shapes are checked.
+    the arrays' shapes are checked. ``edition`` 1 reads a formula saved before the second edition.
 
     >>> import lossdsl
     >>> analysis = lossdsl.analyze("a*norm(L1.kernel) + 1/a + mse(y_true, y_pred)\\nwhere a: positive",
@@ -97,7 +99,7 @@ def analyze(src: str, model=None, shapes: dict | None = None, places: dict | Non
     if shapes is not None:
         validate_shapes_table(shapes)
     arrays = None if constants is None else as_arrays(constants)
-    formula, front_end_findings = frontend.analyze(src)
+    formula, front_end_findings = frontend.analyze(src, edition)
     if formula is None:
         return Analysis(src, None, tuple(placed(front_end_findings, Source(src))))
     found = [*front_end_findings, *check_stability(formula)]
@@ -119,6 +121,7 @@ def analyze(src: str, model=None, shapes: dict | None = None, places: dict | Non
     if inferable:
         inferred, node_shapes, problems = infer_node_shapes(formula, shapes)
         found += problems if arrays is None else name_given_shapes(problems, formula, arrays)
+        found += tensor_history_problems(formula, inferred)
         if not any(d.is_error for d in found):
             expanded = expand_members(formula, members_of(shapes))
     found = placed(sorted(found, key=sort_key), Source(src))  # str(d) then reads "line:col: CODE message"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 
 from ..language.diagnostics import Diagnostic
-from ..language.formula import CONSTANT, SNAPSHOT, Formula, Parameter
+from ..language.formula import CONSTANT, SNAPSHOT, STATE, Formula, Parameter
 from ..language.source import Span
 from ..language.shape_algebra import describe
 
@@ -84,6 +84,8 @@ def with_derived_shapes(formula: Formula, shapes: dict | None, arrays: dict | No
             table[text] = tuple(arrays[text].shape) if text in arrays else None
         elif reference.role == SNAPSHOT and text not in table and reference.variable_text in table:
             table[text] = table[reference.variable_text]
+        elif reference.role == STATE:  # step, epoch, a term's history: one number a step
+            table[text] = ()
     return table
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 from ..analysis.checks import Analysis, analyze, check
 from ..language.diagnostics import Diagnostic, as_records, render_github, render_text, sort_key
 from ..language.grouped import render_grouped
-from ..language.formula import CONSTANT, SNAPSHOT, Formula
+from ..language.formula import CONSTANT, SNAPSHOT, STATE, Formula
 from ..language.gradient_targets import gradient_costs
+from ..language.history import describe_state
 from .inputs import InputError, load_shapes, python_files, read_python, read_text, shown
 from .pyscan import Snippet, find_formulas, whole_text
 from .quiet import quiet_tensorflow
@@ -227,6 +228,8 @@ def explanation(analysis: Analysis, source: Source, ops: list[str] | None = None
         ("latex", [formula.latex()]),
         ("references", table(reference_rows(formula, shapes, details)) or ["none"]),
         ("parameters", [p.describe() for p in formula.params.values()] or ["none"]),
+        *([("state kept between steps (non-trainable weights, saved with the model)", state)]
+          if (state := describe_state(formula)) else []),
         ("shapes", shape_lines(analysis)),
         ("diagnostics", render_text(list(analysis.diagnostics), source).splitlines() or ["none"]),
         ("lowered to TensorFlow", [NOT_DERIVED] if analysis.has_errors else ops or ["not shown"]),
@@ -253,8 +256,11 @@ def reference_rows(formula: Formula, shapes: dict | None = None, details: dict |
         kind = ("target" if reference.is_target else "pattern" if reference.pattern and reference.role != SNAPSHOT
                 else "snapshots (pattern)" if reference.pattern else
                 "inputs" if reference.is_inputs else "activation" if reference.is_activation else
-                {SNAPSHOT: "snapshot", CONSTANT: "given tensor"}.get(reference.role, "variable"))
-        row = {"name": text, "path": describe_path(reference.path), "kind": kind}
+                {SNAPSHOT: "snapshot", CONSTANT: "given tensor", STATE: "training state"}.get(reference.role,
+                                                                                             "variable"))
+        path = describe_path(reference.path) if reference.role != STATE else \
+            f"history of {reference.path[1]}" if len(reference.path) == 3 else "training progress"
+        row = {"name": text, "path": path, "kind": kind}
         members = (shapes or {}).get(text) if reference.pattern else None
         if shapes is not None:
             shown = f"{len(members)} member{'s' * (len(members) != 1)}" if members else describe(None)

@@ -83,7 +83,7 @@ def evaluate_through_pass(term, y_true, inputs, training) -> tf.Tensor:
     def through_pass(y_true, inputs):
         tape = tf.GradientTape(persistent=True)
         y_pred, forward = term.forward_pass(term._model, inputs, training, tape=tape)
-        return term._evaluate(y_true, y_pred, forward, tape)[""]
+        return term._evaluate(y_true, y_pred, forward, tape, training=bool(training))[""]
 
     if tf.inside_function():
         return through_pass(y_true, inputs)

@@ -16,6 +16,7 @@ from ..language.errors import LossError
 from .gradient_pass import pass_tape, without_gradient_pass
 from .logs import FormulaLogs, log_names, logged_params
 from ..lowering.replicas import scale_for_replicas
+from ..language.builder import EDITION
 from .saved_config import checked_options, checked_places, quoted, required_fields
 from .term import FormulaTerm
 
@@ -26,14 +27,14 @@ class FormulaModel(keras.Model):
 
     def __init__(self, model, formula: str, jit_compile_formula: bool = False, check_numerics: bool = False,
                  places: dict | None = None, constants: dict | None = None, tensor_shapes: dict | None = None,
-                 log_params=None, **kwargs):
+                 log_params=None, edition: int = EDITION, **kwargs):
         checked_options("the model with a formula", formula=formula, jit_compile_formula=jit_compile_formula,
-                        check_numerics=check_numerics)
+                        check_numerics=check_numerics, edition=edition)
         places = checked_places(places)
         super().__init__(**kwargs)
         self.inner = model
         self.term = FormulaTerm(formula, jit_compile=jit_compile_formula, check_numerics=check_numerics,
-                                constants=constants, tensor_shapes=tensor_shapes, name="formula")
+                                constants=constants, tensor_shapes=tensor_shapes, edition=edition, name="formula")
         self.term.bind(model, places)
         # Scalar terms are logged (SPEC 2): the mean of a tensor term (W.T @ W - I) says little and costs a step.
         # Scalar parameters (SPEC §5.4): up to MAX_LOGGED_PARAMS unless log_params asks for others (logs.py).
@@ -81,8 +82,13 @@ class FormulaModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         y_pred, forward, tape = self.kept_pass(x, y_pred, training)
+        # fit()'s step is the optimizer's count: the one Keras saves, restores and replays on resume.
+        # (A custom loop may call compute_loss on a model never compiled: then the term counts its own steps.)
+        optimizer = getattr(self, "optimizer", None) if training and self.term.state.kept else None
+        step = None if optimizer is None else optimizer.iterations
         # The parameters logged are the values this step's loss read (one read, before the update).
-        values = self.term.evaluate(y, y_pred, forward, tape=tape, parameters=bool(self._logged_params))
+        values = self.term.evaluate(y, y_pred, forward, tape=tape, training=bool(training), step=step,
+                                    parameters=bool(self._logged_params))
         if self.formula_logs is not None:
             self.formula_logs.update_state(values)
         if not self.term.uses_targets and self._compile_loss is not None:
@@ -98,11 +104,24 @@ class FormulaModel(keras.Model):
     def params(self) -> dict[str, float]:
         return self.term.params
 
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, *args, **kwargs):
+        """Keras' fit(), with the formula's epoch hook first among the callbacks when it keeps state (``epoch``,
+        history): BackupAndRestore then saves each epoch's state after the hook has closed the epoch."""
+        if self.term.state.kept:
+            hook = EpochHook(self.term)
+            if isinstance(callbacks, keras.callbacks.CallbackList):  # Keras takes one as it is
+                hook.set_model(self)
+                callbacks.callbacks.insert(0, hook)
+            else:
+                callbacks = [hook, *(callbacks or [])]
+        return super().fit(x, y, batch_size, epochs, verbose, callbacks, *args, **kwargs)
+
     def get_config(self):
         return {"model": keras.saving.serialize_keras_object(self.inner), "formula": self.term.source,
                 "jit_compile_formula": self.term.jit_compile, "check_numerics": self.term.check_numerics,
                 "places": {text: place.as_config() for text, place in self.term.places(self.inner).items()},
-                "tensor_shapes": self.term.tensor_shapes, "log_params": self.log_params, "name": self.name}
+                "tensor_shapes": self.term.tensor_shapes, "log_params": self.log_params, "edition": self.term.edition,
+                "name": self.name}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -112,8 +131,24 @@ class FormulaModel(keras.Model):
             raise LossError([], "", f"the saved config of the model with a formula: field 'model' must be a Keras "
                                     f"object's config (a dict), not {quoted(config['model'])}")
         config = dict(config)
+        config.setdefault("edition", 1)  # saved before editions were recorded: a first-edition formula
         inner = keras.saving.deserialize_keras_object(config.pop("model"), custom_objects=custom_objects)
         return cls(inner, **config)
+
+
+class EpochHook(keras.callbacks.Callback):
+    """fit()'s epochs for the formula's state: ``epoch`` is fit()'s epoch index (initial_epoch on resume), an
+    epoch's start starts its running values again, and its end closes it for ``previous`` and ``epoch_start``."""
+
+    def __init__(self, term: FormulaTerm):
+        super().__init__()
+        self.term = term
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.term.state.begin_epoch(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.term.end_epoch()
 
 
 

@@ -19,15 +19,18 @@ def checked_places(saved) -> dict[str, Place] | None:
 
 #: The type of each option lossdsl reads from a saved config (a .keras file is data anyone may have edited):
 #: exactly bool, so that "false" (a non-empty string, hence truthy) or 1 cannot switch an option on.
-OPTION_TYPES = {"formula": str, "jit_compile": bool, "jit_compile_formula": bool, "check_numerics": bool}
+OPTION_TYPES = {"formula": str, "jit_compile": bool, "jit_compile_formula": bool, "check_numerics": bool,
+                "edition": int}
+#: The language editions a saved formula may record (SPEC §5.5).
+EDITIONS = (1, 2)
 
 
 def checked_options(owner: str, **options) -> None:
     """Raise LossError naming the first option whose value is not of its OPTION_TYPES type."""
     for field, value in options.items():
         expected = OPTION_TYPES[field]
-        if type(value) is not expected:
-            wanted = "a string" if expected is str else "true or false"
+        if type(value) is not expected or (field == "edition" and value not in EDITIONS):
+            wanted = {str: "a string", bool: "true or false", int: "1 or 2"}[expected]
             raise LossError([], "", f"{owner}: '{field}' must be {wanted}, not {quoted(value)}")
 
 

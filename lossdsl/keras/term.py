@@ -15,6 +15,7 @@ from ..analysis.forward_pass import recording
 from ..analysis.places import Place, places_in
 from ..language.errors import LossError, warn
 from ..language.formula import SNAPSHOT
+from ..language.builder import EDITION
 from ..language.frontend import parse
 from ..language.grouped import render_grouped
 from ..language.source import Source
@@ -24,6 +25,7 @@ from .gradient_pass import differentiates_pass, differentiation, evaluate_throug
 from .packing import ParameterWeights, unpacked_store
 from .reads import read_before_update
 from .saved_config import checked_options, required_fields
+from .state import TrainingState
 
 
 @keras.saving.register_keras_serializable(package="lossdsl")
@@ -35,11 +37,13 @@ class FormulaTerm(keras.layers.Layer):
     """
 
     def __init__(self, formula: str, jit_compile: bool = False, check_numerics: bool = False,
-                 constants: dict | None = None, tensor_shapes: dict | None = None, **kwargs):
-        checked_options("the formula term", formula=formula, jit_compile=jit_compile, check_numerics=check_numerics)
+                 constants: dict | None = None, tensor_shapes: dict | None = None, edition: int = EDITION, **kwargs):
+        checked_options("the formula term", formula=formula, jit_compile=jit_compile, check_numerics=check_numerics,
+                        edition=edition)
         super().__init__(**kwargs)
         self.source = formula
-        self.formula = parse(formula)
+        self.edition = edition  # a first-edition formula keeps its meaning: names reserved since are its own
+        self.formula = parse(formula, edition)
         if jit_compile and check_numerics:
             raise ValueError("check_numerics needs jit_compile=False: XLA compiles tf.debugging.check_numerics out")
         self.jit_compile = jit_compile
@@ -63,6 +67,8 @@ class FormulaTerm(keras.layers.Layer):
         # are not kept; what is left (initial values, names not declared) is checked by bind().
         self._given = {name: array for name, array in self._given.items() if name not in self._tensors}
         self._snapshots = {}
+        # step, epoch and the named terms' history (state.py): non-trainable weights, updated by training steps.
+        self._state = TrainingState(self, self.formula)
         # Random draws (normal(6, 1)) come from a generator the layer owns: seeded by keras.utils.set_random_seed
         # when the layer is made, and saved with it.
         self.seed_generator = keras.random.SeedGenerator() if lowering.draws_random(self.formula) else None
@@ -84,7 +90,8 @@ class FormulaTerm(keras.layers.Layer):
         """
         # The weights stand for the tensors given (their values are not needed, only their shapes).
         stand_ins = {name: numpy.broadcast_to(numpy.float32(0), weight.shape) for name, weight in self._tensors.items()}
-        analysis = analyze(self.source, model=model, places=places, constants={**stand_ins, **self._given})
+        analysis = analyze(self.source, model=model, places=places, constants={**stand_ins, **self._given},
+                           edition=self.edition)
         analysis.raise_for_errors()
         # Warnings do not stop training, but they are said once, with the fix: one warning per code, so 100
         # unconstrained weights make one W401 naming each, not 100 warnings.
@@ -158,8 +165,8 @@ class FormulaTerm(keras.layers.Layer):
             return evaluate_through_pass(self, y_true, inputs, training)
         if inputs is not None:  # SPEC 5.1: one forward pass gives y_pred and every activation
             y_pred, forward = self.forward_pass(self._model, inputs, training)
-            return self.evaluate(y_true, y_pred, forward)[""]
-        return self.evaluate(y_true, y_pred)[""]
+            return self.evaluate(y_true, y_pred, forward, training=bool(training))[""]
+        return self.evaluate(y_true, y_pred, training=bool(training))[""]
 
     def per_replica(self, *args, **kwargs):
         """``self(*args, **kwargs)`` divided by the replica count: the loss one replica differentiates in a
@@ -191,10 +198,13 @@ class FormulaTerm(keras.layers.Layer):
         return y_pred, values
 
     def evaluate(self, y_true=None, y_pred=None, forward=None, tape: tf.GradientTape | None = None,
-                 parameters: bool = False) -> dict:
+                 training: bool = False, step=None, parameters: bool = False) -> dict:
         """The loss (key ``""``) and every named term, for one batch: how to read the named terms of a
         formula that uses the targets (``term.terms`` has no batch to read them from). With ``parameters``,
         also every parameter's constrained value, from the same read the loss used.
+
+        ``training=True`` counts a training step: ``step`` and the terms' history move on (SPEC §5.5-5.6).
+        ``step`` is the count of steps before this one when the caller keeps it (fit(): the optimizer's).
 
         >>> values = model.term.evaluate(y, model(x))  # doctest: +SKIP
         >>> float(values[""]), float(values["data"])   # doctest: +SKIP
@@ -204,25 +214,39 @@ class FormulaTerm(keras.layers.Layer):
         if (self.forward_references and forward is None) or (self.differentiates_pass and tape is None):
             raise LossError([], self.source, _NEEDS_INPUTS)
         if tf.inside_function() or tape is not None:
-            return self._evaluate(y_true, y_pred, forward, tape, parameters)
-        return self._function(y_true, y_pred, forward, None, parameters)
+            return self._evaluate(y_true, y_pred, forward, tape, training, step, parameters)
+        return self._function(y_true, y_pred, forward, None, training, step, parameters)
 
-    def _evaluate(self, y_true, y_pred, forward=None, tape: tf.GradientTape | None = None, parameters=False) -> dict:
+    def end_epoch(self) -> None:
+        """Close an epoch in a custom training loop (fit() does it itself): ``epoch`` counts one more,
+        ``previous(L)`` moves one epoch back and ``epoch_start(L)`` starts again (SPEC §5.5)."""
+        self._state.end_epoch()
+
+    @property
+    def state(self) -> TrainingState:
+        """The training state the formula reads (``step``, ``epoch``, history), as non-trainable weights."""
+        return self._state
+
+    def _evaluate(self, y_true, y_pred, forward=None, tape: tf.GradientTape | None = None, training=False, step=None,
+                  parameters=False) -> dict:
         if not self._lowered.gradient_groups:
-            env = self._env(y_true, y_pred, forward)
+            env = self._env(y_true, y_pred, forward, step)
             values = self._lowered(env)
         else:
             # grad(f, x): the formula's reads and steps recorded on the pass's tape (re-entered), or on one of
             # its own when no gradient goes through the pass (grad(norm(W)**2, W)).
             tape = tape if tape is not None else tf.GradientTape(persistent=True)
             with tape:
-                env = self._env(y_true, y_pred, forward)
+                env = self._env(y_true, y_pred, forward, step)
                 values = self._lowered(env, differentiation(self, tape, forward))
+        history = {text: values.pop(text) for text in self._lowered.history}  # this step's history values
+        if training:  # after the values are read: this step's history holds this step's values
+            self._state.after_training_step(values, history, step)
         # Parameter and term names never clash (E208).
         return {**values, **{name: env[name] for name in self.formula.params}} if parameters else values
 
-    def _env(self, y_true, y_pred, forward) -> dict:
-        """What the lowered formula reads: parameters, constant tensors, snapshots, variables, the batch."""
+    def _env(self, y_true, y_pred, forward, step=None) -> dict:
+        """What the lowered formula reads: parameters, constant tensors, snapshots, variables, the batch, state."""
         # One protected read of the packed vector serves every scalar parameter.
         env = self._parameters.read(read_before_update)
         env.update((name, weight.value) for name, weight in self._tensors.items())
@@ -237,6 +261,7 @@ class FormulaTerm(keras.layers.Layer):
                 env[text] = forward[text]
             else:
                 env[text] = _select_output(y_pred if text.startswith("y_pred") else y_true, resolved)
+        env.update(self._state.env(step))
         return env
 
     @property
@@ -271,7 +296,7 @@ class FormulaTerm(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "formula": self.source, "jit_compile": self.jit_compile,
-                "check_numerics": self.check_numerics, "tensor_shapes": self.tensor_shapes}
+                "check_numerics": self.check_numerics, "tensor_shapes": self.tensor_shapes, "edition": self.edition}
 
     @property
     def tensor_shapes(self) -> dict[str, list[int]]:
@@ -283,7 +308,9 @@ class FormulaTerm(keras.layers.Layer):
         required_fields(config, "the formula term", ("formula", "jit_compile", "check_numerics"))
         checked_options("the formula term", **{field: config[field] for field in ("formula", "jit_compile",
                                                                                    "check_numerics")})
-        parse(config["formula"])  # Keras turns any error in the constructor into a TypeError: raise ours first
+        config = {**config, "edition": config.get("edition", 1)}  # saved before editions were recorded: the first
+        checked_options("the formula term", edition=config["edition"])
+        parse(config["formula"], config["edition"])  # Keras makes any error in the constructor a TypeError: ours first
         return super().from_config(config)
 
     def load_own_variables(self, store):
@@ -299,7 +326,8 @@ class FormulaTerm(keras.layers.Layer):
         children = super()._trackable_children(save_type, **kwargs)
         return {**children, **self._parameters.checkpoint_children(),
                 **{f"tensor_{name}": weight for name, weight in self._tensors.items()},
-                **{f"snapshot_{weight.name}": weight for weight in self._snapshots.values()}}
+                **{f"snapshot_{weight.name}": weight for weight in self._snapshots.values()},
+                **self._state.weights}
 
 
 _NEEDS_INPUTS = ("this formula reads the forward pass (an activation or inputs, or a gradient through the model): "

@@ -8,6 +8,7 @@ its ``where`` clause comes after it.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 
@@ -16,15 +17,15 @@ from lark import Token
 from lark.exceptions import UnexpectedInput
 from sympy import Mul
 
-from . import batch_size, functions, nodes
+from . import batch_size, functions, history, nodes
 from .calls import INVALID, Keyword, Parenthesized
 from .comprehensions import CollectionReductions
 from .gradient_targets import GRAD, nested_gradient, target_problem
 from .catalogue import FLOAT_TOO_LARGE
 from .declarations import Shaped, declare
 from .diagnostics import Diagnostic
-from .formula import CONSTANT, DEFAULT_INIT, IDENTITY, INPUTS, LAYER_INDEX, MODEL, SNAPSHOT, TARGETS, Formula, \
-    Parameter, Reference, parameter_symbol, term_symbol
+from .formula import CONSTANT, DEFAULT_INIT, IDENTITY, INPUTS, LAYER_INDEX, MODEL, SNAPSHOT, STATE, TARGETS, \
+    Formula, Parameter, Reference, parameter_symbol, term_symbol
 from .parser import MAX_NESTING, Scan, lark_parser, nesting_problems, scan
 from .expression_rules import AttributePath, Chain, ExpressionRules, Identifier, Piece, Slice, span_of
 from .patterns import collection_problems
@@ -33,13 +34,24 @@ from .source import Source, Span, shortened
 from .syntax_errors import syntax_error
 
 CONSTANTS = {"pi": sympy.pi}
-RESERVED = {*TARGETS, INPUTS, "I", "pi", "inf", INITIAL, batch_size.NAME}
+RESERVED = {*TARGETS, INPUTS, "I", "pi", "inf", INITIAL, batch_size.NAME, *history.PROGRESS, *history.HISTORY}
+#: The language editions (SPEC §5.5). A formula saved with a model records its edition: one saved before the
+#: second (no edition recorded) may use the names the second reserved as parameters and term names.
+EDITION = 2
+#: The names the first edition reserved; the functions of its minimum set (SPEC §2.5) besides.
+FIRST_EDITION_RESERVED = {*TARGETS, "I", "pi", "inf"}
+FIRST_EDITION_FUNCTIONS = frozenset(
+    "norm sum mean max min abs sqrt square exp log log1p sin cos tanh sigmoid softplus relu clip maximum minimum "
+    "trace diag eye dot cosine mse mae huber bce cce sparse_cce kld stop".split())
 
 _this_thread = threading.local()
 
 
-def build_formula(text: str) -> tuple[Formula | None, list[Diagnostic]]:
-    """The Formula for ``text`` (``None`` if it has errors), and every diagnostic found on the way."""
+def build_formula(text: str, edition: int = EDITION) -> tuple[Formula | None, list[Diagnostic]]:
+    """The Formula for ``text`` (``None`` if it has errors), and every diagnostic found on the way.
+
+    ``edition`` 1 reads a formula saved before the second edition: the names reserved since (``step``,
+    ``inputs``, ``var``, ...) are parameter and term names there, as they were then."""
     scanned = scan(text)
     if scanned.problems:
         return None, scanned.problems
@@ -48,6 +60,7 @@ def build_formula(text: str) -> tuple[Formula | None, list[Diagnostic]]:
         builder = _this_thread.builder = FormulaBuilder()
     if builder.text is not None:  # called again from inside a build (a user's function): a builder of its own
         builder = FormulaBuilder()
+    builder.edition = edition
     try:
         return builder.build(scanned, scanned.where)
     finally:
@@ -59,6 +72,7 @@ class FormulaBuilder(ExpressionRules, CollectionReductions):
 
     def __init__(self):
         self.text: str | None = None
+        self.edition = EDITION
         self.parser = lark_parser(transformer=self)
 
     def build(self, scanned: Scan, where: int | None) -> tuple[Formula | None, list[Diagnostic]]:
@@ -187,9 +201,9 @@ class FormulaBuilder(ExpressionRules, CollectionReductions):
 
     def define_term(self, name: Token, value: sympy.Expr) -> None:
         span = span_of(name)
-        if (self.is_reserved(name) or functions.lookup(name) or name in self.params and self.params[name].declared
+        if (self.is_reserved(name) or self.is_function(name) or name in self.params and self.params[name].declared
                 or name in self.tensors):
-            what = "a function" if functions.lookup(name) else "reserved" if self.is_reserved(name) else \
+            what = "a function" if self.is_function(name) else "reserved" if self.is_reserved(name) else \
                 "a constant tensor" if name in self.tensors else "a parameter"
             self.report("E208", f"'{name}' is {what} and cannot name a term", span, "choose another name")
         elif name in self.terms:
@@ -215,9 +229,20 @@ class FormulaBuilder(ExpressionRules, CollectionReductions):
                 self.report("W404", f"tensor '{name}' is declared but not used", span,
                             "remove the declaration, or use the tensor in the formula")
 
-    @staticmethod
-    def is_reserved(name: str) -> bool:
-        return name in RESERVED or LAYER_INDEX.fullmatch(name) is not None
+    def is_reserved(self, name: str) -> bool:
+        reserved = RESERVED if self.edition >= 2 else FIRST_EDITION_RESERVED
+        return name in reserved or LAYER_INDEX.fullmatch(name) is not None
+
+    def is_function(self, name: str) -> bool:
+        """A function's name, not a value: in the first edition, only the functions it had (and the user's)."""
+        spec = functions.lookup(name)
+        if spec is None or self.edition >= 2:
+            return spec is not None
+        return name in FIRST_EDITION_FUNCTIONS or name not in functions.BUILTINS
+
+    def reads_as_parameter(self, name: str) -> bool:
+        """A name the second edition reserved, which a first-edition formula may use as a parameter."""
+        return self.edition < 2 and not self.is_reserved(name) and not self.is_function(name)
 
     # ----------------------------------------------------------- values
     def value(self, piece: Piece) -> sympy.Expr:
@@ -243,8 +268,16 @@ class FormulaBuilder(ExpressionRules, CollectionReductions):
         if name.quoted or LAYER_INDEX.fullmatch(text):
             return self.report("E212", f"'{text}' is a layer, not a value", span,
                                f"use one of its variables, for example {'`%s`' % text if name.quoted else text}.kernel")
+        if self.reads_as_parameter(text) and text not in self.terms and text not in self.tensors \
+                and text not in self.loop_names:
+            return self.located(self.parameter(text, span), span)
         if text in TARGETS or text == INPUTS:
             return self.reference([text], span)
+        if text in history.PROGRESS and self.edition >= 2:
+            return history.progress(self, text, span)
+        if text in history.HISTORY and self.edition >= 2:
+            return self.report("E214", f"'{text}' is a function, not a value", span,
+                               f"call it on a named term: {text}(data)")
         if text == "I":
             return self.located(IDENTITY, span)
         if text == batch_size.NAME:
@@ -261,7 +294,7 @@ class FormulaBuilder(ExpressionRules, CollectionReductions):
             return self.located(self.term_symbols[text], span)
         if text in self.loop_names:
             return self.loop_variable(text, span)
-        if functions.lookup(text):
+        if self.is_function(text):
             return self.report("E214", f"'{text}' is a function, not a value", span, f"call it: {text}(...)")
         return self.located(self.parameter(text, span), span)
 
@@ -273,23 +306,27 @@ class FormulaBuilder(ExpressionRules, CollectionReductions):
             param = self.params[name] = Parameter(name, "real", DEFAULT_INIT["real"], span=span)
         return parameter_symbol(param.name, param.kind, param.lower, param.upper)
 
-    def reference(self, parts: list, span: Span, role: str = MODEL) -> sympy.Expr:
-        text = ".".join(f"L{p}" if isinstance(p, int) else f"`{p}`" if _needs_quotes(p) else p for p in parts)
-        text = f"{INITIAL}({text})" if role == SNAPSHOT else text
+    def reference(self, parts: list, span: Span, role: str = MODEL, text: str | None = None,
+                  nonnegative: bool = False) -> sympy.Expr:
+        if text is None:
+            text = ".".join(f"L{p}" if isinstance(p, int) else f"`{p}`" if _needs_quotes(p) else p for p in parts)
+            text = f"{INITIAL}({text})" if role == SNAPSHOT else text
         known = self.references.get(text)
         if known is None or span.start < known.span.start:
-            known = self.references[text] = Reference(text, tuple(parts), span, role)
+            nonnegative = nonnegative or (role == STATE and len(parts) == 1)  # step, epoch
+            known = self.references[text] = Reference(text, tuple(parts), span, role, nonnegative=nonnegative)
         return self.located(known.symbol, span)
 
     def call(self, children) -> Piece:
         name = children[0]
-        if name == GRAD:
+        if name == GRAD and self.edition >= 2:
             return self.gradient_call(children)
-        if name != INITIAL:
+        if (name != INITIAL and name not in history.HISTORY) or self.edition < 2:
             return super().call(children)
         _name, _open, arguments, closing = children
         span = Span(name.start_pos, closing.end_pos)
-        value = snapshot(self, span_of(name), [] if arguments is None else arguments.value)
+        form = snapshot if name == INITIAL else functools.partial(history.history, name=str(name))
+        value = form(self, span_of(name), [] if arguments is None else arguments.value)
         return Piece(self.located(value, span), span, 0 if arguments is None else arguments.height)
 
     def gradient_call(self, children) -> Piece:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from lark import Token
 
-from . import functions
 from .floats import FLOAT32_MAX, FLOAT32_RANGE, as_float32, beyond_float32, vanishes_in_float32
 from .expression_rules import Piece, span_of
 from .formula import DEFAULT_INIT, KINDS, TENSOR_KIND, Parameter
@@ -45,8 +44,8 @@ def declare(builder, name: Token, kind, init) -> None:
         builder.report("E204", f"parameter '{name}' is declared twice", span,
                        f"it was first declared at line {first.line}, column {first.column}; keep one declaration")
         return
-    if builder.is_reserved(name) or functions.lookup(name):
-        what = "a function" if functions.lookup(name) else "reserved"
+    if builder.is_reserved(name) or builder.is_function(name):
+        what = "a function" if builder.is_function(name) else "reserved"
         builder.report("E208", f"'{name}' is {what} and cannot be a parameter", span, "choose another name")
         return
     shaped = kind is not None and isinstance(kind.value, Shaped)

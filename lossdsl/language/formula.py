@@ -17,9 +17,10 @@ from .source import Span, shortened
 KINDS = ("real", "positive", "nonneg", "const", "interval")
 #: The kind of a declared constant tensor (``where F: tensor``): given from Python, never trained.
 TENSOR_KIND = "tensor"
-#: What a reference names: a model's variable or output, the snapshot of a variable (``initial(W)``), or a
-#: constant tensor given from Python (``where F: tensor``).
-MODEL, SNAPSHOT, CONSTANT = "model", "snapshot", "constant"
+#: What a reference names: a model's variable or output, the snapshot of a variable (``initial(W)``), a
+#: constant tensor given from Python (``where F: tensor``), or training state the term layer keeps (``step``,
+#: ``epoch``, a named term's history such as ``start(data)``: see history.py).
+MODEL, SNAPSHOT, CONSTANT, STATE = "model", "snapshot", "constant", "state"
 DEFAULT_INIT = {"real": 0.0, "positive": 1.0, "nonneg": 1.0}
 TARGETS = ("y_true", "y_pred")
 #: The batch of model inputs (SPEC §5.1): ``inputs``, ``inputs.<name>``, ``inputs.in<i>``.
@@ -91,17 +92,19 @@ class Reference:
     @property
     def in_model(self) -> bool:
         """Whether the model resolves it: a variable or output, or the variable a snapshot copies."""
-        return self.role != CONSTANT
+        return self.role not in (CONSTANT, STATE)
 
     @property
     def variable_text(self) -> str:
         """The text of the model reference it reads: ``L1.kernel`` for ``initial(L1.kernel)``."""
         return self.text[len("initial("):-1] if self.role == SNAPSHOT else self.text
     pattern: bool = False  # a path with wildcards (**.kernel): it stands for every variable it matches
+    #: Known to be >= 0: ``step``, ``epoch``, and the history of a term that is (the stability facts use it).
+    nonnegative: bool = False
 
     @property
     def symbol(self) -> sympy.Symbol:
-        return reference_symbol(self.text)
+        return reference_symbol(self.text, self.nonnegative)
 
     @property
     def is_target(self) -> bool:
@@ -123,9 +126,9 @@ class Reference:
 
 
 @functools.lru_cache(maxsize=4096)
-def reference_symbol(text: str) -> sympy.Symbol:
+def reference_symbol(text: str, nonnegative: bool = False) -> sympy.Symbol:
     """The sympy symbol of a reference, by its text (``L1.kernel``)."""
-    return sympy.Symbol(text, real=True)
+    return sympy.Symbol(text, nonnegative=True) if nonnegative else sympy.Symbol(text, real=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -254,7 +257,22 @@ def _reference_latex(reference: Reference) -> str:
     """A reference in LaTeX: a snapshot as the variable at step 0 (W^{(0)}), as L2-SP papers write it."""
     if reference.role == SNAPSHOT:
         return r"\mathtt{%s}^{(0)}" % _latex_escape(reference.variable_text)
+    if reference.role == STATE:
+        return _state_latex(reference.path)
     return r"\mathtt{%s}" % _latex_escape(reference.text)
+
+
+def _state_latex(path: tuple) -> str:
+    """``step`` as t, ``epoch`` as e; a term's history as papers write it: L^{(0)} for start(L), L^{(e-2)}
+    for previous(L, 2), L^{(e_0)} for epoch_start(L), \bar{L}_{0.9} for ema(L, 0.9)."""
+    if len(path) == 1:
+        return {"step": "t", "epoch": "e"}.get(path[0], r"\mathrm{%s}" % _latex_escape(path[0]))
+    function, term, option = path
+    name = r"\mathrm{%s}" % _latex_escape(term)
+    if function == "ema":
+        return r"\bar{%s}_{%g}" % (name, option)
+    superscript = {"start": "0", "epoch_start": "e_0", "previous": f"e-{option or 1}"}[function]
+    return r"%s^{(%s)}" % (name, superscript)
 
 
 def _latex_escape(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from . import functions
-from .builder import build_formula
+from .builder import EDITION, build_formula
 from .constant_parts import constant_problems
 from .diagnostics import Diagnostic, sort_key
 from .errors import raise_for
@@ -15,11 +15,13 @@ from .pasted_code import pasted_tensorflow
 
 
 @functools.lru_cache(maxsize=4096)
-def analyze(text: str) -> tuple[Formula | None, tuple[Diagnostic, ...]]:
-    """The formula (``None`` if it has errors) and every model-free diagnostic, sorted by position."""
+def analyze(text: str, edition: int = EDITION) -> tuple[Formula | None, tuple[Diagnostic, ...]]:
+    """The formula (``None`` if it has errors) and every model-free diagnostic, sorted by position.
+
+    ``edition`` 1 reads a formula saved before the second edition (see ``builder.build_formula``)."""
     if not isinstance(text, str):
         raise TypeError(f"a formula is a str, not {type(text).__name__}")
-    formula, problems = build_formula(text)
+    formula, problems = build_formula(text, edition)
     pasted = pasted_tensorflow(text) if formula is None else []
     if pasted:  # say what to write instead, not where the parser stopped; the rest shows once that is fixed
         problems = pasted + [p for p in problems if not p.is_error]
@@ -34,13 +36,13 @@ def analyze(text: str) -> tuple[Formula | None, tuple[Diagnostic, ...]]:
 functions._on_change.append(analyze.cache_clear)  # a newly registered function changes what parses
 
 
-def parse(src: str) -> Formula:
+def parse(src: str, edition: int = EDITION) -> Formula:
     """Parse and check a formula without a model; raise :class:`lossdsl.LossError` if it has errors.
 
     >>> import lossdsl
     >>> lossdsl.parse("a*norm(L0.kernel) + norm(L1.kernel)").expr
     a*Norm(L0.kernel, 2, ()) + Norm(L1.kernel, 2, ())
     """
-    formula, diagnostics = analyze(src)
+    formula, diagnostics = analyze(src, edition)
     raise_for(list(diagnostics), src)
     return formula

@@ -40,6 +40,7 @@ class LoweredFormula:
         steps = program.steps
         #: grad(f, x): the targets of each differentiated step, by its index (empty without grad)
         self.gradient_groups = program.gradient_groups
+        self.history = program.history  # the text of each history value -> its step: returned under that key
         # The random draws' generator: the term layer's, so that it is tracked and saved; else the formula's own.
         if seed_generator is None and any(step.seeded for step in steps):
             seed_generator = keras.random.SeedGenerator()
@@ -106,7 +107,9 @@ class LoweredFormula:
                 # Later steps use the checked value, so the first step to go wrong is the one named.
                 value = _checked(value, *self.checks[index])
             values.append(value)
-        return {name: values[index] for name, index in self.outputs.items()}
+        result = {name: values[index] for name, index in self.outputs.items()}
+        result.update((text, values[index]) for text, index in self.history.items())
+        return result
 
     def numerics_messages(self) -> list[tuple[str, str]]:
         """For each step, how a check_numerics error names it: its value, then its gradient (and whence it came)."""

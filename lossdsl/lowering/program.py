@@ -25,7 +25,7 @@ import sympy
 from ..language.diagnostics import Diagnostic
 from ..language.errors import LossError
 from ..language.findings import Finding
-from ..language.formula import IDENTITY, Formula, term_symbol
+from ..language.formula import IDENTITY, STATE, Formula, term_symbol
 from ..language.kinds import kind_of
 from ..language.kinds.collections import unresolved_pattern
 from ..language.shape_algebra import BATCH, has_batch, runtime
@@ -71,6 +71,8 @@ class Program:
     outputs: dict[str, int]
     #: grad(f, x): the targets of each differentiated step, by its index (empty without grad)
     gradient_groups: dict[int, GradientGroup] = field(default_factory=dict)
+    #: the text of each history value (``start(data)``) -> the step computing it: the program hands it out too
+    history: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
         steps = self.steps
@@ -110,6 +112,14 @@ class _Compiler:
         return self.memo[node]
 
     def new_step(self, node) -> int:
+        if node.is_Symbol and is_history(self.formula.references.get(node.name)):
+            # The stored value (NaN until it exists) falls back on the term's value in this step: computed here
+            # from the term's own step, so that the program stays a pure function of its inputs.
+            path = self.formula.references[node.name].path
+            stored = self.add(Step(node.name, reads=node.name))
+            term = self.memo[self.formula.term_symbol(path[1])]
+            self.computed += 1
+            return self.add(history_step(f"{self.prefix}{self.computed}", path, stored, term))
         if node.is_Symbol:
             return self.add(self.input(node))
         if node.is_Number or node.is_NumberSymbol:
@@ -199,4 +209,32 @@ def plan(formula: Formula, node_shapes: Mapping | None = None) -> Program:
         raise LossError([Diagnostic(problem.code, problem.message, formula.span_of(problem.node), problem.hint)],
                         formula.source) from None
     compiler.name(outputs[""], "loss")
-    return Program(compiler.steps, outputs, compiler.gradient_groups())
+    # A history value as this step computed it is the value the term layer stores after the step: handed out
+    # too, so that the update is one assign, not the fallback computed a second time.
+    history = {text: compiler.memo[ref.symbol] for text, ref in formula.references.items() if is_history(ref)}
+    return Program(compiler.steps, outputs, compiler.gradient_groups(), history)
+
+
+def is_history(reference) -> bool:
+    """A named term's history (``start(data)``, ``ema(data, 0.9)``), which the term layer keeps."""
+    return reference is not None and reference.role == STATE and len(reference.path) == 3
+
+
+def history_step(name: str, path: tuple, stored: int, term: int) -> Step:
+    """The value of ``function(term, option)``: the stored one, or the term's own while that is NaN (not yet
+    there); ``ema`` takes in the current value too. No gradient flows through history (SPEC §5.6)."""
+    function, _term, option = path
+    tf = ops.tf  # loaded when the step runs, not when it is planned
+    if function == "ema":
+        decay = float(option)
+
+        def fn(stored_value, current):
+            current = tf.stop_gradient(current)
+            return tf.where(tf.math.is_nan(stored_value), current, decay * stored_value + (1 - decay) * current)
+        text = (f"tf.where(tf.math.is_nan({{0}}), tf.stop_gradient({{1}}), {decay:g} * {{0}} + {1 - decay:g} * "
+                f"tf.stop_gradient({{1}}))")
+    else:  # the stored value is an input, which has no gradient: only the term's value needs stopping
+        def fn(stored_value, current):
+            return tf.where(tf.math.is_nan(stored_value), tf.stop_gradient(current), stored_value)
+        text = "tf.where(tf.math.is_nan({0}), tf.stop_gradient({1}), {0})"
+    return Step(name, fn, (stored, term), text)

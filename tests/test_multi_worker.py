@@ -1,6 +1,6 @@
 """A compiled term under tf.distribute.MultiWorkerMirroredStrategy (issue 15, items 1-2): two local worker
-processes in the custom loop of TensorFlow's multi-worker guide end with the per-epoch losses, the parameter
-and the weights of one process with the same global batch, also when one worker dies mid-epoch and both
+processes in the custom loop of TensorFlow's multi-worker guide end with the per-epoch losses, the parameter,
+the term's history (step, epoch, start(data), ema(data, 0.9)) and the weights of one process with the same global batch, also when one worker dies mid-epoch and both
 restart from the last checkpoint. The processes are examples/multi_worker.py's.
 """
 

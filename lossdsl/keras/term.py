@@ -313,7 +313,15 @@ class FormulaTerm(keras.layers.Layer):
         parse(config["formula"], config["edition"])  # Keras makes any error in the constructor a TypeError: ours first
         return super().from_config(config)
 
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        if self.seed_generator is not None:  # no weight, so Keras leaves it out: the draws would start over
+            store[_SEED_STATE] = self.seed_generator.state.numpy()
+
     def load_own_variables(self, store):
+        if self.seed_generator is not None and _SEED_STATE in store.keys():
+            self.seed_generator.state.assign(store[_SEED_STATE])
+        store = {key: store[key] for key in store.keys() if key != _SEED_STATE}
         # A file saved with one weight per parameter (before packing) loads into the packed layout.
         own = len(self._trainable_variables) + len(self._non_trainable_variables)
         rewritten = unpacked_store(store, list(self.formula.params.values()), own)
@@ -329,6 +337,9 @@ class FormulaTerm(keras.layers.Layer):
                 **{f"snapshot_{weight.name}": weight for weight in self._snapshots.values()},
                 **self._state.weights}
 
+
+#: Where a saved term keeps its random draws' generator state, beside its weights "0", "1", ...
+_SEED_STATE = "seed_generator_state"
 
 _NEEDS_INPUTS = ("this formula reads the forward pass (an activation or inputs, or a gradient through the model): "
                  "call term(y_true, inputs=x), which runs the model on x once")

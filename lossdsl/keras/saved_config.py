@@ -46,3 +46,14 @@ def required_fields(config, owner: str, fields: tuple[str, ...]) -> None:
 def quoted(value) -> str:
     """A value from a config as a message shows it: its (shortened) repr and its type."""
     return f"{shortened(repr(value), 40)} ({type(value).__name__})"
+
+
+def renamed_message(moved: dict) -> str:
+    """One warning for every reference found at its saved place because a layer it names was renamed."""
+    pairs = dict.fromkeys(pair for found in moved.values() for pair in found.renamed)
+    renamed = "; ".join(f"'{old}' is now '{new}'" for old, new in pairs)
+    return (f"the loaded model renamed layers the saved formula names ({renamed}): "
+            f"{', '.join(moved)} {'is' if len(moved) == 1 else 'are'} read where "
+            f"{'it was' if len(moved) == 1 else 'they were'} when the formula was saved (same place in the model, "
+            "same shape). Keras forgets the name of a subclassed layer or model whose __init__ takes neither "
+            "name nor **kwargs: pass **kwargs on to super().__init__() (or define get_config) to keep it")

@@ -22,14 +22,15 @@ from ..language.source import Source
 from ..lowering import lower as lowering
 from ..lowering.replicas import scale_for_replicas
 from .gradient_pass import differentiates_pass, differentiation, evaluate_through_pass, watched
-from .packing import ParameterWeights, unpacked_store
+from .packing import ParameterWeights
 from .reads import read_before_update
-from .saved_config import checked_options, required_fields
+from .saved_config import checked_options, renamed_message
 from .state import TrainingState
+from .term_saving import TermSaving
 
 
 @keras.saving.register_keras_serializable(package="lossdsl")
-class FormulaTerm(keras.layers.Layer):
+class FormulaTerm(TermSaving, keras.layers.Layer):
     """A formula over a model's variables, as a layer owning the formula's parameters.
 
     >>> term = lossdsl.compile("a * norm(L1.kernel) where a: positive = 0.5", model)  # doctest: +SKIP
@@ -101,7 +102,7 @@ class FormulaTerm(keras.layers.Layer):
             warn(text)
         moved = {text: found for text, found in analysis.resolved.items() if found.renamed}
         if moved:
-            warn(_renamed_message(moved))
+            warn(renamed_message(moved))
         # A reference found by its place keeps the place it was saved with: saved again, it is found again.
         self._kept_places = {text: places[text] for text in moved}
         self.analysis = analysis
@@ -294,66 +295,9 @@ class FormulaTerm(keras.layers.Layer):
         without one); :attr:`params` gives their constrained values by name."""
         return self._parameters.packed.variable if self._parameters.packed else None
 
-    def get_config(self):
-        return {**super().get_config(), "formula": self.source, "jit_compile": self.jit_compile,
-                "check_numerics": self.check_numerics, "tensor_shapes": self.tensor_shapes, "edition": self.edition}
-
-    @property
-    def tensor_shapes(self) -> dict[str, list[int]]:
-        """The shape of each constant tensor: what a loaded model needs to make its weights before reading them."""
-        return {name: list(weight.shape) for name, weight in self._tensors.items()}
-
-    @classmethod
-    def from_config(cls, config):
-        required_fields(config, "the formula term", ("formula", "jit_compile", "check_numerics"))
-        checked_options("the formula term", **{field: config[field] for field in ("formula", "jit_compile",
-                                                                                   "check_numerics")})
-        config = {**config, "edition": config.get("edition", 1)}  # saved before editions were recorded: the first
-        checked_options("the formula term", edition=config["edition"])
-        parse(config["formula"], config["edition"])  # Keras makes any error in the constructor a TypeError: ours first
-        return super().from_config(config)
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        if self.seed_generator is not None:  # no weight, so Keras leaves it out: the draws would start over
-            store[_SEED_STATE] = self.seed_generator.state.numpy()
-
-    def load_own_variables(self, store):
-        if self.seed_generator is not None and _SEED_STATE in store.keys():
-            self.seed_generator.state.assign(store[_SEED_STATE])
-        store = {key: store[key] for key in store.keys() if key != _SEED_STATE}
-        # A file saved with one weight per parameter (before packing) loads into the packed layout.
-        own = len(self._trainable_variables) + len(self._non_trainable_variables)
-        rewritten = unpacked_store(store, list(self.formula.params.values()), own)
-        super().load_own_variables(store if rewritten is None else rewritten)
-
-    def _trackable_children(self, save_type="checkpoint", **kwargs):
-        # tf.train.Checkpoint follows attributes, not dicts: name each parameter for it (a packed scalar as
-        # its entry, as when it was a variable of its own: the checkpoint format did not change with packing).
-        # (.keras and .weights.h5 files use layer.weights and need no help.)
-        children = super()._trackable_children(save_type, **kwargs)
-        return {**children, **self._parameters.checkpoint_children(),
-                **{f"tensor_{name}": weight for name, weight in self._tensors.items()},
-                **{f"snapshot_{weight.name}": weight for weight in self._snapshots.values()},
-                **self._state.weights}
-
-
-#: Where a saved term keeps its random draws' generator state, beside its weights "0", "1", ...
-_SEED_STATE = "seed_generator_state"
 
 _NEEDS_INPUTS = ("this formula reads the forward pass (an activation or inputs, or a gradient through the model): "
                  "call term(y_true, inputs=x), which runs the model on x once")
-
-
-def _renamed_message(moved: dict) -> str:
-    """One warning for every reference found at its saved place because a layer it names was renamed."""
-    pairs = dict.fromkeys(pair for found in moved.values() for pair in found.renamed)
-    renamed = "; ".join(f"'{old}' is now '{new}'" for old, new in pairs)
-    return (f"the loaded model renamed layers the saved formula names ({renamed}): "
-            f"{', '.join(moved)} {'is' if len(moved) == 1 else 'are'} read where "
-            f"{'it was' if len(moved) == 1 else 'they were'} when the formula was saved (same place in the model, "
-            "same shape). Keras forgets the name of a subclassed layer or model whose __init__ takes neither "
-            "name nor **kwargs: pass **kwargs on to super().__init__() (or define get_config) to keep it")
 
 
 def _select_output(value, resolved):

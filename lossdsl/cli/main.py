@@ -196,8 +196,11 @@ def resolved_columns(resolved) -> dict:
                 "trainable": "no variable; the gradient flows through it into the layers below"}
     if resolved.variable is None:
         return {"layer": "(model output)" if resolved.output_index is None else f"output {resolved.output_index}"}
-    return {"layer": resolved.layer_path, "variable": resolved.variable_name,
-            "trainable": "yes" if resolved.trainable else "no (read only, no gradient)"}
+    if resolved.reference.role == SNAPSHOT:
+        trainable = "no (a copy taken when attached, saved with the model)"
+    else:
+        trainable = "yes" if resolved.trainable else "no (read only, no gradient)"
+    return {"layer": resolved.layer_path, "variable": resolved.variable_name, "trainable": trainable}
 
 
 def lowered_ops(formula: Formula) -> list[str]:

@@ -10,6 +10,7 @@ import random
 import time
 
 import pytest
+import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -222,6 +223,30 @@ def test_pathological_input_with_a_shapes_table():
 def test_inputs_that_once_raised(source):
     """Found by fuzzing: the stability analysis raised on powers of inf (OverflowError, TypeError)."""
     check_formula_or_errors(source)
+
+
+#: Found by the long run (seed 17): sympy's assumptions, asked while a call around the power was built, computed
+#: R**100000 exactly in a Mul (8 s) before the E111 check ran; a constant power is now refused as it is built.
+EXACT_POWER_IN_A_CALL = ("r2 = .5**((\n- nuclear_norm(2 - L1.bias @ 2.5e-1) * 10+uniform_like(3.+normalize("
+                         "(y_true)-((1000001/1000000)**100000),))))\n0.5")
+
+
+@pytest.mark.parametrize("source, expected", [
+    (EXACT_POWER_IN_A_CALL, [("E111", 2, 79)]),
+    ("normalize(y_true - ((1000001/1000000)**100000)**2)", [("E111", 1, 21)]),
+    ("x = 2\n(3**30000)**-1 + x", [("E111", 2, 1)]),
+])
+def test_a_constant_power_too_large_is_refused_before_it_is_computed(monkeypatch, diagnose, source, expected):
+    """And no exact power of a number with more than a thousand digits is computed on the way."""
+    computed = []
+    for number in (sympy.Integer, sympy.Rational):  # Integer has its own
+        def spy(self, exponent, original=number._eval_power):
+            if exponent.is_Integer and abs(exponent) * max(self.p.bit_length(), self.q.bit_length()) > 3000:
+                computed.append((self, exponent))
+            return original(self, exponent)
+        monkeypatch.setattr(number, "_eval_power", spy)
+    assert diagnose(source)[0] == expected
+    assert computed == []
 
 
 # ------------------------------------------------------------- no code is run

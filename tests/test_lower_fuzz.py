@@ -52,3 +52,22 @@ def test_every_accepted_formula_runs_with_its_gradients(seed):
         if has_nan([loss, *gradients]) and not overflowed([loss, *gradients]):
             warned = {d.code for d in lossdsl.check(text, shapes=REFERENCE_SHAPES)}
             assert warned & DOMAIN_WARNINGS, f"NaN without a W402/W403 warning: {text}"
+
+
+# Found by the long run (seed 17): a reduction over a pattern's gradient, grad(f, P), checked f's own
+# comprehension over P once per member with P replaced inside it too (a TypeError from the shape check).
+KERNELS = [name for name in REFERENCE_SHAPES if name.endswith(".kernel") and name != "L1.kernel.T"]
+
+
+def test_a_gradient_over_a_pattern_of_a_comprehension_over_it():
+    """grad(sum(sum(V.T) for V in P), P) is ones of each member's shape; that of mean(mean(V**2) for V in P)
+    is 2V / (members * entries of V)."""
+    references = reference_values()
+    ones = "sum(square(grad(sum(V.T for V in **.kernel), **.kernel)))"
+    squares = "sum(square(grad(mean(square(V) for V in **.kernel), **.kernel)))"
+    for text in (ones, squares, "norm(grad(max(b for V in **.kernel), **.kernel))"):
+        assert lossdsl.check(text, shapes=REFERENCE_SHAPES) == [], text
+    assert float(run_formula(ones, references)[0]) == sum(np.prod(REFERENCE_SHAPES[k]) for k in KERNELS)
+    expected = sum(np.sum(np.square(2 * references[k].numpy() / (len(KERNELS) * references[k].numpy().size)))
+                   for k in KERNELS)
+    np.testing.assert_allclose(float(run_formula(squares, references)[0]), expected, rtol=1e-5)

@@ -249,6 +249,22 @@ def test_a_constant_power_too_large_is_refused_before_it_is_computed(monkeypatch
     assert computed == []
 
 
+def test_a_power_tower_of_a_parameter_is_not_differentiated(monkeypatch):
+    """Found by the long run (seed 17): a**a**...**a (64 levels, the nesting limit) was differentiated for W406,
+    each level through all above it (over a second of CPU); past COLLAPSE_USES uses of a parameter in a
+    summand there is no W406 verdict, so no derivative."""
+    differentiated = []
+    original = sympy.diff
+    monkeypatch.setattr(sympy, "diff", lambda f, *symbols: differentiated.append(f) or original(f, *symbols))
+    tower = "a**" * 63 + "(spectral)"
+    found = {(d.code, d.span.start) for d in lossdsl.check(tower)}
+    assert {code for code, _ in found} == {"W402"}  # each fractional power of a value that can be negative
+    assert differentiated == []
+    differentiated.clear()
+    lossdsl.check("a*norm(L0.kernel) + norm(L1.kernel) + a**a**a*0 where a: positive")  # a few uses: still
+    assert differentiated
+
+
 # ------------------------------------------------------------- no code is run
 @pytest.mark.parametrize("source, code", [
     ("__import__('os').system('touch x')", "E108"),

@@ -22,14 +22,23 @@ from grammar_formulas import REFERENCE_SHAPES, derive, mutate
 BATCH = 3
 
 
-def accepted_formulas(seed: int, count: int) -> Iterator[str]:
+def accepted_formulas(seed: int, count: int, raised: list | None = None) -> Iterator[str]:
     """``count`` derivations (some hostile, some mutated) that check() accepts against REFERENCE_SHAPES
-    (about 1 in 11) and that name no output beyond them (``y_pred.kernel`` selects an output)."""
+    (about 1 in 11) and that name no output beyond them (``y_pred.kernel`` selects an output). Given a list
+    ``raised``, a check that raises adds (text, exception) to it and the derivations go on (a long run);
+    otherwise the exception propagates (a test)."""
     rng = random.Random(seed)
     while count:
         text = derive(rng, max_depth=rng.choice([2, 3, 4, 5]), hostile=rng.random() < 0.3)
         text = mutate(rng, text) if rng.random() < 0.3 else text
-        if not any(d.is_error for d in lossdsl.check(text, shapes=REFERENCE_SHAPES)) and \
+        try:
+            diagnostics = lossdsl.check(text, shapes=REFERENCE_SHAPES)
+        except Exception as error:  # noqa: BLE001 -- check() must never raise: the long run records it
+            if raised is None:
+                raise
+            raised.append((text, error))
+            continue
+        if not any(d.is_error for d in diagnostics) and \
                 all(runnable(reference) for reference in with_members(lossdsl.parse(text)).references.values()):
             count -= 1
             yield text

@@ -21,6 +21,7 @@ from lossdsl.analysis.shapes import check_shapes
 
 from grammar_formulas import (REPLACEMENTS, TOKEN_EDITS, derive, edit_tokens, hostile_python_text,
                               hostile_shapes_text, mutate, read_as_input_file, tokens)
+from conftest import where
 from test_parse_table import PARSES, TERMS
 
 FUZZ = settings(max_examples=400, deadline=None, database=None,
@@ -263,6 +264,20 @@ def test_a_power_tower_of_a_parameter_is_not_differentiated(monkeypatch):
     differentiated.clear()
     lossdsl.check("a*norm(L0.kernel) + norm(L1.kernel) + a**a**a*0 where a: positive")  # a few uses: still
     assert differentiated
+
+
+def test_a_sign_sympy_recurses_on_is_unknown(diagnose):
+    """Found by the lowering run (seed 17): asked the sign of tanh(kernel/inv(1)) while the named term was
+    written out, sympy recursed past Python's limit (a RecursionError from check) in most of the orders it
+    shuffles its handlers in. The same findings in every order now."""
+    text = "data = kernel*tanh(kernel/inv(1)); logsumexp(data)*.5"
+    found = set()
+    for seed in range(6):
+        random.seed(seed)
+        sympy.core.cache.clear_cache()
+        lossdsl.language.frontend.analyze.cache_clear()
+        found.add(tuple(where(text, d) for d in lossdsl.check(text)))
+    assert found == {(("W405", 1, 8), ("W403", 1, 26))}  # kernel, and /inv(1)
 
 
 # ------------------------------------------------------------- no code is run

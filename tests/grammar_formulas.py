@@ -2,7 +2,10 @@
 
 ``derive(rng)`` walks the grammar's rules with random choices: statements, where clauses and every
 expression alternative (add ... call, keyword, slice), with names drawn from what a formula really uses
-(functions with their arity, layer references, targets, parameters) so that many derivations are valid.
+(functions with their arity, layer references, targets, parameters) so that many derivations are valid;
+the second edition's constructs too: patterns (``**.kernel``), comprehensions over them, ``initial(W)``
+(of a reference, a pattern or a loop variable), ``grad(f, x)``, ``step``, ``epoch`` and the history
+(``start``, ``epoch_start``, ``previous``, ``ema``) of a named term.
 ``mutate(rng, text)`` damages a formula: tokens dropped, swapped, duplicated or replaced, random
 characters and bytes, huge numbers, deep nesting, very long names. ``rng`` is a ``random.Random``
 (hypothesis' ``st.randoms()`` in the test suite, a seeded one in benchmarks/fuzz_long.py).
@@ -33,6 +36,15 @@ NUMBERS = ["0", "1", "2", "0.5", ".5", "1e-4", "3.", "10", "1e3", "2.5e-1"]
 OPTION_VALUES = ["0", "1", "-1", "2", "inf", "1.0", "(0, 1)", "10001", "100000", "3000000000"]  # eye() too large
 VALID_OPTIONS = {"axis": ["0", "-1"], "ord": ["1", "2", "inf"], "from_logits": ["0", "1"], "delta": ["1.0", "0.5"]}
 DATA_LOSSES = ["mse", "mae", "huber", "bce", "cce", "sparse_cce", "kld"]
+PATTERNS = ["**.kernel", "*.kernel", "L*.kernel", "sub.*.kernel", "**.bias"]
+HOSTILE_PATTERNS = ["nosuch*.kernel", "**.**", "*", "L?.kernel", "**.kernel.T"]
+REDUCERS = ["sum", "mean", "max", "min"]
+#: What grad(f, x) differentiates with respect to: references, a parameter, a pattern; then what E250 refuses.
+GRADIENT_TARGETS = ["L1.kernel", "L2.kernel", "L1.bias", "a", "**.kernel"]
+HOSTILE_GRADIENT_TARGETS = ["y_pred", "y_true", "inputs", "pi", "2*L1.kernel", "initial(L1.kernel)", "step"]
+HISTORY = ["start({})", "epoch_start({})", "previous({})", "previous({}, 2)", "ema({}, 0.9)", "ema({}, 0.99)"]
+HOSTILE_HISTORY = ["previous({}, 0)", "previous({}, 2.5)", "ema({}, 1)", "ema({}, -0.5)", "start({}, 2)",
+                   "start(L1.kernel)", "ema(step, 0.9)", "previous(nosuch)", "start({} + 1)"]
 
 TOKEN = re.compile(r"\s+|`[^`\n]*`|#[^\n]*|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|\w+|\*\*|.", re.S)
 REPLACEMENTS = ["(", ")", "[", "]", ",", ";", "\n", "where", "=", "**", "@", "-", "+", "*", "/", ":", ".", "`",
@@ -59,6 +71,7 @@ class Deriver:
         self.budget = rng.choice([5, 20, 60])  # atoms left: past it, every choice takes the shortest way out
         self.terms: list[str] = []
         self.declared: set[str] = set()
+        self.loop_variables: list[str] = []  # the comprehensions' variables in scope
 
     def odd(self, probability: float) -> bool:
         return self.hostile and self.rng.random() < probability
@@ -143,10 +156,43 @@ class Deriver:
             return self.call(depth + 1)
         if roll < 0.45:
             return "(" + self.pick(["", "", "\n"]) + self.expr(depth + 1) + ")"
+        if roll < 0.50:
+            return self.collection(depth + 1)
         return self.leaf()
+
+    def collection(self, depth: int) -> str:
+        """A reduction over a pattern (member-wise, ``initial(P)`` paired with ``P``) or a comprehension."""
+        pattern = self.pick(HOSTILE_PATTERNS) if self.odd(0.15) else self.pick(PATTERNS)
+        reducer = self.pick(REDUCERS) if not self.odd(0.05) else self.pick(["norm", "exp", "mse"])
+        roll = self.rng.random()
+        if roll < 0.3:
+            return self.pick([f"{reducer}(square({pattern}))", f"norm({pattern})", f"{reducer}(abs({pattern}))",
+                              f"{reducer}(square({pattern} - initial({pattern})))",
+                              f"norm({pattern} - initial({pattern}))"])
+        if roll < 0.4 and self.hostile:  # a collection where one tensor is needed, two in one reduction
+            return self.pick([f"{pattern} @ L1.kernel", f"initial({pattern})", f"sum({pattern} - L*.bias)",
+                              f"sum({pattern}, axis=0)", f"grad({pattern}, a)"])
+        variable = self.pick(["W", "V"]) if not self.odd(0.1) else self.pick(["a", "L1", "step", "for"])
+        self.loop_variables.append(variable)
+        try:
+            body = self.pick([f"square({variable} - initial({variable}))", f"norm({variable}.T @ {variable} - I)",
+                              f"square({variable})", None])
+            body = body or self.expr(depth)
+        finally:
+            self.loop_variables.pop()
+        if self.odd(0.05):  # the loop variable outside its comprehension
+            body += f" + {variable}"
+        return f"{reducer}({body} for {variable} in {pattern})"
 
     def leaf(self) -> str:
         roll = self.rng.random()
+        if self.loop_variables and roll < 0.3:
+            variable = self.loop_variables[-1]
+            return self.pick([variable, variable, f"initial({variable})", f"{variable}.T"])
+        if roll < 0.06:
+            return self.progress()
+        if roll < 0.1:
+            return f"initial({self.pick(list(REFERENCE_SHAPES)[:9])})"
         if roll < 0.35:
             return self.pick(REFERENCES)
         if roll < 0.6:
@@ -155,8 +201,28 @@ class Deriver:
             return self.pick(NUMBERS)
         return self.pick(CONSTANTS + ["`dense-1`", "L3", "nosuch.kernel", "y_pred[0]"])
 
+    def progress(self) -> str:
+        """``step``, ``epoch`` or the history of a named term (of something else when hostile)."""
+        if not self.terms or self.rng.random() < 0.3:
+            return self.pick(["step", "epoch"])
+        term = self.pick(self.terms)
+        return self.pick(HOSTILE_HISTORY if self.odd(0.2) else HISTORY).format(term)
+
+    def gradient(self, depth: int) -> str:
+        target = self.pick(HOSTILE_GRADIENT_TARGETS) if self.odd(0.2) else self.pick(GRADIENT_TARGETS)
+        f = self.expr(depth)
+        if self.odd(0.05):  # a second derivative
+            f = f"grad({f}, {target})"
+        value = f"grad({f}, {target})"
+        # a gradient has its target's shape (a pattern's is a collection): mostly reduced, as a penalty is
+        if self.rng.random() < 0.7 and not self.odd(0.3):
+            return self.pick(["sum(square({}))", "norm({})", "mean({})"]).format(value)
+        return value
+
     def call(self, depth: int) -> str:
         name = self.pick(list(FUNCTIONS)) if not self.odd(0.08) else self.pick(["nrom", "foo", "L1", "exp_"])
+        if name == "grad" and not self.odd(0.1):
+            return self.gradient(depth)
         tensors, options = FUNCTIONS.get(name, (1, []))
         if self.odd(0.1):  # wrong arity
             tensors = max(0, tensors + self.pick([-1, 1]))

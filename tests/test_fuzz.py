@@ -10,6 +10,7 @@ import random
 import time
 
 import pytest
+import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,7 @@ from lossdsl.analysis.shapes import check_shapes
 
 from grammar_formulas import (REPLACEMENTS, TOKEN_EDITS, derive, edit_tokens, hostile_python_text,
                               hostile_shapes_text, mutate, read_as_input_file, tokens)
+from conftest import where
 from test_parse_table import PARSES, TERMS
 
 FUZZ = settings(max_examples=400, deadline=None, database=None,
@@ -222,6 +224,60 @@ def test_pathological_input_with_a_shapes_table():
 def test_inputs_that_once_raised(source):
     """Found by fuzzing: the stability analysis raised on powers of inf (OverflowError, TypeError)."""
     check_formula_or_errors(source)
+
+
+#: Found by the long run (seed 17): sympy's assumptions, asked while a call around the power was built, computed
+#: R**100000 exactly in a Mul (8 s) before the E111 check ran; a constant power is now refused as it is built.
+EXACT_POWER_IN_A_CALL = ("r2 = .5**((\n- nuclear_norm(2 - L1.bias @ 2.5e-1) * 10+uniform_like(3.+normalize("
+                         "(y_true)-((1000001/1000000)**100000),))))\n0.5")
+
+
+@pytest.mark.parametrize("source, expected", [
+    (EXACT_POWER_IN_A_CALL, [("E111", 2, 79)]),
+    ("normalize(y_true - ((1000001/1000000)**100000)**2)", [("E111", 1, 21)]),
+    ("x = 2\n(3**30000)**-1 + x", [("E111", 2, 1)]),
+])
+def test_a_constant_power_too_large_is_refused_before_it_is_computed(monkeypatch, diagnose, source, expected):
+    """And no exact power of a number with more than a thousand digits is computed on the way."""
+    computed = []
+    for number in (sympy.Integer, sympy.Rational):  # Integer has its own
+        def spy(self, exponent, original=number._eval_power):
+            if exponent.is_Integer and abs(exponent) * max(self.p.bit_length(), self.q.bit_length()) > 3000:
+                computed.append((self, exponent))
+            return original(self, exponent)
+        monkeypatch.setattr(number, "_eval_power", spy)
+    assert diagnose(source)[0] == expected
+    assert computed == []
+
+
+def test_a_power_tower_of_a_parameter_is_not_differentiated(monkeypatch):
+    """Found by the long run (seed 17): a**a**...**a (64 levels, the nesting limit) was differentiated for W406,
+    each level through all above it (over a second of CPU); past COLLAPSE_USES uses of a parameter in a
+    summand there is no W406 verdict, so no derivative."""
+    differentiated = []
+    original = sympy.diff
+    monkeypatch.setattr(sympy, "diff", lambda f, *symbols: differentiated.append(f) or original(f, *symbols))
+    tower = "a**" * 63 + "(spectral)"
+    found = {(d.code, d.span.start) for d in lossdsl.check(tower)}
+    assert {code for code, _ in found} == {"W402"}  # each fractional power of a value that can be negative
+    assert differentiated == []
+    differentiated.clear()
+    lossdsl.check("a*norm(L0.kernel) + norm(L1.kernel) + a**a**a*0 where a: positive")  # a few uses: still
+    assert differentiated
+
+
+def test_a_sign_sympy_recurses_on_is_unknown(diagnose):
+    """Found by the lowering run (seed 17): asked the sign of tanh(kernel/inv(1)) while the named term was
+    written out, sympy recursed past Python's limit (a RecursionError from check) in most of the orders it
+    shuffles its handlers in. The same findings in every order now."""
+    text = "data = kernel*tanh(kernel/inv(1)); logsumexp(data)*.5"
+    found = set()
+    for seed in range(6):
+        random.seed(seed)
+        sympy.core.cache.clear_cache()
+        lossdsl.language.frontend.analyze.cache_clear()
+        found.add(tuple(where(text, d) for d in lossdsl.check(text)))
+    assert found == {(("W405", 1, 8), ("W403", 1, 26))}  # kernel, and /inv(1)
 
 
 # ------------------------------------------------------------- no code is run

@@ -19,7 +19,8 @@ from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of, tensor_args
 from ..language.kinds.collections import Comprehension
-from ..language.patterns import POOLING, Members, base_collection, carried_patterns, member_substitution
+from ..language.patterns import (POOLING, Members, base_collection, carried_patterns, carried_substitution,
+                                 member_substitution)
 from ..language.nodes import MatrixProduct
 from ..language.shape_algebra import BATCH, SCALAR, Shape, describe, has_batch, is_scalar, runtime, unmarked
 
@@ -103,7 +104,7 @@ class ShapeChecker:
             return self.member_wise(node.body, node.variable, node.pattern, f"{node.variable} = {{}}")
         if isinstance(node, POOLING) and carried_patterns(node.args[0], self.patterns):
             pattern = base_collection(carried_patterns(node.args[0], self.patterns))
-            return self.member_wise(node.args[0], pattern, pattern, f"member {{}} of {pattern}")
+            return self.member_wise(node.args[0], pattern, pattern, f"member {{}} of {pattern}", carried_substitution)
         if isinstance(node, (sympy.Add, sympy.Mul)):
             return self.elementwise_with_identity(node, kind)
         if isinstance(node, MatrixProduct):
@@ -125,14 +126,15 @@ class ShapeChecker:
         param = self.formula.params.get(symbol.name)
         return param.shape if param is not None else SCALAR
 
-    def member_wise(self, expr, stands_for, pattern, label: str) -> Shape:
-        """Check ``expr`` once per member of ``pattern`` (``stands_for`` replaced by the member): a scalar.
+    def member_wise(self, expr, stands_for, pattern, label: str, replace=sympy.Basic.xreplace) -> Shape:
+        """Check ``expr`` once per member of ``pattern`` (``stands_for`` replaced by the member, by ``replace``:
+        a loop variable everywhere, a pattern where it is carried): a scalar.
 
         A problem is reported at the whole reduction or comprehension, naming the member.
         """
         for member in self.reference_shapes.get(pattern.name, ()):
             checker = ShapeChecker(self.formula, self.reference_shapes)
-            checker.shape(expr.xreplace(member_substitution(stands_for, member)))
+            checker.shape(replace(expr, member_substitution(stands_for, member)))
             if checker.diagnostics:
                 found = checker.diagnostics[0]
                 raise Finding(found.code, f"for {label.format(member)}: {found.message}", found.hint)

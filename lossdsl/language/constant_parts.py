@@ -4,7 +4,9 @@ TensorFlow computes a formula in floats, but sympy, asked by the checks, compute
 ``1e308**1e3`` at a precision of millions of bits, ``10**-10**10`` with ten billion digits, and even
 ``(1000001/1000000)**100000``, about 1.105, with 600,000 digits in numerator and denominator (10 s). Each
 such part is reported at its span before any check evaluates it. Runs after the extent check, which
-bounds the depth of the recursion here.
+bounds the depth of the recursion here; a power too large to compute exactly is refused earlier still, as
+the parser builds it (:func:`exact_power_problem`): sympy's assumptions, which building a call around it
+asks, can compute it (``normalize(y_true - R**100000)`` next to other terms took 8 s).
 """
 
 from __future__ import annotations
@@ -44,6 +46,19 @@ def constant_problems(formula: Formula) -> list[Diagnostic]:
         walker.value(expr)
     return [_diagnostic(formula, node, problem, value) for node, problem, value in walker.found] + \
         created_tensor_problems(formula, walker.memo)
+
+
+def exact_power_problem(power, spans: dict, text: str) -> Diagnostic | None:
+    """E111 for a constant power (or a part of it) whose exact value would have too many digits, while it
+    is built; ``spans`` locates the parts in ``text``."""
+    walker = _Constants()
+    walker.value(power)
+    for node, problem, value in walker.found:
+        if problem == "exact":
+            span = spans.get(node, spans[power])
+            return EXACT_TOO_LARGE.at(span, what="constant", written=shortened(text[span.start:span.end], 32),
+                                      value=value)
+    return None
 
 
 def created_tensor_problems(formula: Formula, parts) -> list[Diagnostic]:

@@ -17,6 +17,7 @@ from sympy import Add, Integer, Mul, Pow, Tuple
 
 from . import nodes
 from .calls import INVALID, Keyword, Parenthesized, bind_call
+from .constant_parts import exact_power_problem
 from .formula import LAYER_INDEX
 from .parser import MAX_NESTING
 from .source import Span
@@ -174,6 +175,10 @@ class ExpressionRules:
         base, _op, exponent = children
         span = Span(base.span.start, exponent.span.end)
         power = self.located(Pow(self.value(base), self.value(exponent), evaluate=False), span)
+        too_large = exact_power_problem(power, self.spans, self.text) if power.is_number else None
+        if too_large:  # refused before an assumption query around it computes it
+            self.diagnostics.append(too_large)
+            power = INVALID
         return Piece(power, span, max(base.levels, exponent.levels))
 
     def neg(self, children) -> Piece:

@@ -110,6 +110,18 @@ def carried_patterns(node, patterns) -> frozenset:
     return frozenset().union(*(carried_patterns(arg, patterns) for arg in tensor_args(node)))
 
 
+def carried_substitution(node, substitution: dict):
+    """``node`` with ``substitution`` (a pattern and its snapshot twin -> one member) applied where the
+    pattern is carried (see :func:`carried_patterns`): a comprehension or reduction inside reduces its own
+    collections (``grad(sum(e for V in P), P)`` iterates all of P inside, whatever member the gradient is of)."""
+    if node in substitution:
+        return substitution[node]
+    if not node.args or isinstance(node, (sympy.Tuple, Comprehension, *POOLING)):
+        return node
+    args = [carried_substitution(arg, substitution) for arg in node.args]
+    return node if all(a is b for a, b in zip(args, node.args)) else node.func(*args, evaluate=False)
+
+
 # ------------------------------------------------------------------ where a collection may stand
 def collection_problems(formula) -> list[Diagnostic]:
     """A diagnostic wherever a collection stands where one tensor is needed (E231), or two are mixed (E232)."""

@@ -154,8 +154,14 @@ def tensor_args(node) -> tuple:
 
 
 def _assumed_sign(arg) -> str | None:
-    """What sympy's assumptions know of the sign of a node."""
-    return POSITIVE if arg.is_positive else NONNEGATIVE if arg.is_nonnegative else None
+    """What sympy's assumptions know of the sign of a node; unknown where they cannot work it out.
+
+    Found by fuzzing: on ``kernel*tanh(kernel/inv(1))``, in most of the orders sympy shuffles its handlers
+    in, the question reaches an ``evalf``/``expand`` whose comparison recurses past Python's limit."""
+    try:
+        return POSITIVE if arg.is_positive else NONNEGATIVE if arg.is_nonnegative else None
+    except RecursionError:
+        return None
 
 
 class TensorFunction(sympy.Function):

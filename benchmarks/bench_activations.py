@@ -12,11 +12,10 @@ time per step is the median gap between step ends (bench_fit's clock), and round
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 import lossdsl
-from bench_fit import alternating_fits, command_line
+from bench_fit import alternating_fits, command_line, fit_data
 from timing import row
 
 ACTIVITY_GOAL = 1.05
@@ -47,8 +46,7 @@ class ActivityByHand(keras.Model):
 
 def activity_step(rounds: int = 9, steps: int = 30, features: int = 256, units: int = 512, batch: int = 128) -> dict:
     """Median time per training step with the activity term, ours against the hand-written model."""
-    x = np.random.default_rng(0).normal(size=(steps * batch, features)).astype("float32")
-    y = np.random.default_rng(1).normal(size=(steps * batch, 10)).astype("float32")
+    x, y = fit_data(steps, batch, features)
     ours, baseline = lossdsl.attach(mlp(features, units), FORMULA), ActivityByHand(mlp(features, units))
     for model in (ours, baseline):
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=False)

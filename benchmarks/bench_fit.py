@@ -65,10 +65,16 @@ class StepClock(keras.callbacks.Callback):
         return statistics.median(b - a for a, b in zip(self.stamps, self.stamps[1:]))
 
 
-def fit_step(rounds: int = 9, steps: int = 30, features: int = 256, units: int = 512, batch: int = 128) -> dict:
-    """Median time per training step of attach() against the hand-written wrapper, alternating."""
+def fit_data(steps: int, batch: int, features: int) -> tuple:
+    """The same regression data for every fit() benchmark: ``steps`` batches of ``batch`` samples, 10 targets."""
     x = np.random.default_rng(0).normal(size=(steps * batch, features)).astype("float32")
     y = np.random.default_rng(1).normal(size=(steps * batch, 10)).astype("float32")
+    return x, y
+
+
+def fit_step(rounds: int = 9, steps: int = 30, features: int = 256, units: int = 512, batch: int = 128) -> dict:
+    """Median time per training step of attach() against the hand-written wrapper, alternating."""
+    x, y = fit_data(steps, batch, features)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lossdsl.LossWarning)
         ours = lossdsl.attach(mlp(features, units), FORMULA)

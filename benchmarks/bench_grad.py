@@ -12,12 +12,11 @@ step ends (bench_fit's clock), and rounds alternate.
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 import lossdsl
 from bench_activations import mlp
-from bench_fit import alternating_fits, command_line
+from bench_fit import alternating_fits, command_line, fit_data
 from timing import row
 
 GRAD_GOAL = 1.1
@@ -65,8 +64,7 @@ class PenaltyByHand(keras.Model):
 
 def penalty_step(rounds: int = 9, steps: int = 30, features: int = 256, units: int = 512, batch: int = 128) -> dict:
     """Median time per training step with the gradient penalty, ours against the hand-written train_step."""
-    x = np.random.default_rng(0).normal(size=(steps * batch, features)).astype("float32")
-    y = np.random.default_rng(1).normal(size=(steps * batch, 10)).astype("float32")
+    x, y = fit_data(steps, batch, features)
     ours, baseline = lossdsl.attach(mlp(features, units), FORMULA), PenaltyByHand(mlp(features, units))
     for model in (ours, baseline):
         model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)

@@ -14,10 +14,9 @@ from __future__ import annotations
 import warnings
 
 import keras
-import numpy as np
 
 import lossdsl
-from bench_fit import alternating_fits, command_line, mlp
+from bench_fit import alternating_fits, command_line, fit_data, mlp
 from timing import row
 
 HISTORY_GOAL = 1.02
@@ -32,8 +31,7 @@ WITH_HISTORY = ("data = mse(y_true, y_pred)\n"
 def history_step(rounds: int = 9, steps: int = 30, features: int = 256, units: int = 512, batch: int = 128,
                  formula: str = WITH_HISTORY) -> dict:
     """Median time per training step with history and a schedule against the same formula without them."""
-    x = np.random.default_rng(0).normal(size=(steps * batch, features)).astype("float32")
-    y = np.random.default_rng(1).normal(size=(steps * batch, 10)).astype("float32")
+    x, y = fit_data(steps, batch, features)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lossdsl.LossWarning)  # W403: epoch_start(data) may be 0
         ours = lossdsl.attach(mlp(features, units), formula)
@@ -50,8 +48,7 @@ def history_step(rounds: int = 9, steps: int = 30, features: int = 256, units: i
 def same_formula_twice(rounds: int = 9, steps: int = 30, features: int = 256, units: int = 512,
                        batch: int = 128) -> dict:
     """The baseline against an identical model: how far from 1 noise alone moves the ratio in this run."""
-    x = np.random.default_rng(0).normal(size=(steps * batch, features)).astype("float32")
-    y = np.random.default_rng(1).normal(size=(steps * batch, 10)).astype("float32")
+    x, y = fit_data(steps, batch, features)
     first, second = (lossdsl.attach(mlp(features, units), BASELINE) for _ in range(2))
     for model in (first, second):
         model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)

@@ -21,12 +21,11 @@ import argparse
 import warnings
 
 import keras
-import numpy as np
 import sympy
 import tensorflow as tf
 
 import lossdsl
-from bench_fit import alternating_fits
+from bench_fit import alternating_fits, fit_data
 from timing import alternate, print_results, row, timed_row
 
 GOAL = 1.05
@@ -80,8 +79,7 @@ def attached(model, n: int):
 def fit_step(n: int, rounds: int = 7, steps: int = 30, features: int = 64, units: int = 256,
              batch: int = 64) -> dict:
     """Median time per training step of attach() against the hand-written wrapper, alternating."""
-    x = np.random.default_rng(0).normal(size=(steps * batch, features)).astype("float32")
-    y = np.random.default_rng(1).normal(size=(steps * batch, 10)).astype("float32")
+    x, y = fit_data(steps, batch, features)
     ours, baseline = attached(mlp(features, units), n), HandWritten(mlp(features, units), n)
     for model in (ours, baseline):
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=False)

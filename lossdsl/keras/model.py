@@ -60,10 +60,6 @@ class FormulaModel(keras.Model):
         with without_gradient_pass():  # no gradient of a prediction is taken: no tape
             return super().predict_step(data)
 
-    def forward_values(self, x, y_pred, training) -> dict | None:
-        """The activations of the pass that gave ``y_pred`` (one more pass on ``x`` if it was not ours)."""
-        return self.kept_pass(x, y_pred, training)[1]
-
     def kept_pass(self, x, y_pred, training) -> tuple:
         """(y_pred, activations, tape) of the pass that gave ``y_pred``; one more pass on ``x`` if it was not
         ours (then its own y_pred: a gradient through the pass needs the y_pred the tape recorded)."""

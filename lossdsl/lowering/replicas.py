@@ -24,6 +24,8 @@ from typing import Callable
 
 import tensorflow as tf
 
+from .gradients import CustomGradient
+
 SUM = tf.distribute.ReduceOp.SUM
 
 
@@ -86,11 +88,14 @@ def global_mean(x, axis=None, keepdims=False):
     return total / count
 
 
-@tf.custom_gradient
+# d sqrt(s) = ds / (2 sqrt(s)), taken as 0 at s = 0, like euclidean_norm's gradient at a zero norm. Registered
+# once (tf.custom_gradient registered one per call per trace, and kept each trace's graph: gradients.py).
+_ZERO_SAFE_SQRT = CustomGradient("LossdslZeroSafeSqrt",
+                                 lambda s, root, upstream: tf.math.divide_no_nan(upstream, 2 * root))
+
+
 def _zero_safe_sqrt(s):
-    root = tf.sqrt(s)
-    # d sqrt(s) = ds / (2 sqrt(s)), taken as 0 at s = 0, like euclidean_norm's gradient at a zero norm
-    return root, lambda upstream: tf.math.divide_no_nan(upstream, 2 * root)
+    return _ZERO_SAFE_SQRT(tf.sqrt, s)
 
 
 def global_euclidean_norm(x, axis=None):

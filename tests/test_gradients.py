@@ -3,6 +3,7 @@ program's values and second derivatives against TensorFlow written by hand."""
 
 import numpy as np
 import pytest
+import sympy
 import tensorflow as tf
 
 import lossdsl
@@ -37,6 +38,23 @@ def test_what_grad_cannot_differentiate_with_respect_to_is_a_diagnostic_at_its_p
     found, errors = diagnose(source)
     assert found == expected
     assert all(error.hint for error in errors)
+
+
+def test_the_search_for_a_nested_gradient_reads_each_named_term_once(monkeypatch):
+    """Terms built on shared terms (t_i = t_(i-1) + t_(i-2)) reach them by exponentially many paths."""
+    from lossdsl.language import gradient_targets
+    searched = []
+    original = gradient_targets.Gradient
+    real_has = sympy.Basic.has
+
+    def has(expr, *patterns):
+        if original in patterns:
+            searched.append(expr)
+        return real_has(expr, *patterns)
+    monkeypatch.setattr(sympy.Basic, "has", has)
+    terms = ["t0 = sum(L1.kernel)", "t1 = 2*t0", *(f"t{i} = t{i - 1} + t{i - 2}" for i in range(2, 16))]
+    assert not [d for d in lossdsl.check("\n".join(terms) + "\nnorm(grad(t15, L1.kernel))") if d.is_error]
+    assert len(searched) == 17  # f itself and each of the 16 terms, once
 
 
 ACCEPTED = [

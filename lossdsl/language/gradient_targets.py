@@ -73,14 +73,17 @@ def nested_gradient(builder, node, f_piece: Piece) -> bool:
     """Report E251 if ``f`` of ``grad(f, x)`` holds another gradient (through named terms too)."""
     f = node.args[0]
     terms = {symbol: builder.terms[name] for name, symbol in builder.term_symbols.items()}
-    seen = [f]
-    while seen:
-        expr = seen.pop()
+    stack, visited = [f], set()  # each named term once: terms built on shared terms reach them by many paths
+    while stack:
+        expr = stack.pop()
         if expr.has(Gradient):
             builder.report("E251", "a gradient of a gradient: grad() inside the first argument of grad()",
                            f_piece.span, "take one gradient, and penalize it: for example norm(grad(f, x))")
             return True
-        seen += [terms[symbol] for symbol in expr.free_symbols if symbol in terms]
+        for symbol in expr.free_symbols:
+            if symbol in terms and symbol not in visited:
+                visited.add(symbol)
+                stack.append(terms[symbol])
     return False
 
 

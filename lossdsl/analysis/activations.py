@@ -52,8 +52,7 @@ def activation_shapes(model, resolved: dict) -> list[Diagnostic]:
                 found.reference.span, "name a layer the model's call() uses"))
             del resolved[text]
         elif recorder is not None:
-            inputs, output = recorder.seen[id(layer)]
-            shape = batch_shape(output if found.variable_name == "output" else inputs)
+            shape = batch_shape(recorder.value(layer, found.variable_name))
             resolved[text] = found.with_shape(shape)
     return problems
 

@@ -19,10 +19,10 @@ from ..language.findings import Finding
 from ..language.formula import IDENTITY, Formula, term_symbol
 from ..language.kinds import kind_of, tensor_args
 from ..language.kinds.collections import Comprehension
-from ..language.patterns import (POOLING, Members, base_collection, carried_patterns, carried_substitution,
+from ..language.patterns import (POOLING, base_collection, carried_patterns, carried_substitution,
                                  member_substitution)
 from ..language.nodes import MatrixProduct
-from ..language.shape_algebra import BATCH, SCALAR, Shape, describe, has_batch, is_scalar, runtime, unmarked
+from ..language.shape_algebra import BATCH, SCALAR, Shape, describe, is_scalar, runtime, unmarked
 
 __all__ = ["check_shapes", "describe", "infer_node_shapes", "infer_shapes", "is_scalar", "validate_shapes_table"]
 
@@ -102,8 +102,10 @@ class ShapeChecker:
                           "register it again with lossdsl.register_function")
         if isinstance(node, Comprehension):
             return self.member_wise(node.body, node.variable, node.pattern, f"{node.variable} = {{}}")
-        if isinstance(node, POOLING) and carried_patterns(node.args[0], self.patterns):
-            pattern = base_collection(carried_patterns(node.args[0], self.patterns))
+        # (the carried patterns walk the whole argument: once, and only where the formula has patterns)
+        carried = carried_patterns(node.args[0], self.patterns) if self.patterns and isinstance(node, POOLING) else None
+        if carried:
+            pattern = base_collection(carried)
             return self.member_wise(node.args[0], pattern, pattern, f"member {{}} of {pattern}", carried_substitution)
         if isinstance(node, (sympy.Add, sympy.Mul)):
             return self.elementwise_with_identity(node, kind)

@@ -42,11 +42,15 @@ class Step:
     inputs: tuple[int, ...] = ()
     text: str | None = None  # None for inputs and constants, which are not ops
     reads: str | None = None  # the env key of an input
-    over_batch: bool = False  # a reduction over the batch: global under a distribution strategy
     seeded: bool = False  # a random draw: fn(seed generator, dtype, *inputs)
     across: Callable | None = None  # the op over the global batch, for a step over the batch
     value: float | None = None  # a constant's value
     differentiates: str | None = None  # grad(f, x): x's text; inputs are (f, x), the value is taken on a tape
+
+    @property
+    def over_batch(self) -> bool:
+        """A reduction over the batch: computed over the global batch under a distribution strategy."""
+        return self.across is not None
 
 
 @dataclass(frozen=True)
@@ -134,9 +138,8 @@ class _Compiler:
         inputs = tuple(self.lower(arg) for arg in made.inputs)
         self.computed += 1
         over_batch = made.across is not None and self.reduces_over_batch(node, made.inputs)
-        return self.add(Step(f"{self.prefix}{self.computed}", made.fn, inputs, made.text, over_batch=over_batch,
-                             seeded=made.seeded, across=made.across if over_batch else None,
-                             differentiates=made.differentiates))
+        return self.add(Step(f"{self.prefix}{self.computed}", made.fn, inputs, made.text, seeded=made.seeded,
+                             across=made.across if over_batch else None, differentiates=made.differentiates))
 
     def gradient_groups(self) -> dict[int, GradientGroup]:
         """The ``grad`` targets of each differentiated step (by its index): one backward pass each."""

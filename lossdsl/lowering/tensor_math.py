@@ -6,6 +6,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from .gradients import CustomGradient
+from .replicas import all_sum, replica_count
 
 
 def euclidean_norm(x, axis=None):
@@ -111,10 +112,7 @@ def solve(a, b):
 def global_batch_size(batch):
     """The number of samples in the global batch: the sum over replicas under a distribution strategy."""
     local = tf.cast(tf.shape(batch)[0], batch.dtype)
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return local
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, local)
+    return local if replica_count() == 1 else all_sum(local)
 
 
 # ---------------------------------------------------------------- pooled reductions over a pattern's members

@@ -24,7 +24,7 @@ from .gradient_targets import GRAD, nested_gradient, target_problem
 from .catalogue import FLOAT_TOO_LARGE
 from .declarations import Shaped, declare
 from .diagnostics import Diagnostic
-from .formula import CONSTANT, DEFAULT_INIT, IDENTITY, INPUTS, LAYER_INDEX, MODEL, SNAPSHOT, STATE, TARGETS, \
+from .formula import CONSTANT, DEFAULT_INIT, IDENTITY, INPUTS, LAYER_INDEX, MODEL, SNAPSHOT, TARGETS, \
     Formula, Parameter, Reference, parameter_symbol, term_symbol
 from .parser import MAX_NESTING, Scan, lark_parser, nesting_problems, scan
 from .expression_rules import AttributePath, Chain, ExpressionRules, Identifier, Piece, Slice, span_of
@@ -307,14 +307,14 @@ class FormulaBuilder(ExpressionRules, CollectionReductions):
         return parameter_symbol(param.name, param.kind, param.lower, param.upper)
 
     def reference(self, parts: list, span: Span, role: str = MODEL, text: str | None = None,
-                  nonnegative: bool = False) -> sympy.Expr:
+                  nonnegative: bool = False, pattern: bool = False) -> sympy.Expr:
         if text is None:
             text = ".".join(f"L{p}" if isinstance(p, int) else f"`{p}`" if _needs_quotes(p) else p for p in parts)
             text = f"{INITIAL}({text})" if role == SNAPSHOT else text
         known = self.references.get(text)
         if known is None or span.start < known.span.start:
-            nonnegative = nonnegative or (role == STATE and len(parts) == 1)  # step, epoch
-            known = self.references[text] = Reference(text, tuple(parts), span, role, nonnegative=nonnegative)
+            known = self.references[text] = Reference(text, tuple(parts), span, role, pattern=pattern,
+                                                      nonnegative=nonnegative)
         return self.located(known.symbol, span)
 
     def call(self, children) -> Piece:
@@ -340,11 +340,6 @@ class FormulaBuilder(ExpressionRules, CollectionReductions):
         if made.value is not INVALID and nested_gradient(self, made.value, pieces[0]):
             return Piece(INVALID, span, made.height)
         return made
-
-    @staticmethod
-    def new_reference(text: str, parts: tuple, span: Span) -> Reference:
-        """A pattern's reference (``**.kernel``): it stands for every variable it matches."""
-        return Reference(text, parts, span, pattern=True)
 
     # Where a node is first written. Nodes are not built in the order they are written (an operator closes
     # its right operand first, a call's argument is built before the operator left of the call), so the

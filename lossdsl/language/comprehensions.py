@@ -44,10 +44,8 @@ class CollectionReductions:
         if parts[-1] == "T":
             return Piece(self.report("E231", f"'{text}' transposes a collection", span,
                                      f"iterate: sum(f(W.T) for W in {'.'.join(parts[:-1])})"), span)
-        known = self.references.get(text)
-        if known is None or span.start < known.span.start:
-            known = self.references[text] = self.new_reference(text, parts, span)
-        return Piece(self.located(known.symbol, span), span)
+        # a pattern's reference (**.kernel) stands for every variable it matches
+        return Piece(self.reference(list(parts), span, text=text, pattern=True), span)
 
     def comprehension(self, children) -> Piece:
         name, _open, body, _for, variable, _in, iterable, closing = children

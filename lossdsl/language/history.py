@@ -44,7 +44,7 @@ class HistoryUse:
 
 def progress(builder, name: str, span: Span) -> sympy.Expr:
     """``step`` or ``epoch``: a non-negative constant within a step."""
-    return builder.reference([name], span, role=STATE)
+    return builder.reference([name], span, role=STATE, nonnegative=True)
 
 
 def history(builder, name_span: Span, arguments: list[Piece], name: str) -> sympy.Expr:

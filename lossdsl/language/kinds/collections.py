@@ -19,7 +19,7 @@ import sympy
 
 from .. import intervals as iv
 from ..findings import Finding
-from .base import (LINEAR, NONNEGATIVE, POSITIVE, UNDECIDED, NodeKind, TensorFunction, declare, node_class,
+from .base import (LINEAR, NONNEGATIVE, POSITIVE, UNDECIDED, NodeKind, TensorFunction, declare, node_class, tf_op,
                    same_sign)
 
 
@@ -104,14 +104,12 @@ def _shared_sign(node, sign_of) -> str | None:
 
 
 def _pooled(name: str, summary: str, sign, value_range, path: str, latex: str) -> type:
-    """A reduction over any number of tensors, lowered by the helper at ``path`` (``lowering.tensor_math``)."""
-    def lower(node, lib):
-        return lib.Op(lib.resolve(path), node.args, f"{path}({', '.join('{%d}' % i for i in range(len(node.args)))})")
-
+    """A reduction over any number of tensors (all its arguments), lowered by the helper at ``path``
+    (``lowering.tensor_math``)."""
     cls = node_class(name, __name__, None, None, doc=summary)
     return declare(NodeKind(cls, summary, shape=lambda node, *shapes: (), sign=sign,
                             range=lambda node, of: value_range([of(arg) for arg in node.args]),
-                            asymptotic=UNDECIDED, plain=UNDECIDED, lower=lower, latex=latex))
+                            asymptotic=UNDECIDED, plain=UNDECIDED, lower=tf_op(path), latex=latex))
 
 
 PooledSum = _pooled("PooledSum", "the sum of every entry of every member", _shared_sign,

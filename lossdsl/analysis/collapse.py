@@ -40,7 +40,7 @@ def collapse_finding(param: Parameter, with_param: list, strict: RangeFinder,
     sign = strict.of(slope)
     if not (sign.positive or sign.negative):
         return None
-    end = _lower(param) if sign.positive else _upper(param)  # the loss falls toward the lower end when rising
+    end = ends(param)[0 if sign.positive else 1]  # the loss falls toward the lower end when rising
     where = end.describe(param.name)
     return Diagnostic("W406", f"the loss keeps decreasing as {where}: '{param.name}' has no optimum inside its "
                               f"domain, and training drives it to that end", param.span, _hint(param, end))
@@ -59,14 +59,12 @@ def _weighted(summand: sympy.Expr, symbol: sympy.Symbol) -> sympy.Expr | None:
     return None
 
 
-def _lower(param: Parameter) -> End:
+def ends(param: Parameter) -> list[End]:
+    """The ends of a parameter's domain, each approached from inside."""
     if param.kind == "interval":
-        return End(param.lower, 1)
-    return End(-math.inf if param.kind == "real" else 0.0, 1)
-
-
-def _upper(param: Parameter) -> End:
-    return End(param.upper, -1) if param.kind == "interval" else End(math.inf, -1)
+        return [End(param.lower, 1), End(param.upper, -1)]
+    lower = -math.inf if param.kind == "real" else 0.0
+    return [End(lower, 1), End(math.inf, -1)]
 
 
 def _hint(param: Parameter, end: End) -> str:

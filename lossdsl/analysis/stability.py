@@ -48,7 +48,7 @@ from ..language.formula import Formula, Parameter
 from ..language.kinds import BUILTIN_KINDS, kind_of
 from .limit_fallback import BUDGET as LIMIT_BUDGET, OutOfTime, bounded_at
 from .ranges import NONNEG, POSITIVE, REAL, Range, RangeFinder, make, number_of, point
-from .collapse import collapse_finding
+from .collapse import collapse_finding, ends
 from .joint import joint_findings
 from .rays import BOUNDED, RISING, UNBOUNDED, UNKNOWN, decide_series, square_completes, summands
 
@@ -171,14 +171,6 @@ def domain(param: Parameter) -> Range:
     if param.kind == "interval":
         return make(param.lower, param.upper, False, False)
     return {"real": REAL, "positive": POSITIVE, "nonneg": NONNEG}.get(param.kind) or point(param.init)
-
-
-def ends(param: Parameter) -> list[End]:
-    """The ends of a parameter's domain, each approached from inside."""
-    if param.kind == "interval":
-        return [End(param.lower, 1), End(param.upper, -1)]
-    lower = -math.inf if param.kind == "real" else 0.0
-    return [End(lower, 1), End(math.inf, -1)]
 
 
 def _hint(param: Parameter, falling: list[End]) -> str:

@@ -49,7 +49,7 @@ class FormulaModel(keras.Model):
         object.__setattr__(self, "_passes", {})
 
     def call(self, inputs, training=None):
-        if not self.term.forward_references and not self.term.differentiates_pass:
+        if not self.term.reads_pass:
             return self.inner(inputs, training=training)
         tape = pass_tape(self.term)  # grad through the pass: recorded, the tape left at once (gradient_pass)
         y_pred, values = self.term.forward_pass(self.inner, inputs, training, tape=tape)
@@ -63,7 +63,7 @@ class FormulaModel(keras.Model):
     def kept_pass(self, x, y_pred, training) -> tuple:
         """(y_pred, activations, tape) of the pass that gave ``y_pred``; one more pass on ``x`` if it was not
         ours (then its own y_pred: a gradient through the pass needs the y_pred the tape recorded)."""
-        if not self.term.forward_references and not self.term.differentiates_pass:
+        if not self.term.reads_pass:
             return y_pred, None, None
         kept = self._passes.get(threading.get_ident())
         if kept is not None and kept[0] is keras.tree.flatten(y_pred)[0]:

@@ -81,6 +81,10 @@ class FormulaTerm(TermSaving, keras.layers.Layer):
         # training -> a tf.function of one forward pass and the evaluation (gradient_pass); not tracked
         object.__setattr__(self, "pass_functions", {})
         self.differentiates_pass = False  # a grad goes back through the forward pass (set by bind)
+        # What bind() finds: the references read from the forward pass (activations, inputs), by text, and
+        # whether the formula needs the pass at all (those, or a grad through it). Not tracked by Keras.
+        object.__setattr__(self, "forward_references", {})
+        object.__setattr__(self, "reads_pass", False)
 
     # ----------------------------------------------------------------- binding
     def bind(self, model, places: dict[str, Place] | None = None) -> FormulaTerm:
@@ -116,6 +120,9 @@ class FormulaTerm(TermSaving, keras.layers.Layer):
                                      autograph=False)
         self.pass_functions.clear()
         self.differentiates_pass = differentiates_pass(self)
+        object.__setattr__(self, "forward_references", {text: r for text, r in analysis.resolved.items()
+                                                         if r.reference.needs_forward_pass})
+        object.__setattr__(self, "reads_pass", bool(self.forward_references) or self.differentiates_pass)
         return self
 
     def places(self, model) -> dict[str, Place]:
@@ -157,7 +164,7 @@ class FormulaTerm(TermSaving, keras.layers.Layer):
     # -------------------------------------------------------------- evaluation
     def __call__(self, *args, inputs=None, **kwargs):
         # Said before Keras' __call__, which re-creates an exception from its message (LossError has more).
-        if inputs is None and self._lowered is not None and (self.forward_references or self.differentiates_pass):
+        if inputs is None and self.reads_pass:
             raise LossError([], self.source, _NEEDS_INPUTS)
         return super().__call__(*args, inputs=inputs, **kwargs)
 
@@ -178,11 +185,6 @@ class FormulaTerm(TermSaving, keras.layers.Layer):
         >>> loss = term.per_replica(y, model(x, training=True))  # inside strategy.run  # doctest: +SKIP
         """
         return scale_for_replicas(self(*args, **kwargs))
-
-    @property
-    def forward_references(self) -> dict:
-        """The resolved references read from the forward pass (activations, inputs), by text."""
-        return {text: r for text, r in self.analysis.resolved.items() if r.reference.needs_forward_pass}
 
     def forward_pass(self, model, inputs, training=None, tape: tf.GradientTape | None = None) -> tuple:
         """``model(inputs)`` with the activations the formula names kept: (y_pred, {text: tensor}).

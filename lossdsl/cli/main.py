@@ -254,6 +254,10 @@ def reference_rows(formula: Formula, shapes: dict | None = None, details: dict |
     trainability found by resolving against a model).
     """
     from ..analysis.shapes import describe
+
+    def shape_of(name: str) -> str:
+        return describe(None if shapes.get(name) is None else tuple(shapes[name]))
+
     rows = []
     for text, reference in formula.references.items():
         kind = ("target" if reference.is_target else "pattern" if reference.pattern and reference.role != SNAPSHOT
@@ -265,14 +269,13 @@ def reference_rows(formula: Formula, shapes: dict | None = None, details: dict |
             f"history of {reference.path[1]}" if len(reference.path) == 3 else "training progress"
         row = {"name": text, "path": path, "kind": kind}
         members = (shapes or {}).get(text) if reference.pattern else None
-        if shapes is not None:
-            shown = f"{len(members)} member{'s' * (len(members) != 1)}" if members else describe(None)
-            row["shape"] = shown if reference.pattern else describe(
-                tuple(shapes[text]) if shapes.get(text) is not None else None)
+        if shapes is not None and reference.pattern:
+            row["shape"] = f"{len(members)} member{'s' * (len(members) != 1)}" if members else describe(None)
+        elif shapes is not None:
+            row["shape"] = shape_of(text)
         rows.append({**row, **(details or {}).get(text, {})})
         for member in members or ():  # explain lists every member of a pattern (SPEC §5.2)
-            rows.append({"name": f"  {member}", "path": "", "kind": f"member of {text}",
-                         "shape": describe(None if shapes.get(member) is None else tuple(shapes[member])),
+            rows.append({"name": f"  {member}", "path": "", "kind": f"member of {text}", "shape": shape_of(member),
                          **(details or {}).get(member, {})})
     return rows
 

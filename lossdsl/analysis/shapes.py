@@ -221,6 +221,7 @@ def infer_node_shapes(formula: Formula, reference_shapes: dict) -> tuple[dict[st
     (``ShapeChecker.shapes``: node -> shape), for the lowering.
 
     >>> import lossdsl
+    >>> from lossdsl.language.shape_algebra import has_batch
     >>> formula = lossdsl.parse("sum(mean(y_pred, axis=0)) + sum(mean(y_pred, axis=1))")
     >>> terms, nodes, problems = infer_node_shapes(formula, {"y_pred": [None, 3]})
     >>> [(str(node), nodes[node], has_batch(nodes[node])) for node in formula.expr.args]
